@@ -1,0 +1,194 @@
+/**
+ * Configuration: environment variables and matching CLI flags (`--queue-max 5000` for
+ * QUEUE_MAX) into one frozen Config, or one ConfigError naming the bad variable. This is the
+ * only module that reads `process.env`; parsing never mutates its input.
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+
+export type Role = 'all' | 'api' | 'worker';
+export type QueueKind = 'embedded' | 'redis';
+export type StoreKind = 'sqlite' | 'postgres';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly workers: number;
+  readonly queueMax: number;
+  readonly batchMax: number;
+  readonly maxPayloadBytes: number;
+  readonly maxBatchEvents: number;
+  readonly maxBodyBytes: number;
+  readonly apiKeys: readonly string[];
+  readonly logLevel: LogLevel;
+  readonly queue: QueueKind;
+  readonly store: StoreKind;
+  readonly redisUrl: string;
+  readonly databaseUrl: string;
+  readonly consumerName: string;
+  readonly claimIdleMs: number;
+  readonly role: Role;
+  /** Seconds a drain may take at SIGTERM before the process exits anyway. */
+  readonly shutdownTimeoutS: number;
+  /** Redis stream/key prefix and Postgres schema, so several deployments can share servers. */
+  readonly namespace: string;
+  readonly pgPoolMax: number;
+}
+
+export const DEFAULTS = {
+  PORT: 8080,
+  HOST: '0.0.0.0',
+  DATA_DIR: './data',
+  WORKERS: 2,
+  QUEUE_MAX: 200_000,
+  BATCH_MAX: 2_000,
+  MAX_PAYLOAD_BYTES: 64 * 1024,
+  MAX_BATCH_EVENTS: 10_000,
+  MAX_BODY_BYTES: 10 * 1024 * 1024,
+  LOG_LEVEL: 'info',
+  QUEUE: 'embedded',
+  STORE: 'sqlite',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  CLAIM_IDLE_MS: 30_000,
+  ROLE: 'all',
+  SHUTDOWN_TIMEOUT_S: 30,
+  NAMESPACE: 'logsieve',
+  PG_POOL_MAX: 10,
+} as const;
+
+type VarName = keyof typeof DEFAULTS | 'API_KEYS' | 'CONSUMER_NAME';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`invalid configuration: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const VAR_NAMES: readonly VarName[] = [
+  ...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]),
+  'API_KEYS',
+  'CONSUMER_NAME',
+];
+
+const flagOf = (v: string): string => v.toLowerCase().replace(/_/g, '-');
+
+/** Reads `--port 9000` style flags; a flag wins over its environment variable. */
+export function loadConfig(
+  argv: readonly string[] = process.argv.slice(2),
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Config {
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(VAR_NAMES.map((v) => [flagOf(v), { type: 'string' as const }])),
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new ConfigError('(flags)', (err as Error).message);
+  }
+  const raw = (name: VarName): string | undefined => {
+    const fromFlag = flags[flagOf(name)];
+    const value = typeof fromFlag === 'string' ? fromFlag : env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  return parseConfig(raw);
+}
+
+function parseConfig(raw: (name: VarName) => string | undefined): Config {
+  const str = (name: keyof typeof DEFAULTS): string => raw(name) ?? String(DEFAULTS[name]);
+  const int = (name: keyof typeof DEFAULTS, min: number, max: number): number => {
+    const text = str(name);
+    if (!/^\d+$/.test(text)) throw new ConfigError(name, `must be a whole number, got "${text}"`);
+    const n = Number(text);
+    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+  const oneOf = <T extends string>(name: keyof typeof DEFAULTS, allowed: readonly T[]): T => {
+    const text = str(name).toLowerCase();
+    if (!(allowed as readonly string[]).includes(text)) {
+      throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${text}"`);
+    }
+    return text as T;
+  };
+  const url = (name: keyof typeof DEFAULTS, protocols: readonly string[]): string => {
+    const text = str(name);
+    let parsed: URL;
+    try {
+      parsed = new URL(text);
+    } catch {
+      throw new ConfigError(name, `must be a URL, got "${text}"`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+    }
+    return text;
+  };
+
+  const apiKeys = (raw('API_KEYS') ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0);
+  for (const key of apiKeys) {
+    if (key.length < 8 || /\s/.test(key)) {
+      throw new ConfigError('API_KEYS', 'keys must be at least 8 characters without spaces');
+    }
+  }
+
+  const queue = oneOf<QueueKind>('QUEUE', ['embedded', 'redis']);
+  const store = oneOf<StoreKind>('STORE', ['sqlite', 'postgres']);
+  if ((queue === 'redis') !== (store === 'postgres')) {
+    throw new ConfigError(
+      queue === 'redis' ? 'STORE' : 'QUEUE',
+      'cluster mode needs QUEUE=redis with STORE=postgres; embedded mode needs QUEUE=embedded with STORE=sqlite',
+    );
+  }
+  const cluster = queue === 'redis';
+  const namespace = str('NAMESPACE');
+  if (!/^[a-z][a-z0-9_]{0,40}$/.test(namespace)) {
+    throw new ConfigError('NAMESPACE', 'must match ^[a-z][a-z0-9_]{0,40}$');
+  }
+  const consumerName = raw('CONSUMER_NAME') ?? `${hostname()}-${process.pid}`;
+  const batchMax = int('BATCH_MAX', 1, 50_000);
+  const queueMax = int('QUEUE_MAX', 1, 100_000_000);
+
+  return Object.freeze({
+    port: int('PORT', 0, 65_535),
+    host: str('HOST'),
+    dataDir: str('DATA_DIR'),
+    workers: int('WORKERS', 1, 64),
+    queueMax,
+    batchMax,
+    maxPayloadBytes: int('MAX_PAYLOAD_BYTES', 2, 16 * 1024 * 1024),
+    maxBatchEvents: int('MAX_BATCH_EVENTS', 1, 1_000_000),
+    maxBodyBytes: int('MAX_BODY_BYTES', 1024, 1024 * 1024 * 1024),
+    apiKeys: Object.freeze(apiKeys),
+    logLevel: oneOf<LogLevel>('LOG_LEVEL', [
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+    queue,
+    store,
+    redisUrl: cluster ? url('REDIS_URL', ['redis:', 'rediss:']) : str('REDIS_URL'),
+    databaseUrl: cluster ? url('DATABASE_URL', ['postgres:', 'postgresql:']) : str('DATABASE_URL'),
+    consumerName,
+    claimIdleMs: int('CLAIM_IDLE_MS', 100, 86_400_000),
+    role: oneOf<Role>('ROLE', ['all', 'api', 'worker']),
+    shutdownTimeoutS: int('SHUTDOWN_TIMEOUT_S', 1, 3_600),
+    namespace,
+    pgPoolMax: int('PG_POOL_MAX', 1, 1_000),
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * Error registry: every error the API can answer with has a stable machine code, and this is
+ * the one place that maps codes to HTTP statuses. Layers throw `AppError`; http/ renders it as
+ * `{"error": code, "message": ..., "details": [...]}`.
+ */
+
+export const ERROR_STATUS = {
+  invalid_json: 400,
+  invalid_body: 400,
+  validation_failed: 400,
+  empty_batch: 400,
+  invalid_query: 400,
+  unauthorized: 401,
+  not_found: 404,
+  body_too_large: 413,
+  batch_too_large: 413,
+  unsupported_media_type: 415,
+  internal: 500,
+  queue_full: 503,
+  unavailable: 503,
+  timeout: 504,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** One bad item of a rejected request. `index` is the event's position in the request. */
+export interface ErrorDetail {
+  readonly index?: number;
+  readonly field?: string;
+  readonly message: string;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly details: readonly ErrorDetail[];
+  /** Seconds a client should wait before retrying (503 only). */
+  readonly retryAfter: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: readonly ErrorDetail[]; retryAfter?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.details = options.details ?? [];
+    this.retryAfter = options.retryAfter;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Validation of a /publish body: shape (one event, an array, or {"events": [...]}), limits,
+ * and every event against EventSchema. All-or-nothing: the result is either every event
+ * accepted or every problem listed as {index, field, message}.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { AcceptedEvent, EventInput } from './event.js';
+import { AppError, type ErrorDetail } from './errors.js';
+import { EventSchema } from './schemas.js';
+import { normaliseTimestamp } from './timestamp.js';
+
+export interface PublishLimits {
+  /** Most events in one request. */
+  readonly maxEvents: number;
+  /** Most bytes of one serialised payload. */
+  readonly maxPayloadBytes: number;
+}
+
+export type EventValidator = (body: unknown) => AcceptedEvent[];
+
+/** Compiles the event schema once; the returned function throws AppError on any problem. */
+export function createEventValidator(limits: PublishLimits): EventValidator {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  ajv.addFormat('date-time', { type: 'string', validate: (s) => normaliseTimestamp(s) !== null });
+  const check = ajv.compile<EventInput>(EventSchema);
+
+  return (body) => {
+    const items = unwrapBody(body);
+    if (items.length === 0) {
+      throw new AppError('empty_batch', 'the request holds no events');
+    }
+    if (items.length > limits.maxEvents) {
+      throw new AppError(
+        'batch_too_large',
+        `${items.length} events in one request; the limit is ${limits.maxEvents}`,
+      );
+    }
+    const accepted: AcceptedEvent[] = new Array<AcceptedEvent>(items.length);
+    const details: ErrorDetail[] = [];
+    for (let index = 0; index < items.length; index++) {
+      const item: unknown = items[index];
+      if (!check(item)) {
+        details.push(...describe(index, check));
+        continue;
+      }
+      const problem = extraChecks(item, limits);
+      if (typeof problem !== 'string') {
+        details.push({ index, ...problem });
+        continue;
+      }
+      accepted[index] = {
+        topic: item.topic,
+        event_id: item.event_id,
+        // Schema format check passed, so normalisation succeeds.
+        timestamp: normaliseTimestamp(item.timestamp) as string,
+        source: item.source,
+        payload: problem,
+      };
+    }
+    if (details.length > 0) {
+      throw new AppError(
+        'validation_failed',
+        `${new Set(details.map((d) => d.index)).size} of ${items.length} events are invalid; nothing was accepted`,
+        { details },
+      );
+    }
+    return accepted;
+  };
+}
+
+function unwrapBody(body: unknown): unknown[] {
+  if (Array.isArray(body)) return body;
+  if (body !== null && typeof body === 'object' && 'events' in body) {
+    const keys = Object.keys(body);
+    const events = (body as { events: unknown }).events;
+    if (keys.length === 1 && Array.isArray(events)) return events;
+    throw new AppError(
+      'invalid_body',
+      'a body with "events" must be exactly {"events": [ ... ]}',
+    );
+  }
+  if (body !== null && typeof body === 'object') return [body];
+  throw new AppError('invalid_body', 'the body must be an event, an array of events or {"events": [...]}');
+}
+
+/**
+ * Checks JSON Schema cannot express. Returns the serialised payload when all pass, so the
+ * payload is serialised exactly once.
+ */
+function extraChecks(
+  item: EventInput,
+  limits: PublishLimits,
+): string | { field: string; message: string } {
+  for (const field of ['topic', 'event_id', 'source'] as const) {
+    if (!item[field].isWellFormed()) {
+      return { field, message: 'must be well-formed Unicode (no lone surrogates)' };
+    }
+  }
+  const payload = JSON.stringify(item.payload);
+  const bytes = Buffer.byteLength(payload);
+  if (bytes > limits.maxPayloadBytes) {
+    return {
+      field: 'payload',
+      message: `is ${bytes} bytes serialised; the limit is ${limits.maxPayloadBytes}`,
+    };
+  }
+  return payload;
+}
+
+const FRIENDLY: Record<string, string> = {
+  'format:timestamp': 'must be an RFC 3339 date-time with an offset or Z',
+  'pattern:topic': 'must start with a letter or digit and use only A-Z a-z 0-9 . _ : / -',
+  'pattern:event_id': 'must not contain control characters',
+  'pattern:source': 'must not contain control characters',
+};
+
+function describe(index: number, check: ValidateFunction): ErrorDetail[] {
+  const seen = new Set<string>();
+  const out: ErrorDetail[] = [];
+  for (const err of check.errors ?? []) {
+    const detail = toDetail(index, err);
+    const key = `${detail.field ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(detail);
+  }
+  return out;
+}
+
+function toDetail(index: number, err: ErrorObject): ErrorDetail {
+  if (err.keyword === 'required') {
+    const field = String((err.params as { missingProperty: string }).missingProperty);
+    return { index, field, message: 'is required' };
+  }
+  if (err.keyword === 'additionalProperties') {
+    const field = String((err.params as { additionalProperty: string }).additionalProperty);
+    return { index, field, message: 'is not an event field' };
+  }
+  const field = err.instancePath.replace(/^\//, '').split('/')[0] || '(event)';
+  if (field === '(event)' && err.keyword === 'type') {
+    return { index, field, message: 'an event must be a JSON object' };
+  }
+  const message = FRIENDLY[`${err.keyword}:${field}`] ?? err.message ?? 'is invalid';
+  return { index, field, message };
+}
