@@ -109,7 +109,8 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     const text = str(name);
     if (!/^\d+$/.test(text)) throw new ConfigError(name, `must be a whole number, got "${text}"`);
     const n = Number(text);
-    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    if (n < min || n > max)
+      throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
     return n;
   };
   const oneOf = <T extends string>(name: keyof typeof DEFAULTS, allowed: readonly T[]): T => {

@@ -30,7 +30,8 @@ export function normaliseTimestamp(text: string): string | null {
   // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear restores them for the check.
   check.setUTCFullYear(year);
   if (check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) return null;
-  const offsetMs = z === undefined ? (sign === '-' ? -1 : 1) * (offHours * 60 + offMinutes) * 60_000 : 0;
+  const offsetMs =
+    z === undefined ? (sign === '-' ? -1 : 1) * (offHours * 60 + offMinutes) * 60_000 : 0;
   const utc = new Date(check.getTime() - offsetMs);
   const utcYear = utc.getUTCFullYear();
   if (utcYear < 1 || utcYear > 9999) return null;

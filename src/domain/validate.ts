@@ -51,8 +51,8 @@ export function createEventValidator(limits: PublishLimits): EventValidator {
       accepted[index] = {
         topic: item.topic,
         event_id: item.event_id,
-        // Schema format check passed, so normalisation succeeds.
-        timestamp: normaliseTimestamp(item.timestamp) as string,
+        // The schema's format check passed, so normalisation succeeds.
+        timestamp: normaliseTimestamp(item.timestamp) ?? item.timestamp,
         source: item.source,
         payload: problem,
       };
@@ -74,13 +74,13 @@ function unwrapBody(body: unknown): unknown[] {
     const keys = Object.keys(body);
     const events = (body as { events: unknown }).events;
     if (keys.length === 1 && Array.isArray(events)) return events;
-    throw new AppError(
-      'invalid_body',
-      'a body with "events" must be exactly {"events": [ ... ]}',
-    );
+    throw new AppError('invalid_body', 'a body with "events" must be exactly {"events": [ ... ]}');
   }
   if (body !== null && typeof body === 'object') return [body];
-  throw new AppError('invalid_body', 'the body must be an event, an array of events or {"events": [...]}');
+  throw new AppError(
+    'invalid_body',
+    'the body must be an event, an array of events or {"events": [...]}',
+  );
 }
 
 /**

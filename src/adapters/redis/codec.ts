@@ -1,0 +1,82 @@
+/**
+ * How an event is kept in a stream entry, and how Redis replies are read back.
+ *
+ * One field per entry, `e` = `["topic","event_id","timestamp","source"]` + "\n" + payload.
+ * The header is JSON (which never contains a raw newline), and the payload is the exact JSON
+ * text the publisher's event was serialised to, so it round-trips byte for byte and is never
+ * parsed on the hot path.
+ */
+import type { AcceptedEvent } from '../../domain/event.js';
+import type { Delivery } from '../../ports/queue.js';
+
+export const EVENT_FIELD = 'e';
+
+export function encodeEvent(e: AcceptedEvent): string {
+  return `${JSON.stringify([e.topic, e.event_id, e.timestamp, e.source])}\n${e.payload}`;
+}
+
+export function decodeEvent(text: string): AcceptedEvent {
+  const cut = text.indexOf('\n');
+  if (cut < 0) throw new Error('stream entry without a payload');
+  const header: unknown = JSON.parse(text.slice(0, cut));
+  if (
+    !Array.isArray(header) ||
+    header.length !== 4 ||
+    !header.every((h) => typeof h === 'string')
+  ) {
+    throw new Error('stream entry with a malformed header');
+  }
+  const [topic, event_id, timestamp, source] = header as [string, string, string, string];
+  return { topic, event_id, timestamp, source, payload: text.slice(cut + 1) };
+}
+
+/**
+ * Entries as XREADGROUP / XAUTOCLAIM return them: `[[id, [field, value, ...]], ...]`.
+ * An entry whose body is nil (deleted while pending; Redis 6.2 reports those) is skipped.
+ */
+export function parseEntries(reply: unknown): Delivery[] {
+  if (!Array.isArray(reply)) return [];
+  const out: Delivery[] = [];
+  for (const entry of reply as unknown[]) {
+    if (!Array.isArray(entry)) continue;
+    const [id, fields] = entry as [unknown, unknown];
+    if (typeof id !== 'string' || !Array.isArray(fields)) continue;
+    const values = fields as unknown[];
+    for (let i = 0; i + 1 < values.length; i += 2) {
+      const value = values[i + 1];
+      if (values[i] === EVENT_FIELD && typeof value === 'string') {
+        out.push({ id, event: decodeEvent(value) });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** XREADGROUP reply: `[[stream, entries]]`, or null when the block timed out. */
+export function parseReadGroup(reply: unknown): Delivery[] {
+  if (!Array.isArray(reply)) return [];
+  const first: unknown = reply[0];
+  if (!Array.isArray(first)) return [];
+  return parseEntries(first[1]);
+}
+
+/** XAUTOCLAIM reply: `[nextCursor, entries, deletedIds]`. */
+export function parseAutoClaim(reply: unknown): { cursor: string; deliveries: Delivery[] } {
+  if (!Array.isArray(reply)) return { cursor: '0-0', deliveries: [] };
+  const cursor: unknown = reply[0];
+  return {
+    cursor: typeof cursor === 'string' ? cursor : '0-0',
+    deliveries: parseEntries(reply[1]),
+  };
+}
+
+/** Compares two stream ids `ms-seq` numerically. */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const ms = BigInt(am) - BigInt(bm);
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(as) - BigInt(bs);
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}

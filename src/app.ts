@@ -1,0 +1,163 @@
+/**
+ * Wiring: a validated Config in, a running aggregator out. This is the only place that knows
+ * which adapters exist; http/ and consumer/ see only the ports.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { openLogQueue } from './adapters/log/queue.js';
+import { openSqliteStore } from './adapters/sqlite/store.js';
+import type { Config } from './config.js';
+import { ResultWaiters } from './consumer/waiters.js';
+import { startWorkers, type Workers } from './consumer/worker.js';
+import { createEventValidator } from './domain/validate.js';
+import type { HttpContext, Intake, StatsView } from './http/context.js';
+import { createServer } from './http/server.js';
+import type { Queue } from './ports/queue.js';
+import type { ApplyResult, Store } from './ports/store.js';
+
+export interface App {
+  readonly config: Config;
+  readonly server: FastifyInstance;
+  /** Starts listening; resolves with the base URL. */
+  listen(): Promise<string>;
+  /** Stop intake (503), drain the queue, close the server and the adapters. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  readonly logger: Logger;
+  readonly now?: () => Date;
+  /** Extra observers of applied batches (tests, metrics). */
+  readonly onApplied?: (result: ApplyResult) => void;
+}
+
+interface Adapters {
+  readonly queue: Queue;
+  readonly store: Store;
+}
+
+type ClusterModule = {
+  openClusterAdapters(config: Config, log: Logger): Promise<Adapters>;
+};
+
+async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
+  if (config.queue === 'redis') {
+    const specifier = './adapters/cluster.js';
+    const cluster = (await import(specifier)) as ClusterModule;
+    return cluster.openClusterAdapters(config, log);
+  }
+  await mkdir(config.dataDir, { recursive: true });
+  const store = openSqliteStore({ file: join(config.dataDir, 'events.db') });
+  try {
+    const queue = await openLogQueue({
+      dir: join(config.dataDir, 'queue'),
+      queueMax: config.queueMax,
+      log: log.child({ component: 'queue' }),
+      isApplied: (seq) => store.isApplied(seq),
+      minNextSeq: store.maxAppliedSeq() + 1,
+      beforeSegmentDelete: () => store.checkpoint(),
+    });
+    return { queue, store };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
+  const log = opts.logger;
+  const { queue, store } = await openAdapters(config, log);
+  const startedAt = (opts.now ?? (() => new Date()))();
+  const consumes = config.role !== 'api';
+  const waiters = consumes ? new ResultWaiters() : null;
+  const intake: Intake = { accepting: true, rejected: 0 };
+
+  const stats = async (): Promise<StatsView> => {
+    // Called together so that embedded adapters (synchronous underneath) answer from one
+    // instant: the invariant holds in every response, not only when idle.
+    const [q, c, topics] = await Promise.all([queue.stats(), store.counters(), store.topics()]);
+    const now = (opts.now ?? (() => new Date()))();
+    return {
+      received: q.received,
+      unique_processed: c.unique_processed,
+      duplicate_dropped: c.duplicate_dropped,
+      queue_depth: q.depth,
+      rejected: intake.rejected,
+      topics: topics.map((t) => t.topic),
+      uptime_seconds: Math.round((now.getTime() - startedAt.getTime()) / 100) / 10,
+      started_at: startedAt.toISOString(),
+      workers: consumes ? config.workers : 0,
+      mode: config.queue === 'redis' ? 'cluster' : 'embedded',
+    };
+  };
+
+  const ctx: HttpContext = {
+    queue,
+    reader: store,
+    validate: createEventValidator({
+      maxEvents: config.maxBatchEvents,
+      maxPayloadBytes: config.maxPayloadBytes,
+    }),
+    stats,
+    readiness: async () => {
+      const [q, s] = await Promise.all([
+        queue.ready().catch(() => false),
+        store.ready().catch(() => false),
+      ]);
+      return { queue: q && intake.accepting, store: s };
+    },
+    waiters,
+    apiKeys: config.apiKeys,
+    intake,
+    waitTimeoutMs: 30_000,
+  };
+  const server = createServer(ctx, {
+    logger: log,
+    maxBodyBytes: config.maxBodyBytes,
+    publicApi: config.role !== 'worker',
+  });
+
+  const workers: Workers | null = consumes
+    ? startWorkers({
+        queue,
+        store,
+        log: log.child({ component: 'consumer' }),
+        count: config.workers,
+        batchMax: config.batchMax,
+        ...(opts.now ? { now: opts.now } : {}),
+        onApplied: (result) => {
+          waiters?.settle(result);
+          opts.onApplied?.(result);
+        },
+      })
+    : null;
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      intake.accepting = false;
+      queue.stopIntake();
+      if (workers !== null) {
+        const timer = setTimeout(() => {
+          log.warn('drain timed out; stopping workers with events still queued');
+          workers.abort();
+        }, config.shutdownTimeoutS * 1000);
+        await workers.done;
+        clearTimeout(timer);
+      }
+      await server.close();
+      await queue.close();
+      await store.close();
+    })();
+    return closing;
+  };
+
+  return {
+    config,
+    server,
+    listen: async () => server.listen({ port: config.port, host: config.host }),
+    close,
+  };
+}

@@ -1,0 +1,39 @@
+/** What the HTTP layer is given: narrow views of the ports and a few app-level functions. */
+import type { EventValidator } from '../domain/validate.js';
+import type { ResultWaiters } from '../consumer/waiters.js';
+import type { QueueWriter } from '../ports/queue.js';
+import type { EventReader } from '../ports/store.js';
+
+export interface StatsView {
+  readonly received: number;
+  readonly unique_processed: number;
+  readonly duplicate_dropped: number;
+  readonly queue_depth: number;
+  readonly rejected: number;
+  readonly topics: readonly string[];
+  readonly uptime_seconds: number;
+  readonly started_at: string;
+  readonly workers: number;
+  readonly mode: string;
+}
+
+export interface Intake {
+  /** False from SIGTERM on: /publish answers 503. */
+  accepting: boolean;
+  /** Rejected /publish requests since start. */
+  rejected: number;
+}
+
+export interface HttpContext {
+  readonly queue: QueueWriter;
+  readonly reader: EventReader;
+  readonly validate: EventValidator;
+  readonly stats: () => Promise<StatsView>;
+  /** Named readiness checks; /readyz is 200 only when all are true. */
+  readonly readiness: () => Promise<Record<string, boolean>>;
+  readonly waiters: ResultWaiters | null;
+  readonly apiKeys: readonly string[];
+  readonly intake: Intake;
+  /** How long ?wait=true may wait for processing. */
+  readonly waitTimeoutMs: number;
+}

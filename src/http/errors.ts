@@ -1,0 +1,64 @@
+/** Maps every error a request can meet to the SPEC error shape, in one place. */
+import type { FastifyError, FastifyReply } from 'fastify';
+import { AppError, type ErrorDetail } from '../domain/errors.js';
+
+interface ValidationIssue {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as Partial<FastifyError> & {
+    validation?: ValidationIssue[];
+    validationContext?: string;
+  };
+  switch (e.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('unsupported_media_type', 'send the body as application/json');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('body_too_large', 'the request body is larger than the configured limit');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('invalid_json', 'the body is empty');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('invalid_json', e.message ?? 'the body is not valid JSON');
+    default:
+      break;
+  }
+  if (Array.isArray(e.validation)) {
+    const details: ErrorDetail[] = e.validation.map((v) => ({
+      field: fieldOf(v),
+      message: v.message ?? 'is invalid',
+    }));
+    return new AppError('invalid_query', `invalid ${e.validationContext ?? 'request'} parameters`, {
+      details,
+    });
+  }
+  if (err instanceof SyntaxError || (e.statusCode === 400 && /JSON/i.test(e.message ?? ''))) {
+    return new AppError('invalid_json', `the body is not valid JSON: ${e.message ?? ''}`.trim());
+  }
+  if (e.statusCode === 413) return new AppError('body_too_large', e.message ?? 'request too large');
+  if (e.statusCode === 415)
+    return new AppError('unsupported_media_type', e.message ?? 'unsupported');
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+    return new AppError('invalid_body', e.message ?? 'bad request');
+  }
+  return new AppError('internal', 'internal error', { cause: err });
+}
+
+function fieldOf(v: ValidationIssue): string {
+  if (typeof v.params.missingProperty === 'string') return v.params.missingProperty;
+  if (typeof v.params.additionalProperty === 'string') return v.params.additionalProperty;
+  return v.instancePath.replace(/^\//, '') || '(request)';
+}
+
+export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
+  if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
+  return reply
+    .code(error.status)
+    .type('application/json; charset=utf-8')
+    .send({ error: error.code, message: error.message, details: error.details });
+}

@@ -1,0 +1,61 @@
+/** Reads: GET /events, GET /events/:topic/:event_id, GET /topics. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { storedEventJson } from '../../domain/event.js';
+import { AppError } from '../../domain/errors.js';
+import { EventKeyParamsSchema, EventsQuerySchema, type EventsQuery } from '../../domain/schemas.js';
+import type { HttpContext } from '../context.js';
+
+const ListQuerySchema = Type.Composite(
+  [
+    EventsQuerySchema,
+    Type.Object({
+      before: Type.Optional(
+        Type.Integer({ minimum: 1, description: 'Offset, exclusive (paging with order=desc).' }),
+      ),
+    }),
+  ],
+  { additionalProperties: false },
+);
+
+export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  app.get<{ Querystring: EventsQuery & { before?: number } }>(
+    '/events',
+    { schema: { querystring: ListQuerySchema } },
+    async (request, reply) => {
+      const rows = await ctx.reader.list(request.query);
+      // Rows are serialised by hand so stored payload text is sent as is, never re-parsed.
+      return sendJson(reply, `[${rows.map(storedEventJson).join(',')}]`);
+    },
+  );
+
+  const getOne = async (
+    reply: FastifyReply,
+    topic: string,
+    eventId: string,
+  ): Promise<FastifyReply> => {
+    const event = await ctx.reader.get(topic, eventId);
+    if (event === null) throw new AppError('not_found', `no event ${eventId} in topic ${topic}`);
+    return sendJson(reply, storedEventJson(event));
+  };
+  app.get<{ Params: { topic: string; event_id: string } }>(
+    '/events/:topic/:event_id',
+    { schema: { params: EventKeyParamsSchema } },
+    (request, reply) => getOne(reply, request.params.topic, request.params.event_id),
+  );
+  // Hierarchical topics may arrive with raw slashes: /events/app/prod/api/<event_id>.
+  app.get<{ Params: { '*': string } }>('/events/*', (request, reply) => {
+    const path = request.params['*'];
+    const cut = path.lastIndexOf('/');
+    if (cut <= 0 || cut === path.length - 1) {
+      throw new AppError('not_found', 'use /events/<topic>/<event_id>');
+    }
+    return getOne(reply, path.slice(0, cut), path.slice(cut + 1));
+  });
+
+  app.get('/topics', async (_request, reply) => reply.send(await ctx.reader.topics()));
+}
+
+function sendJson(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json);
+}

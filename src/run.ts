@@ -1,0 +1,67 @@
+/** Runs the aggregator as a process: config, logger, listen, signals. */
+import pino from 'pino';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+
+export async function runServer(argv: readonly string[]): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  // Asynchronous destination: duplicate-drop lines never block the event loop.
+  const logger = pino({ level: config.logLevel }, pino.destination({ sync: false }));
+  let app;
+  try {
+    app = await buildApp(config, { logger });
+  } catch (err) {
+    console.error(`cannot start: ${(err as Error).message}`);
+    process.exitCode = 1;
+    return;
+  }
+  const url = await app.listen();
+  logger.info(
+    {
+      url,
+      mode: config.queue === 'redis' ? 'cluster' : 'embedded',
+      role: config.role,
+      dataDir: config.dataDir,
+    },
+    'aggregator listening',
+  );
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: intake closed, draining the queue');
+    const hardStop = setTimeout(
+      () => {
+        logger.error('shutdown took too long; exiting');
+        logger.flush();
+        process.exit(1);
+      },
+      (config.shutdownTimeoutS + 5) * 1000,
+    );
+    hardStop.unref();
+    app.close().then(
+      () => {
+        logger.info('stopped cleanly');
+        logger.flush();
+        process.exitCode = 0;
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        logger.flush();
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
