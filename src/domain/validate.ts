@@ -72,7 +72,7 @@ function unwrapBody(body: unknown): unknown[] {
   if (Array.isArray(body)) return body;
   if (body !== null && typeof body === 'object' && 'events' in body) {
     const keys = Object.keys(body);
-    const events = (body as { events: unknown }).events;
+    const events = body.events;
     if (keys.length === 1 && Array.isArray(events)) return events;
     throw new AppError('invalid_body', 'a body with "events" must be exactly {"events": [ ... ]}');
   }
