@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, DEFAULTS, loadConfig } from '../../src/config.js';
+
+function configError(argv: string[], env: Record<string, string>): ConfigError {
+  let caught: unknown;
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof ConfigError, `expected ConfigError, got ${String(caught)}`);
+  return caught;
+}
+
+describe('configuration', () => {
+  it('uses the documented defaults when nothing is set', () => {
+    const c = loadConfig([], {});
+    assert.equal(c.port, 8080);
+    assert.equal(c.dataDir, './data');
+    assert.equal(c.workers, DEFAULTS.WORKERS);
+    assert.equal(c.queueMax, DEFAULTS.QUEUE_MAX);
+    assert.equal(c.maxPayloadBytes, 64 * 1024);
+    assert.equal(c.maxBatchEvents, 10_000);
+    assert.equal(c.maxBodyBytes, 10 * 1024 * 1024);
+    assert.deepEqual(c.apiKeys, []);
+    assert.equal(c.queue, 'embedded');
+    assert.equal(c.store, 'sqlite');
+    assert.equal(c.role, 'all');
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('reads environment variables', () => {
+    const c = loadConfig([], {
+      PORT: '9000',
+      DATA_DIR: '/tmp/x',
+      WORKERS: '4',
+      QUEUE_MAX: '50',
+      API_KEYS: 'key-aaaaaaaa, key-bbbbbbbb',
+      LOG_LEVEL: 'WARN',
+    });
+    assert.equal(c.port, 9000);
+    assert.equal(c.dataDir, '/tmp/x');
+    assert.equal(c.workers, 4);
+    assert.equal(c.queueMax, 50);
+    assert.deepEqual(c.apiKeys, ['key-aaaaaaaa', 'key-bbbbbbbb']);
+    assert.equal(c.logLevel, 'warn');
+  });
+
+  it('lets a flag win over its environment variable', () => {
+    const c = loadConfig(['--port', '9100', '--queue-max', '7'], { PORT: '9000', QUEUE_MAX: '5' });
+    assert.equal(c.port, 9100);
+    assert.equal(c.queueMax, 7);
+  });
+
+  it('treats an empty variable as unset', () => {
+    assert.equal(loadConfig([], { PORT: '  ' }).port, 8080);
+  });
+
+  it('does not mutate the environment or argv it is given', () => {
+    const env = { PORT: '9000' };
+    const argv = ['--workers', '3'];
+    loadConfig(argv, env);
+    assert.deepEqual(env, { PORT: '9000' });
+    assert.deepEqual(argv, ['--workers', '3']);
+  });
+
+  const bad: [string, Record<string, string>][] = [
+    ['PORT', { PORT: 'abc' }],
+    ['PORT', { PORT: '70000' }],
+    ['WORKERS', { WORKERS: '0' }],
+    ['WORKERS', { WORKERS: '-1' }],
+    ['QUEUE_MAX', { QUEUE_MAX: '1.5' }],
+    ['MAX_PAYLOAD_BYTES', { MAX_PAYLOAD_BYTES: 'lots' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['ROLE', { ROLE: 'boss' }],
+    ['API_KEYS', { API_KEYS: 'short' }],
+    ['QUEUE', { QUEUE: 'kafka' }],
+  ];
+  for (const [variable, env] of bad) {
+    it(`rejects ${JSON.stringify(env)} with one ConfigError naming ${variable}`, () => {
+      const err = configError([], env);
+      assert.equal(err.variable, variable);
+      assert.match(err.message, new RegExp(`\\b${variable}\\b`));
+      assert.equal(err.message.split('\n').length, 1);
+    });
+  }
+
+  it('reports a bad flag value under the variable name', () => {
+    assert.equal(configError(['--workers', 'many'], {}).variable, 'WORKERS');
+  });
+
+  it('rejects an unknown flag', () => {
+    assert.match(configError(['--prot', '1'], {}).message, /prot/);
+  });
+
+  it('rejects a queue/store mismatch, naming the variable to fix', () => {
+    assert.equal(configError([], { QUEUE: 'redis' }).variable, 'STORE');
+    assert.equal(configError([], { STORE: 'postgres' }).variable, 'QUEUE');
+  });
+
+  it('accepts cluster mode with QUEUE=redis and STORE=postgres', () => {
+    const c = loadConfig([], { QUEUE: 'redis', STORE: 'postgres' });
+    assert.equal(c.queue, 'redis');
+    assert.equal(c.store, 'postgres');
+  });
+});
