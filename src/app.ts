@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openLogQueue } from './adapters/log/queue.js';
-import { openSqliteStore } from './adapters/sqlite/store.js';
+import { openThreadedSqliteStore } from './adapters/sqlite/threaded-store.js';
 import type { Config } from './config.js';
 import { ResultWaiters } from './consumer/waiters.js';
 import { startWorkers, type Workers } from './consumer/worker.js';
@@ -49,7 +49,7 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
     return cluster.openClusterAdapters(config, log);
   }
   await mkdir(config.dataDir, { recursive: true });
-  const store = openSqliteStore({ file: join(config.dataDir, 'events.db') });
+  const store = await openThreadedSqliteStore(join(config.dataDir, 'events.db'));
   try {
     const queue = await openLogQueue({
       dir: join(config.dataDir, 'queue'),

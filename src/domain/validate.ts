@@ -21,7 +21,9 @@ export type EventValidator = (body: unknown) => AcceptedEvent[];
 /** Compiles the event schema once; the returned function throws AppError on any problem. */
 export function createEventValidator(limits: PublishLimits): EventValidator {
   const ajv = new Ajv({ allErrors: true, strict: false });
-  ajv.addFormat('date-time', { type: 'string', validate: (s) => normaliseTimestamp(s) !== null });
+  // The schema says "date-time" (for OpenAPI); the real check is normaliseTimestamp, run once
+  // per event below, so the parse is not done twice.
+  ajv.addFormat('date-time', { type: 'string', validate: () => true });
   const check = ajv.compile<EventInput>(EventSchema);
 
   return (body) => {
@@ -39,8 +41,12 @@ export function createEventValidator(limits: PublishLimits): EventValidator {
     const details: ErrorDetail[] = [];
     for (let index = 0; index < items.length; index++) {
       const item: unknown = items[index];
-      if (!check(item)) {
-        details.push(...describe(index, check));
+      const valid = check(item);
+      const timestamp = timestampOf(item);
+      if (!valid || timestamp === null) {
+        if (!valid) details.push(...describe(index, check));
+        if (timestamp === null)
+          details.push({ index, field: 'timestamp', message: TIMESTAMP_MESSAGE });
         continue;
       }
       const problem = extraChecks(item, limits);
@@ -51,8 +57,7 @@ export function createEventValidator(limits: PublishLimits): EventValidator {
       accepted[index] = {
         topic: item.topic,
         event_id: item.event_id,
-        // The schema's format check passed, so normalisation succeeds.
-        timestamp: normaliseTimestamp(item.timestamp) ?? item.timestamp,
+        timestamp: timestamp ?? item.timestamp,
         source: item.source,
         payload: problem,
       };
@@ -66,6 +71,15 @@ export function createEventValidator(limits: PublishLimits): EventValidator {
     }
     return accepted;
   };
+}
+
+const TIMESTAMP_MESSAGE = 'must be an RFC 3339 date-time with an offset or Z';
+
+/** The normalised timestamp; null when present but invalid; undefined when not a string. */
+function timestampOf(item: unknown): string | null | undefined {
+  if (item === null || typeof item !== 'object') return undefined;
+  const value = (item as { timestamp?: unknown }).timestamp;
+  return typeof value === 'string' ? normaliseTimestamp(value) : undefined;
 }
 
 function unwrapBody(body: unknown): unknown[] {
@@ -108,7 +122,6 @@ function extraChecks(
 }
 
 const FRIENDLY: Record<string, string> = {
-  'format:timestamp': 'must be an RFC 3339 date-time with an offset or Z',
   'pattern:topic': 'must start with a letter or digit and use only A-Z a-z 0-9 . _ : / -',
   'pattern:event_id': 'must not contain control characters',
   'pattern:source': 'must not contain control characters',

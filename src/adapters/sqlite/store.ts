@@ -133,6 +133,10 @@ export class SqliteStore implements Store {
     return this.applied.has(seq);
   }
 
+  appliedRanges(): readonly Range[] {
+    return this.applied.toArray();
+  }
+
   /** Highest applied sequence number; the queue never reuses numbers at or below it. */
   maxAppliedSeq(): number {
     return this.applied.max();

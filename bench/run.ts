@@ -1,0 +1,121 @@
+/**
+ * `npm run bench`: W1 (batches) and W2 (single events) against the built server in its own
+ * process on a fresh data dir, driven from this process, timed until /stats shows every
+ * event processed. First measures the load generator against a do-nothing server.
+ *
+ *   npm run bench                      # embedded, all workloads
+ *   npm run bench -- --only w1         # one workload
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { getJson, makeEvents, percentile, sendAll, sendAllFast, type LoadResult } from './load.js';
+import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
+
+interface Stats {
+  received: number;
+  unique_processed: number;
+  duplicate_dropped: number;
+  queue_depth: number;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: 'string', default: 'ceiling,w1,w2' },
+    workers: { type: 'string' },
+  },
+});
+const only = new Set((args.only ?? '').split(','));
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+async function waitProcessed(url: string, expected: number): Promise<Stats> {
+  for (let i = 0; i < 6000; i++) {
+    const s = await getJson<Stats>(`${url}/stats`);
+    if (s.queue_depth === 0 && s.unique_processed + s.duplicate_dropped >= expected) return s;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error('not processed within 30 s');
+}
+
+async function withServer<T>(fn: (server: Running) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'logsieve-bench-'));
+  const server = await startAggregator({
+    DATA_DIR: dir,
+    ...(args.workers ? { WORKERS: args.workers } : {}),
+  });
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function latency(r: LoadResult): string {
+  return `p50 ${percentile(r.latenciesMs, 50).toFixed(2)} ms, p99 ${percentile(r.latenciesMs, 99).toFixed(2)} ms`;
+}
+
+const rows: string[] = [];
+const report = (line: string): void => {
+  rows.push(line);
+  console.log(line);
+};
+
+const singleBodies = (runId: string): Buffer[] =>
+  makeEvents(5_000, 0.2, runId).map((e) => Buffer.from(JSON.stringify(e)));
+
+if (only.has('ceiling')) {
+  const noop = await startNoopServer();
+  const slow = await sendAll(noop.url, singleBodies('ceiling'), 16);
+  const fast = await sendAllFast(noop.url, singleBodies('ceiling'), 16);
+  await noop.stop();
+  report(
+    `ceiling  do-nothing server, 5,000 single-event requests, 16 concurrent: ` +
+      `autocannon ${Math.round(fast.requests / fast.seconds)} req/s (p50 ${fast.p50} ms, p99 ${fast.p99} ms); ` +
+      `node:http client ${Math.round(slow.requests / slow.seconds)} req/s`,
+  );
+}
+
+if (only.has('w1')) {
+  await withServer(async (server) => {
+    const events = makeEvents(20_000, 0.3, `w1-${Date.now()}`);
+    const bodies = chunk(events, 500).map((batch) => Buffer.from(JSON.stringify(batch)));
+    const t0 = process.hrtime.bigint();
+    const load = await sendAll(server.url, bodies, 4);
+    const stats = await waitProcessed(server.url, events.length);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const mem = rssMiB(server.child.pid);
+    report(
+      `W1       20,000 events (30% dup), batches of 500, 4 concurrent: ` +
+        `${Math.round(events.length / seconds)} events/s end to end ` +
+        `(ingest ${Math.round(events.length / load.seconds)} events/s, ${latency(load)}); ` +
+        `unique ${stats.unique_processed}, dup ${stats.duplicate_dropped}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
+    );
+  });
+}
+
+if (only.has('w2')) {
+  await withServer(async (server) => {
+    const bodies = singleBodies(`w2-${Date.now()}`);
+    const t0 = process.hrtime.bigint();
+    const load = await sendAllFast(server.url, bodies, 16);
+    const stats = await waitProcessed(server.url, bodies.length);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const mem = rssMiB(server.child.pid);
+    report(
+      `W2       5,000 single-event requests (20% dup), 16 concurrent: ` +
+        `${Math.round(load.requests / load.seconds)} req/s, p50 ${load.p50} ms, p99 ${load.p99} ms; ` +
+        `end to end ${Math.round(bodies.length / seconds)} events/s; ` +
+        `unique ${stats.unique_processed}, dup ${stats.duplicate_dropped}; RSS ${mem.rss} MiB (peak ${mem.peak})` +
+        (load.non2xx + load.errors > 0 ? `; non-2xx ${load.non2xx}, errors ${load.errors}` : ''),
+    );
+  });
+}
+
+console.log(`\nmachine: ${process.platform} ${process.arch}, node ${process.version}`);

@@ -1,0 +1,56 @@
+/** Messages between the main thread and the SQLite store thread. */
+import type { StoredEvent } from '../../domain/event.js';
+import type { EventsQuery } from '../../domain/schemas.js';
+import type { Delivery } from '../../ports/queue.js';
+import type { StoreCounters, TopicSummary } from '../../ports/store.js';
+import type { Range } from './ranges.js';
+
+export type Request =
+  | { readonly op: 'apply'; readonly deliveries: readonly Delivery[]; readonly at: number }
+  | { readonly op: 'list'; readonly query: EventsQuery & { before?: number } }
+  | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
+  | { readonly op: 'topics' }
+  | { readonly op: 'checkpoint' }
+  | { readonly op: 'close' };
+
+/** Per-delivery outcome packed into typed arrays: cheap to transfer between threads. */
+export interface PackedApply {
+  readonly stored: number;
+  readonly duplicates: number;
+  /** 0 stored, 1 duplicate, 2 redelivered. */
+  readonly status: Uint8Array;
+  /** Offset, or 0 when none. */
+  readonly offsets: Float64Array;
+}
+
+export type ResultOf<R extends Request> = R extends { op: 'apply' }
+  ? PackedApply
+  : R extends { op: 'list' }
+    ? StoredEvent[]
+    : R extends { op: 'get' }
+      ? StoredEvent | null
+      : R extends { op: 'topics' }
+        ? TopicSummary[]
+        : undefined;
+
+export interface Envelope {
+  readonly id: number;
+  readonly request: Request;
+}
+
+export type Reply =
+  | { readonly id: number; readonly ok: true; readonly result: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: { message: string; code?: string } };
+
+/** Sent once when the thread has opened the database. */
+export interface Hello {
+  readonly hello: true;
+  readonly counters: StoreCounters;
+  readonly applied: readonly Range[];
+  readonly topics: readonly string[];
+}
+
+export interface StartupFailure {
+  readonly failed: true;
+  readonly message: string;
+}

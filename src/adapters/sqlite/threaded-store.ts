@@ -1,0 +1,171 @@
+/**
+ * The SQLite store as seen from the main thread: every call is a message to the store
+ * thread (thread.ts), answered in order. Batch transactions therefore run on the second
+ * core while the event loop keeps parsing, validating and appending to the queue log.
+ *
+ * Counters and topic names are mirrored here and updated when an apply's reply arrives;
+ * the consumer acks the queue in the same macrotask, so /stats sees the store's counters and
+ * the queue's depth change together and the invariant holds in every response.
+ */
+import { Worker } from 'node:worker_threads';
+import type { StoredEvent } from '../../domain/event.js';
+import type { EventsQuery } from '../../domain/schemas.js';
+import type { Delivery } from '../../ports/queue.js';
+import type {
+  AppliedItem,
+  ApplyResult,
+  Store,
+  StoreCounters,
+  TopicSummary,
+} from '../../ports/store.js';
+import type {
+  Envelope,
+  Hello,
+  PackedApply,
+  Reply,
+  Request,
+  ResultOf,
+  StartupFailure,
+} from './protocol.js';
+import { RangeSet } from './ranges.js';
+
+const STATUS = ['stored', 'duplicate', 'redelivered'] as const;
+
+export async function openThreadedSqliteStore(file: string): Promise<ThreadedSqliteStore> {
+  const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { file } });
+  const hello = await new Promise<Hello>((resolve, reject) => {
+    const onMessage = (message: Hello | StartupFailure): void => {
+      worker.off('error', reject);
+      if ('failed' in message) reject(new Error(message.message));
+      else resolve(message);
+    };
+    worker.once('message', onMessage);
+    worker.once('error', reject);
+  });
+  return new ThreadedSqliteStore(worker, hello);
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+export class ThreadedSqliteStore implements Store {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private counterMirror: StoreCounters;
+  private readonly topicMirror: Set<string>;
+  private readonly applied: RangeSet;
+  private alive = true;
+
+  constructor(
+    private readonly worker: Worker,
+    hello: Hello,
+  ) {
+    this.counterMirror = hello.counters;
+    this.topicMirror = new Set(hello.topics);
+    this.applied = new RangeSet(hello.applied);
+    worker.on('message', (reply: Reply) => this.onReply(reply));
+    worker.on('error', (err) => this.failAll(err));
+    worker.on('exit', (code) => {
+      this.alive = false;
+      this.failAll(new Error(`store thread exited with code ${code}`));
+    });
+  }
+
+  /** Applied sequence numbers as of opening (for the queue log's recovery). */
+  isApplied(seq: number): boolean {
+    return this.applied.has(seq);
+  }
+
+  maxAppliedSeq(): number {
+    return this.applied.max();
+  }
+
+  private call<R extends Request>(request: R): Promise<ResultOf<R>> {
+    if (!this.alive) return Promise.reject(new Error('the store is closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const envelope: Envelope = { id, request };
+      this.worker.postMessage(envelope);
+    });
+  }
+
+  private onReply(reply: Reply): void {
+    const pending = this.pending.get(reply.id);
+    if (pending === undefined) return;
+    this.pending.delete(reply.id);
+    if (reply.ok) pending.resolve(reply.result);
+    else pending.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  async apply(deliveries: readonly Delivery[], processedAt: Date): Promise<ApplyResult> {
+    const packed: PackedApply = await this.call({
+      op: 'apply',
+      deliveries,
+      at: processedAt.getTime(),
+    });
+    // Runs in the same macrotask as the reply; see the header comment.
+    this.counterMirror = {
+      unique_processed: this.counterMirror.unique_processed + packed.stored,
+      duplicate_dropped: this.counterMirror.duplicate_dropped + packed.duplicates,
+    };
+    const items: AppliedItem[] = new Array<AppliedItem>(deliveries.length);
+    for (let i = 0; i < deliveries.length; i++) {
+      const { id, event } = deliveries[i] as Delivery;
+      const status = STATUS[packed.status[i] ?? 2] ?? 'redelivered';
+      const offset = packed.offsets[i] ?? 0;
+      if (status === 'stored') this.topicMirror.add(event.topic);
+      items[i] = {
+        delivery: id,
+        topic: event.topic,
+        event_id: event.event_id,
+        status,
+        offset: offset === 0 ? null : offset,
+      };
+    }
+    return { items, stored: packed.stored, duplicates: packed.duplicates };
+  }
+
+  list(query: EventsQuery & { before?: number }): Promise<StoredEvent[]> {
+    return this.call({ op: 'list', query });
+  }
+
+  get(topic: string, eventId: string): Promise<StoredEvent | null> {
+    return this.call({ op: 'get', topic, eventId });
+  }
+
+  topics(): Promise<TopicSummary[]> {
+    return this.call({ op: 'topics' });
+  }
+
+  /** Topic names with at least one stored event, from the mirror (no thread round trip). */
+  topicNames(): string[] {
+    return [...this.topicMirror].sort();
+  }
+
+  counters(): Promise<StoreCounters> {
+    return Promise.resolve(this.counterMirror);
+  }
+
+  checkpoint(): Promise<void> {
+    return this.call({ op: 'checkpoint' });
+  }
+
+  ready(): Promise<boolean> {
+    return Promise.resolve(this.alive);
+  }
+
+  async close(): Promise<void> {
+    if (!this.alive) return;
+    await this.call({ op: 'close' });
+    this.alive = false;
+    await this.worker.terminate();
+  }
+}
