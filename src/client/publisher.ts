@@ -159,7 +159,15 @@ export class Publisher {
    * them; rejects with a RejectedError, RetriesExhaustedError or PublisherError. The promise
    * may be ignored: flush() and close() report failures too.
    */
-  async publish(events: PublishEvent | readonly PublishEvent[]): Promise<void> {
+  publish(events: PublishEvent | readonly PublishEvent[]): Promise<void> {
+    const done = this.#publish(events);
+    // Marked handled so that an ignored promise cannot crash the process (unhandledRejection);
+    // a caller who awaits it still sees the rejection.
+    done.catch(() => undefined);
+    return done;
+  }
+
+  async #publish(events: PublishEvent | readonly PublishEvent[]): Promise<void> {
     const list: readonly PublishEvent[] = Array.isArray(events)
       ? (events as readonly PublishEvent[])
       : [events as PublishEvent];
