@@ -78,7 +78,7 @@ export async function serveOn(
   }
   return {
     url,
-    stderr: proc.stderr,
+    stderr: () => proc.stderr(),
     stop: async (signal = 'SIGKILL') => {
       if (!exited) proc.child.kill(signal);
       await proc.exited;
