@@ -76,8 +76,8 @@ export async function spawnServer(
     url,
     dataDir: env.DATA_DIR,
     child: proc.child,
-    stdout: proc.stdout,
-    stderr: proc.stderr,
+    stdout: () => proc.stdout(),
+    stderr: () => proc.stderr(),
     exited: proc.exited,
     kill: (signal = 'SIGTERM') => {
       if (exit === null) proc.child.kill(signal);

@@ -11,22 +11,22 @@ const event: AcceptedEvent = {
   payload: JSON.stringify({ nested: { a: [1, 2.5, -0.5, 1e21, null, true] }, s: '日本語 עברית' }),
 };
 
-describe('queue log codec', () => {
-  it('round-trips a record exactly, payload text included', () => {
+void describe('queue log codec', () => {
+  void it('round-trips a record exactly, payload text included', () => {
     const line = encodeRecord(42, event);
     assert.ok(line.endsWith('\n'));
     assert.equal(line.indexOf('\n'), line.length - 1, 'one record is one line');
     assert.deepEqual(decodeRecord(line.slice(0, -1)), { seq: 42, event });
   });
 
-  it('recognises a line torn by a crash as not a record', () => {
+  void it('recognises a line torn by a crash as not a record', () => {
     const line = encodeRecord(7, event).slice(0, -1);
     for (const cut of [1, 10, line.length - 1]) {
       assert.equal(decodeRecord(line.slice(0, cut)), null);
     }
   });
 
-  it('rejects well-formed JSON that is not a record', () => {
+  void it('rejects well-formed JSON that is not a record', () => {
     for (const text of [
       '{}',
       '[]',

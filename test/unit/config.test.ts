@@ -13,8 +13,8 @@ function configError(argv: string[], env: Record<string, string>): ConfigError {
   return caught;
 }
 
-describe('configuration', () => {
-  it('uses the documented defaults when nothing is set', () => {
+void describe('configuration', () => {
+  void it('uses the documented defaults when nothing is set', () => {
     const c = loadConfig([], {});
     assert.equal(c.port, 8080);
     assert.equal(c.dataDir, './data');
@@ -30,7 +30,7 @@ describe('configuration', () => {
     assert.ok(Object.isFrozen(c));
   });
 
-  it('reads environment variables', () => {
+  void it('reads environment variables', () => {
     const c = loadConfig([], {
       PORT: '9000',
       DATA_DIR: '/tmp/x',
@@ -47,17 +47,17 @@ describe('configuration', () => {
     assert.equal(c.logLevel, 'warn');
   });
 
-  it('lets a flag win over its environment variable', () => {
+  void it('lets a flag win over its environment variable', () => {
     const c = loadConfig(['--port', '9100', '--queue-max', '7'], { PORT: '9000', QUEUE_MAX: '5' });
     assert.equal(c.port, 9100);
     assert.equal(c.queueMax, 7);
   });
 
-  it('treats an empty variable as unset', () => {
+  void it('treats an empty variable as unset', () => {
     assert.equal(loadConfig([], { PORT: '  ' }).port, 8080);
   });
 
-  it('does not mutate the environment or argv it is given', () => {
+  void it('does not mutate the environment or argv it is given', () => {
     const env = { PORT: '9000' };
     const argv = ['--workers', '3'];
     loadConfig(argv, env);
@@ -78,7 +78,7 @@ describe('configuration', () => {
     ['QUEUE', { QUEUE: 'kafka' }],
   ];
   for (const [variable, env] of bad) {
-    it(`rejects ${JSON.stringify(env)} with one ConfigError naming ${variable}`, () => {
+    void it(`rejects ${JSON.stringify(env)} with one ConfigError naming ${variable}`, () => {
       const err = configError([], env);
       assert.equal(err.variable, variable);
       assert.match(err.message, new RegExp(`\\b${variable}\\b`));
@@ -86,20 +86,20 @@ describe('configuration', () => {
     });
   }
 
-  it('reports a bad flag value under the variable name', () => {
+  void it('reports a bad flag value under the variable name', () => {
     assert.equal(configError(['--workers', 'many'], {}).variable, 'WORKERS');
   });
 
-  it('rejects an unknown flag', () => {
+  void it('rejects an unknown flag', () => {
     assert.match(configError(['--prot', '1'], {}).message, /prot/);
   });
 
-  it('rejects a queue/store mismatch, naming the variable to fix', () => {
+  void it('rejects a queue/store mismatch, naming the variable to fix', () => {
     assert.equal(configError([], { QUEUE: 'redis' }).variable, 'STORE');
     assert.equal(configError([], { STORE: 'postgres' }).variable, 'QUEUE');
   });
 
-  it('accepts cluster mode with QUEUE=redis and STORE=postgres', () => {
+  void it('accepts cluster mode with QUEUE=redis and STORE=postgres', () => {
     const c = loadConfig([], { QUEUE: 'redis', STORE: 'postgres' });
     assert.equal(c.queue, 'redis');
     assert.equal(c.store, 'postgres');

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RangeSet, toRuns } from '../../src/adapters/sqlite/ranges.js';
 
-describe('toRuns', () => {
-  it('turns unordered numbers into maximal runs of consecutive values', () => {
+void describe('toRuns', () => {
+  void it('turns unordered numbers into maximal runs of consecutive values', () => {
     assert.deepEqual(toRuns([5, 1, 2, 3, 7, 8, 10]), [
       [1, 3],
       [5, 5],
@@ -12,27 +12,27 @@ describe('toRuns', () => {
     ]);
   });
 
-  it('merges repeated values and returns nothing for no values', () => {
+  void it('merges repeated values and returns nothing for no values', () => {
     assert.deepEqual(toRuns([2, 2, 3, 3]), [[2, 3]]);
     assert.deepEqual(toRuns([]), []);
   });
 
-  it('does not mutate its input', () => {
+  void it('does not mutate its input', () => {
     const input = [3, 1, 2];
     toRuns(input);
     assert.deepEqual(input, [3, 1, 2]);
   });
 });
 
-describe('RangeSet', () => {
-  it('is empty with max 0 and contains nothing', () => {
+void describe('RangeSet', () => {
+  void it('is empty with max 0 and contains nothing', () => {
     const set = new RangeSet();
     assert.equal(set.max(), 0);
     assert.equal(set.has(0), false);
     assert.equal(set.has(1), false);
   });
 
-  it('answers membership at range edges and in gaps', () => {
+  void it('answers membership at range edges and in gaps', () => {
     const set = new RangeSet([
       [10, 20],
       [1, 3],
@@ -42,7 +42,7 @@ describe('RangeSet', () => {
     assert.equal(set.max(), 20);
   });
 
-  it('merges an adjacent run into one range and reports what it merged away', () => {
+  void it('merges an adjacent run into one range and reports what it merged away', () => {
     const set = new RangeSet([[1, 5]]);
     const { removed, merged } = set.add([6, 9]);
     assert.deepEqual(removed, [1]);
@@ -50,7 +50,7 @@ describe('RangeSet', () => {
     assert.deepEqual(set.toArray(), [[1, 9]]);
   });
 
-  it('fills a gap between two ranges into a single range', () => {
+  void it('fills a gap between two ranges into a single range', () => {
     const set = new RangeSet([
       [1, 3],
       [7, 9],
@@ -61,7 +61,7 @@ describe('RangeSet', () => {
     assert.deepEqual(set.toArray(), [[1, 9]]);
   });
 
-  it('keeps a disjoint run separate and sorted', () => {
+  void it('keeps a disjoint run separate and sorted', () => {
     const set = new RangeSet([[10, 12]]);
     const { removed } = set.add([1, 2]);
     assert.deepEqual(removed, []);
@@ -73,7 +73,7 @@ describe('RangeSet', () => {
     assert.equal(set.has(5), false);
   });
 
-  it('absorbs an overlapping run without growing', () => {
+  void it('absorbs an overlapping run without growing', () => {
     const set = new RangeSet([[1, 10]]);
     set.add([3, 4]);
     assert.deepEqual(set.toArray(), [[1, 10]]);

@@ -29,8 +29,8 @@ function badField(body: unknown, field: string, v = validate): ErrorDetail {
   return err.details[0] as ErrorDetail;
 }
 
-describe('event validation: body shapes', () => {
-  it('accepts a single event, normalising the timestamp and serialising the payload', () => {
+void describe('event validation: body shapes', () => {
+  void it('accepts a single event, normalising the timestamp and serialising the payload', () => {
     const e = makeEvent({ timestamp: '2025-10-24T07:00:00+07:00', payload: { a: [1, 'x'] } });
     assert.deepEqual(validate(e), [
       {
@@ -43,7 +43,7 @@ describe('event validation: body shapes', () => {
     ]);
   });
 
-  it('accepts an array and {"events": [...]} in request order', () => {
+  void it('accepts an array and {"events": [...]} in request order', () => {
     const events = makeEvents(3);
     const ids = events.map((e) => e.event_id);
     assert.deepEqual(
@@ -56,29 +56,29 @@ describe('event validation: body shapes', () => {
     );
   });
 
-  it('rejects {"events": [...]} with any other key', () => {
+  void it('rejects {"events": [...]} with any other key', () => {
     rejection(() => validate({ events: makeEvents(1), extra: 1 }), 'invalid_body');
     rejection(() => validate({ events: 'nope' }), 'invalid_body');
   });
 
-  it('rejects bodies that are not an event, an array or an envelope', () => {
+  void it('rejects bodies that are not an event, an array or an envelope', () => {
     for (const body of [null, 42, 'text', true]) rejection(() => validate(body), 'invalid_body');
   });
 
-  it('rejects an empty array and an empty envelope as empty_batch', () => {
+  void it('rejects an empty array and an empty envelope as empty_batch', () => {
     rejection(() => validate([]), 'empty_batch');
     rejection(() => validate({ events: [] }), 'empty_batch');
   });
 
-  it('accepts 10,000 events and rejects 10,001 as batch_too_large', () => {
+  void it('accepts 10,000 events and rejects 10,001 as batch_too_large', () => {
     const e = makeEvent();
     assert.equal(validate(Array.from({ length: 10_000 }, () => e)).length, 10_000);
     rejection(() => validate(Array.from({ length: 10_001 }, () => e)), 'batch_too_large');
   });
 });
 
-describe('event validation: all-or-nothing details', () => {
-  it('lists every bad item as {index, field, message} and accepts none', () => {
+void describe('event validation: all-or-nothing details', () => {
+  void it('lists every bad item as {index, field, message} and accepts none', () => {
     const body = [
       makeEvent(),
       { ...makeEvent(), source: undefined },
@@ -96,7 +96,7 @@ describe('event validation: all-or-nothing details', () => {
     assert.match(err.message, /3 of 5/);
   });
 
-  it('names each missing field', () => {
+  void it('names each missing field', () => {
     for (const field of ['topic', 'event_id', 'timestamp', 'source', 'payload'] as const) {
       const e: Record<string, unknown> = { ...makeEvent() };
       delete e[field];
@@ -104,33 +104,33 @@ describe('event validation: all-or-nothing details', () => {
     }
   });
 
-  it('names an extra top-level field', () => {
+  void it('names an extra top-level field', () => {
     assert.equal(
       badField({ ...makeEvent(), level: 'info' }, 'level').message,
       'is not an event field',
     );
   });
 
-  it('names mistyped fields', () => {
+  void it('names mistyped fields', () => {
     badField({ ...makeEvent(), topic: 5 }, 'topic');
     badField({ ...makeEvent(), event_id: 123 }, 'event_id');
     badField({ ...makeEvent(), timestamp: 1729728000 }, 'timestamp');
     badField({ ...makeEvent(), source: null }, 'source');
   });
 
-  it('rejects a payload that is an array, null, a string or a number', () => {
+  void it('rejects a payload that is an array, null, a string or a number', () => {
     for (const payload of [[1, 2], null, 'x', 3]) badField({ ...makeEvent(), payload }, 'payload');
   });
 
-  it('rejects a timestamp without offset with a message that says so', () => {
+  void it('rejects a timestamp without offset with a message that says so', () => {
     const d = badField(makeEvent({ timestamp: '2025-10-24T00:00:00' }), 'timestamp');
     assert.match(d.message, /offset or Z/);
     badField(makeEvent({ timestamp: '2025-02-30T00:00:00Z' }), 'timestamp');
   });
 });
 
-describe('event validation: string limits and characters', () => {
-  it('accepts 200-character names and rejects 201', () => {
+void describe('event validation: string limits and characters', () => {
+  void it('accepts 200-character names and rejects 201', () => {
     const ok = 'a'.repeat(200);
     const long = 'a'.repeat(201);
     assert.equal(validate(makeEvent({ topic: ok, event_id: ok, source: ok })).length, 1);
@@ -139,50 +139,50 @@ describe('event validation: string limits and characters', () => {
     badField(makeEvent({ source: long }), 'source');
   });
 
-  it('rejects empty names', () => {
+  void it('rejects empty names', () => {
     badField(makeEvent({ topic: '' }), 'topic');
     badField(makeEvent({ event_id: '' }), 'event_id');
     badField(makeEvent({ source: '' }), 'source');
   });
 
-  it('accepts hierarchical topics and rejects topics outside the pattern', () => {
+  void it('accepts hierarchical topics and rejects topics outside the pattern', () => {
     assert.equal(validate(makeEvent({ topic: 'app/prod/api:v1.2_x-y' })).length, 1);
     for (const topic of ['-x', '/app', 'a b', 'ö', 'a\nb']) badField(makeEvent({ topic }), 'topic');
   });
 
-  it('rejects control characters in event_id and source', () => {
+  void it('rejects control characters in event_id and source', () => {
     for (const bad of ['a\u0000b', 'a\nb', 'tab\t', '\u001f', '\u007f', '\u0085', '\u009f']) {
       badField(makeEvent({ event_id: bad }), 'event_id');
       badField(makeEvent({ source: bad }), 'source');
     }
   });
 
-  it('accepts unicode outside the control ranges in event_id and source', () => {
+  void it('accepts unicode outside the control ranges in event_id and source', () => {
     assert.equal(validate(makeEvent({ event_id: '注文-\u{1F600}-é', source: 'שרת' })).length, 1);
   });
 
-  it('rejects lone surrogates in event_id and source', () => {
+  void it('rejects lone surrogates in event_id and source', () => {
     const d = badField(makeEvent({ event_id: 'x\uD800y' }), 'event_id');
     assert.match(d.message, /well-formed/);
     badField(makeEvent({ source: '\uDC00' }), 'source');
   });
 });
 
-describe('event validation: payload size', () => {
+void describe('event validation: payload size', () => {
   const small = createEventValidator({ maxEvents: 10, maxPayloadBytes: 100 });
   // {"s":"..."} is 8 bytes of framing around the string.
   const payloadOf = (bytes: number): Record<string, unknown> => ({ s: 'x'.repeat(bytes - 8) });
 
-  it('accepts a payload exactly at the limit', () => {
+  void it('accepts a payload exactly at the limit', () => {
     assert.equal(small(makeEvent({ payload: payloadOf(100) })).length, 1);
   });
 
-  it('rejects a payload one byte over the limit, naming its size', () => {
+  void it('rejects a payload one byte over the limit, naming its size', () => {
     const d = badField(makeEvent({ payload: payloadOf(101) }), 'payload', small);
     assert.match(d.message, /101 bytes/);
   });
 
-  it('counts bytes, not characters', () => {
+  void it('counts bytes, not characters', () => {
     // 31 three-byte characters: 93 + 8 = 101 bytes but only 39 characters.
     badField(makeEvent({ payload: { s: '€'.repeat(31) } }), 'payload', small);
   });

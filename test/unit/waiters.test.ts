@@ -17,8 +17,8 @@ const batch = (...items: AppliedItem[]): ApplyResult => ({
   duplicates: items.filter((i) => i.status === 'duplicate').length,
 });
 
-describe('ResultWaiters', () => {
-  it('resolves with one item per id in request order, across several batches', async () => {
+void describe('ResultWaiters', () => {
+  void it('resolves with one item per id in request order, across several batches', async () => {
     const waiters = new ResultWaiters();
     const pending = waiters.wait(['1', '2', '3'], 5_000);
     assert.equal(waiters.size, 3);
@@ -36,7 +36,7 @@ describe('ResultWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  it('keeps two requests apart', async () => {
+  void it('keeps two requests apart', async () => {
     const waiters = new ResultWaiters();
     const a = waiters.wait(['1'], 5_000);
     const b = waiters.wait(['2'], 5_000);
@@ -45,13 +45,13 @@ describe('ResultWaiters', () => {
     assert.equal((await b)[0]?.status, 'stored');
   });
 
-  it('rejects on timeout and forgets the ids it waited for', async () => {
+  void it('rejects on timeout and forgets the ids it waited for', async () => {
     const waiters = new ResultWaiters();
     await assert.rejects(waiters.wait(['5', '6'], 10), /timed out/);
     assert.equal(waiters.size, 0);
   });
 
-  it('ignores batches nobody waits for', () => {
+  void it('ignores batches nobody waits for', () => {
     const waiters = new ResultWaiters();
     waiters.settle(batch(item('1')));
     assert.equal(waiters.size, 0);

@@ -1,0 +1,242 @@
+/**
+ * Bad input on POST /publish and GET /events: a clear 4xx with the SPEC error shape, no
+ * counter changed except `rejected`, nothing enqueued, and the server keeps serving.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { makeEvent } from '../helpers/events.js';
+import { getJson, postJson, stats, type ErrorBody, type StatsBody } from '../helpers/http.js';
+
+const JSON_CT = { 'content-type': 'application/json' };
+const MAX_PAYLOAD_BYTES = 1024;
+const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+interface BadPublish {
+  readonly name: string;
+  readonly body: unknown;
+  readonly headers?: Record<string, string>;
+  readonly query?: string;
+  readonly status: number;
+  readonly error: string;
+  /** Expected `index:field` of details, sorted, when the error lists bad items. */
+  readonly details?: string[];
+}
+
+const tiny = { topic: 't', event_id: '1', timestamp: '2025-10-24T00:00:00Z', source: 's' };
+
+const cases: BadPublish[] = [
+  {
+    name: 'malformed JSON',
+    body: '{"topic": ',
+    headers: JSON_CT,
+    status: 400,
+    error: 'invalid_json',
+  },
+  { name: 'an empty JSON body', body: '', headers: JSON_CT, status: 400, error: 'invalid_json' },
+  {
+    name: 'a text/plain content type',
+    body: JSON.stringify(makeEvent()),
+    headers: { 'content-type': 'text/plain' },
+    status: 415,
+    error: 'unsupported_media_type',
+  },
+  {
+    name: 'a form content type',
+    body: 'topic=orders',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    status: 415,
+    error: 'unsupported_media_type',
+  },
+  {
+    name: 'no content type',
+    body: new TextEncoder().encode(JSON.stringify(makeEvent())),
+    headers: {},
+    status: 415,
+    error: 'unsupported_media_type',
+  },
+  {
+    name: 'a missing field',
+    body: { ...tiny, payload: undefined },
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:payload'],
+  },
+  {
+    name: 'an extra field',
+    body: { ...makeEvent(), level: 'info' },
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:level'],
+  },
+  {
+    name: 'a mistyped field',
+    body: { ...makeEvent(), payload: [1, 2] },
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:payload'],
+  },
+  {
+    name: 'a timestamp without offset',
+    body: makeEvent({ timestamp: '2025-10-24T00:00:00' }),
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:timestamp'],
+  },
+  {
+    name: 'a 201-character topic',
+    body: makeEvent({ topic: 'a'.repeat(201) }),
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:topic'],
+  },
+  {
+    name: 'a control character in event_id',
+    body: makeEvent({ event_id: 'abc\u0007' }),
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:event_id'],
+  },
+  {
+    name: 'a payload over MAX_PAYLOAD_BYTES',
+    body: makeEvent({ payload: { s: 'x'.repeat(MAX_PAYLOAD_BYTES) } }),
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:payload'],
+  },
+  {
+    name: 'two bad events among valid ones (all-or-nothing)',
+    body: {
+      events: [
+        makeEvent(),
+        makeEvent({ source: '' }),
+        makeEvent({ timestamp: 'now' }),
+        makeEvent(),
+      ],
+    },
+    status: 400,
+    error: 'validation_failed',
+    details: ['1:source', '2:timestamp'],
+  },
+  {
+    name: '10,001 events',
+    body: Array.from({ length: 10_001 }, () => ({ ...tiny, payload: {} })),
+    status: 413,
+    error: 'batch_too_large',
+  },
+  {
+    name: 'a body over MAX_BODY_BYTES',
+    body: makeEvent({ payload: { s: 'x'.repeat(MAX_BODY_BYTES) } }),
+    status: 413,
+    error: 'body_too_large',
+  },
+  { name: 'an empty array', body: [], status: 400, error: 'empty_batch' },
+  { name: 'a bare number', body: '42', headers: JSON_CT, status: 400, error: 'invalid_body' },
+  {
+    name: 'an envelope with another key',
+    body: { events: [makeEvent()], extra: 1 },
+    status: 400,
+    error: 'invalid_body',
+  },
+  {
+    name: 'a bad wait parameter',
+    body: makeEvent(),
+    query: '?wait=maybe',
+    status: 400,
+    error: 'invalid_query',
+  },
+];
+
+function assertErrorShape(body: unknown, error: string): ErrorBody {
+  assert.ok(body !== null && typeof body === 'object', `error body: ${String(body)}`);
+  assert.deepEqual(Object.keys(body).sort(), ['details', 'error', 'message']);
+  const e = body as ErrorBody;
+  assert.equal(e.error, error, e.message);
+  assert.equal(typeof e.message, 'string');
+  assert.ok(e.message.length > 0);
+  assert.ok(Array.isArray(e.details));
+  return e;
+}
+
+const counters = (s: StatsBody): number[] => [
+  s.received,
+  s.unique_processed,
+  s.duplicate_dropped,
+  s.queue_depth,
+];
+
+void describe('POST /publish rejects bad input', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({
+      MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES),
+      MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+    });
+  });
+  after(() => t.close());
+
+  for (const c of cases) {
+    void it(`answers ${c.status} ${c.error} to ${c.name}, changing only 'rejected'`, async () => {
+      const s0 = await stats(t.url);
+      const res = await postJson(`${t.url}/publish${c.query ?? ''}`, c.body, c.headers);
+      assert.equal(res.status, c.status, JSON.stringify(res.body));
+      const e = assertErrorShape(res.body, c.error);
+      if (c.details !== undefined) {
+        const got = e.details.map((d) => `${d.index ?? '-'}:${d.field ?? '-'}`).sort();
+        assert.deepEqual(got, c.details);
+        for (const d of e.details) assert.ok(d.message.length > 0);
+      }
+      const s1 = await stats(t.url);
+      assert.deepEqual(counters(s1), counters(s0), 'nothing was accepted or processed');
+      assert.equal(s1.rejected, s0.rejected + 1);
+      assert.equal((await getJson(`${t.url}/healthz`)).status, 200, 'the server keeps serving');
+    });
+  }
+
+  void it('still accepts a valid event after all the bad ones', async () => {
+    const s0 = await stats(t.url);
+    const res = await postJson(`${t.url}/publish`, makeEvent());
+    assert.equal(res.status, 202);
+    assert.deepEqual(res.body, { accepted: 1 });
+    assert.equal((await stats(t.url)).received, s0.received + 1);
+  });
+});
+
+void describe('GET /events rejects bad query parameters', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp();
+  });
+  after(() => t.close());
+
+  for (const query of [
+    'limit=0',
+    'limit=10001',
+    'limit=abc',
+    'after=-1',
+    'after=1.5',
+    'order=sideways',
+    'unknown=1',
+  ]) {
+    void it(`answers 400 invalid_query to ?${query} and changes no counter`, async () => {
+      const s0 = await stats(t.url);
+      const res = await getJson(`${t.url}/events?${query}`);
+      assert.equal(res.status, 400);
+      const e = assertErrorShape(res.body, 'invalid_query');
+      assert.ok(e.details.length > 0, 'the bad parameter is named');
+      const s1 = await stats(t.url);
+      assert.deepEqual([...counters(s1), s1.rejected], [...counters(s0), s0.rejected]);
+    });
+  }
+
+  void it('accepts the limits themselves: limit=1 and limit=10000', async () => {
+    assert.equal((await getJson(`${t.url}/events?limit=1`)).status, 200);
+    assert.equal((await getJson(`${t.url}/events?limit=10000&order=desc`)).status, 200);
+  });
+
+  void it('answers 404 with the error shape for an unknown route', async () => {
+    const res = await getJson(`${t.url}/nope`);
+    assert.equal(res.status, 404);
+    assertErrorShape(res.body, 'not_found');
+  });
+});
