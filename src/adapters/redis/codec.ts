@@ -53,10 +53,14 @@ export function parseEntries(reply: unknown): Delivery[] {
   return out;
 }
 
-/** XREADGROUP reply: `[[stream, entries]]`, or null when the block timed out. */
+/**
+ * XREADGROUP reply for one stream, or null when the block timed out. RESP2 answers
+ * `[[stream, entries]]`; RESP3 answers a map, which ioredis flattens to `[stream, entries]`.
+ */
 export function parseReadGroup(reply: unknown): Delivery[] {
   if (!Array.isArray(reply)) return [];
   const first: unknown = reply[0];
+  if (typeof first === 'string') return parseEntries(reply[1]);
   if (!Array.isArray(first)) return [];
   return parseEntries(first[1]);
 }

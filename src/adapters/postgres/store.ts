@@ -1,0 +1,280 @@
+/**
+ * Store port on PostgreSQL, shared by every instance of a deployment. Tables live in a
+ * schema named by the namespace (migrations.ts).
+ *
+ * apply = one transaction:
+ *   (a) record the batch's delivery ids; only ids recorded now are applied, the others
+ *       answer 'redelivered' and change nothing (a batch committed here whose XACK was lost
+ *       comes back through XAUTOCLAIM and is recognised);
+ *   (b) take the namespace's offset lock, insert the fresh events in one multi-row
+ *       INSERT ... ON CONFLICT DO NOTHING RETURNING, look up the offsets of the duplicates;
+ *   (c) add to this instance's counter shard, in the same transaction.
+ *
+ * Offsets that never skip. A sequence value drawn before commit may become visible after a
+ * larger one, and a reader paging with `after` would then skip it forever. We hold a
+ * transaction-level advisory lock from just before nextval() until commit, so offsets are
+ * assigned and made visible in one global order: when a reader sees offset n, every offset
+ * below n is either visible or was never committed (gaps from rollbacks and from conflicting
+ * rows are fine; the promise is "strictly increasing", not "dense"). The lock covers only the
+ * short insert + counter update + commit; recording deliveries happens before it. We chose it
+ * over a visibility watermark (readers only see offsets below the oldest in-flight one)
+ * because it needs no extra bookkeeping on the read path and live subscribers get events as
+ * soon as they commit; its cost is that commits of one namespace are serial, measured in
+ * BENCHMARKS.md.
+ *
+ * Pruning applied_deliveries. A delivery can come back only while its stream entry is
+ * unacked; an entry applied but not acked is reclaimed after CLAIM_IDLE_MS (30 s by
+ * default). So ids are kept for `deliveryRetentionMs` after they were applied (default
+ * 7 days, orders of magnitude above CLAIM_IDLE_MS; it would take every consumer down for a
+ * week between a commit and its XACK to count a batch twice) and deleted in bounded chunks,
+ * at most once per `pruneEveryMs`. We prune by applied_at, not by the entry id's
+ * timestamp: an entry enqueued long ago (a backlog while PostgreSQL was down) must still be
+ * recognised right after it is applied.
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { StoredEvent } from '../../domain/event.js';
+import type { EventsQuery } from '../../domain/schemas.js';
+import type { Delivery } from '../../ports/queue.js';
+import type {
+  AppliedItem,
+  ApplyResult,
+  Store,
+  StoreCounters,
+  TopicSummary,
+} from '../../ports/store.js';
+import { applyBatch } from './apply.js';
+import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
+import { asOutage } from './outage.js';
+import { quoteIdent, statements } from './sql.js';
+
+export interface PostgresStoreOptions {
+  readonly url: string;
+  readonly namespace: string;
+  readonly poolMax: number;
+  /** Picks this instance's counter shard. */
+  readonly consumerName: string;
+  readonly log?: Logger | undefined;
+  /** Server-side bound on one statement. Default 10 s. */
+  readonly statementTimeoutMs?: number;
+  /** Bound on getting a connection (and on ready()). Default 3 s. */
+  readonly connectTimeoutMs?: number;
+  readonly deliveryRetentionMs?: number;
+  readonly pruneEveryMs?: number;
+}
+
+export interface PostgresStore extends Store {
+  /** Deletes applied delivery ids older than the retention; returns how many. */
+  pruneDeliveries(): Promise<number>;
+}
+
+export const SHARDS = 64;
+const DAY_MS = 86_400_000;
+const PRUNE_CHUNK = 10_000;
+
+interface EventRow {
+  seq: string;
+  topic: string;
+  event_id: string;
+  ts: string;
+  source: string;
+  payload: string;
+  processed_at: string;
+}
+
+export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
+  const statementTimeoutMs = opts.statementTimeoutMs ?? 10_000;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 3_000;
+  const retentionMs = opts.deliveryRetentionMs ?? 7 * DAY_MS;
+  const pruneEveryMs = opts.pruneEveryMs ?? 60_000;
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolMax,
+    connectionTimeoutMillis: connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: statementTimeoutMs,
+    // Client-side bound too: a server that stops answering (not just a slow statement).
+    query_timeout: statementTimeoutMs + 2_000,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 3,
+    keepAlive: true,
+    application_name: `logsieve:${opts.consumerName}`.slice(0, 63),
+  });
+  // An idle client whose server went away emits here; without a listener it would crash.
+  pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'postgres idle connection lost'));
+
+  const schema = quoteIdent(opts.namespace);
+  const sql = statements(schema);
+  const lockKey = namespaceKey(opts.namespace);
+  const shard = Math.abs(namespaceKey(opts.consumerName)) % SHARDS;
+
+  try {
+    const client = await pool.connect();
+    try {
+      const applied = await migrate(client, schema, opts.namespace);
+      if (applied.length > 0)
+        opts.log?.info({ applied, schema: opts.namespace }, 'migrations applied');
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+
+  let nextPruneAt = Date.now() + pruneEveryMs;
+  let pruning = false;
+  let closed = false;
+
+  async function pruneDeliveries(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const r = await pool.query(sql.pruneDeliveries, [retentionMs / 1000, PRUNE_CHUNK]);
+      total += r.rowCount ?? 0;
+      if ((r.rowCount ?? 0) < PRUNE_CHUNK) return total;
+    }
+  }
+
+  function maybePrune(): void {
+    if (pruning || closed || Date.now() < nextPruneAt) return;
+    pruning = true;
+    nextPruneAt = Date.now() + pruneEveryMs;
+    pruneDeliveries()
+      .then((n) => {
+        if (n > 0) opts.log?.debug({ deleted: n }, 'pruned applied delivery ids');
+      })
+      .catch((err: unknown) => opts.log?.warn({ err }, 'pruning applied delivery ids failed'))
+      .finally(() => {
+        pruning = false;
+      });
+  }
+
+  async function read<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw asOutage(err, what);
+    }
+  }
+
+  return {
+    async apply(deliveries: readonly Delivery[], processedAt: Date): Promise<ApplyResult> {
+      if (deliveries.length === 0) return { items: [] as AppliedItem[], stored: 0, duplicates: 0 };
+      const client = await read('apply', () => pool.connect());
+      let result: ApplyResult;
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        result = await applyBatch(client, sql, {
+          deliveries,
+          processedAt,
+          shard,
+          lock: [LOCK_CLASS.offsets, lockKey],
+        });
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw asOutage(err, 'apply');
+      } finally {
+        // A connection that could not even roll back is destroyed, not reused.
+        client.release(broken);
+      }
+      maybePrune();
+      return result;
+    },
+
+    list(query: EventsQuery): Promise<StoredEvent[]> {
+      const params: (string | number)[] = [query.after];
+      const where = ['seq > $1'];
+      if (query.topic !== undefined) {
+        params.push(query.topic);
+        where.push(`topic = $${params.length}`);
+      }
+      if (query.source !== undefined) {
+        params.push(query.source);
+        where.push(`source = $${params.length}`);
+      }
+      params.push(query.limit);
+      const order = query.order === 'desc' ? 'DESC' : 'ASC';
+      // Served by the primary key or (topic, seq) / (source, seq): an index range scan.
+      const text = `${sql.listHead} WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT $${params.length}`;
+      return read('list', async () => (await pool.query<EventRow>(text, params)).rows.map(toEvent));
+    },
+
+    get(topic: string, eventId: string): Promise<StoredEvent | null> {
+      return read('get', async () => {
+        const row = (await pool.query<EventRow>(sql.get, [topic, eventId])).rows[0];
+        return row === undefined ? null : toEvent(row);
+      });
+    },
+
+    topics(): Promise<TopicSummary[]> {
+      return read('topics', async () => {
+        const r = await pool.query<{
+          topic: string;
+          unique_count: string;
+          duplicates: string;
+          last_offset: string | null;
+          last_processed_at: string | null;
+        }>(sql.topics);
+        return r.rows.map((t) => ({
+          topic: t.topic,
+          unique: Number(t.unique_count),
+          duplicates: Number(t.duplicates),
+          last_offset: t.last_offset === null ? null : Number(t.last_offset),
+          last_processed_at: t.last_processed_at,
+        }));
+      });
+    },
+
+    counters(): Promise<StoreCounters> {
+      return read('counters', async () => {
+        const r = await pool.query<{ unique_processed: string; duplicate_dropped: string }>(
+          sql.counters,
+        );
+        const row = r.rows[0];
+        return {
+          unique_processed: Number(row?.unique_processed ?? 0),
+          duplicate_dropped: Number(row?.duplicate_dropped ?? 0),
+        };
+      });
+    },
+
+    async ready(): Promise<boolean> {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          pool.query('SELECT 1').then(() => true),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(false), connectTimeoutMs);
+          }),
+        ]);
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
+    pruneDeliveries,
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}
+
+function toEvent(r: EventRow): StoredEvent {
+  return {
+    offset: Number(r.seq),
+    topic: r.topic,
+    event_id: r.event_id,
+    timestamp: r.ts,
+    source: r.source,
+    payload: r.payload,
+    processed_at: r.processed_at,
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * The Store port contract (src/ports/store.ts), one suite run unchanged against every store
+ * adapter. An adapter's test file calls `runStoreContract(name, open)`; `open` gives a fresh,
+ * empty store on its own storage each time.
+ *
+ * Delivery ids here are decimal strings ("1", "2", ...), valid both as log sequence numbers
+ * and as opaque ids.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AcceptedEvent } from '../../src/domain/event.js';
+import type { Delivery } from '../../src/ports/queue.js';
+import type { ApplyResult, Store } from '../../src/ports/store.js';
+
+export interface OpenedStore {
+  readonly store: Store;
+  /** Closes the store and deletes its storage. */
+  cleanup(): Promise<void>;
+}
+
+export type StoreOpener = () => Promise<OpenedStore>;
+
+const AT = new Date('2026-01-02T03:04:05.678Z');
+
+let counter = 0;
+export function ev(over: Partial<AcceptedEvent> = {}): AcceptedEvent {
+  counter++;
+  return {
+    topic: 'orders',
+    event_id: `id-${counter}`,
+    timestamp: '2025-10-24T00:00:00.000Z',
+    source: 'checkout-svc',
+    payload: `{"n":${counter}}`,
+    ...over,
+  };
+}
+
+let deliverySeq = 0;
+/** New deliveries (fresh ids) of the given events. */
+export function deliver(events: readonly AcceptedEvent[]): Delivery[] {
+  return events.map((event) => ({ id: String(++deliverySeq), event }));
+}
+
+async function withStore(open: StoreOpener, body: (store: Store) => Promise<void>): Promise<void> {
+  const opened = await open();
+  try {
+    await body(opened.store);
+  } finally {
+    await opened.cleanup();
+  }
+}
+
+const offsetsOf = (r: ApplyResult): (number | null)[] => r.items.map((i) => i.offset);
+const statusesOf = (r: ApplyResult): string[] => r.items.map((i) => i.status);
+
+function assertIncreasing(values: readonly (number | null)[]): void {
+  for (let i = 1; i < values.length; i++) {
+    assert.ok(
+      (values[i] ?? -1) > (values[i - 1] ?? Infinity),
+      `offsets not increasing: ${values.join(',')}`,
+    );
+  }
+}
+
+export function runStoreContract(name: string, open: StoreOpener): void {
+  void describe(`Store contract: ${name}`, () => {
+    void it('starts empty with zero counters', async () => {
+      await withStore(open, async (store) => {
+        assert.deepEqual(await store.counters(), { unique_processed: 0, duplicate_dropped: 0 });
+        assert.deepEqual(await store.topics(), []);
+        assert.deepEqual(await store.list({ after: 0, limit: 10, order: 'asc' }), []);
+      });
+    });
+
+    void it('stores new events with strictly increasing offsets in input order', async () => {
+      await withStore(open, async (store) => {
+        const batch = deliver([ev(), ev(), ev({ topic: 'login' }), ev()]);
+        const r = await store.apply(batch, AT);
+        assert.deepEqual(statusesOf(r), ['stored', 'stored', 'stored', 'stored']);
+        assert.equal(r.stored, 4);
+        assert.equal(r.duplicates, 0);
+        assertIncreasing(offsetsOf(r));
+        assert.deepEqual(
+          r.items.map((i) => [i.delivery, i.topic, i.event_id]),
+          batch.map((d) => [d.id, d.event.topic, d.event.event_id]),
+        );
+        assert.deepEqual(await store.counters(), { unique_processed: 4, duplicate_dropped: 0 });
+      });
+    });
+
+    void it('first stored wins: a later copy with another payload is a duplicate carrying the earlier offset', async () => {
+      await withStore(open, async (store) => {
+        const first = ev({ payload: '{"v":"first"}' });
+        const r1 = await store.apply(deliver([first]), AT);
+        const r2 = await store.apply(deliver([{ ...first, payload: '{"v":"second"}' }, ev()]), AT);
+        assert.deepEqual(statusesOf(r2), ['duplicate', 'stored']);
+        assert.equal(r2.items[0]?.offset, r1.items[0]?.offset);
+        assert.equal(r2.stored, 1);
+        assert.equal(r2.duplicates, 1);
+        assert.equal((await store.get(first.topic, first.event_id))?.payload, '{"v":"first"}');
+        assert.deepEqual(await store.counters(), { unique_processed: 2, duplicate_dropped: 1 });
+        assert.equal((await store.list({ after: 0, limit: 100, order: 'asc' })).length, 2);
+      });
+    });
+
+    void it('copies inside one batch: the first is stored, the others are duplicates of it', async () => {
+      await withStore(open, async (store) => {
+        const e = ev();
+        const r = await store.apply(deliver([e, ev(), { ...e, payload: '{"other":1}' }, e]), AT);
+        assert.deepEqual(statusesOf(r), ['stored', 'stored', 'duplicate', 'duplicate']);
+        assert.equal(r.items[2]?.offset, r.items[0]?.offset);
+        assert.equal(r.items[3]?.offset, r.items[0]?.offset);
+        assert.equal((await store.get(e.topic, e.event_id))?.payload, e.payload);
+        assert.deepEqual(await store.counters(), { unique_processed: 2, duplicate_dropped: 2 });
+      });
+    });
+
+    void it('the same event_id in two topics is two events', async () => {
+      await withStore(open, async (store) => {
+        const r = await store.apply(
+          deliver([ev({ topic: 'a', event_id: 'same' }), ev({ topic: 'b', event_id: 'same' })]),
+          AT,
+        );
+        assert.deepEqual(statusesOf(r), ['stored', 'stored']);
+        assert.notEqual(r.items[0]?.offset, r.items[1]?.offset);
+        assert.equal((await store.get('a', 'same'))?.topic, 'a');
+        assert.equal((await store.get('b', 'same'))?.topic, 'b');
+      });
+    });
+
+    void it('a delivery applied again is redelivered and changes nothing; new deliveries in the same batch still count', async () => {
+      await withStore(open, async (store) => {
+        const batch = deliver([ev(), ev(), ev()]);
+        await store.apply(batch, AT);
+        const before = await store.counters();
+        const again = await store.apply(batch, AT);
+        assert.deepEqual(statusesOf(again), ['redelivered', 'redelivered', 'redelivered']);
+        assert.deepEqual(offsetsOf(again), [null, null, null]);
+        assert.equal(again.stored, 0);
+        assert.equal(again.duplicates, 0);
+        assert.deepEqual(await store.counters(), before);
+        // Mixed: an old delivery, a new copy of a stored key (a true duplicate), a new event.
+        const [old] = batch;
+        assert.ok(old !== undefined);
+        const mixed = [old, ...deliver([old.event, ev()])];
+        const r = await store.apply(mixed, AT);
+        assert.deepEqual(statusesOf(r), ['redelivered', 'duplicate', 'stored']);
+        assert.deepEqual(await store.counters(), { unique_processed: 4, duplicate_dropped: 1 });
+        assert.equal((await store.list({ after: 0, limit: 100, order: 'asc' })).length, 4);
+      });
+    });
+
+    void it('concurrent applies racing on the same key store it once', async () => {
+      await withStore(open, async (store) => {
+        const e = ev();
+        const results = await Promise.all(
+          Array.from({ length: 8 }, () => store.apply(deliver([e]), AT)),
+        );
+        const statuses = results.flatMap(statusesOf).sort();
+        assert.deepEqual(statuses, [...Array<string>(7).fill('duplicate'), 'stored']);
+        const offsets = new Set(results.flatMap(offsetsOf));
+        assert.equal(offsets.size, 1);
+        assert.deepEqual(await store.counters(), { unique_processed: 1, duplicate_dropped: 7 });
+      });
+    });
+
+    void it('offsets keep increasing across batches and paging with after returns every event once', async () => {
+      await withStore(open, async (store) => {
+        const all: (number | null)[] = [];
+        for (let b = 0; b < 5; b++) {
+          const r = await store.apply(deliver(Array.from({ length: 7 }, () => ev())), AT);
+          all.push(...offsetsOf(r));
+        }
+        assertIncreasing(all);
+        const paged: number[] = [];
+        let after = 0;
+        for (;;) {
+          const page = await store.list({ after, limit: 4, order: 'asc' });
+          if (page.length === 0) break;
+          assert.ok(page.length <= 4);
+          paged.push(...page.map((e) => e.offset));
+          after = page.at(-1)?.offset ?? after;
+        }
+        assert.deepEqual(paged, all);
+      });
+    });
+
+    void it('list filters by topic and source, honours limit, after and descending order', async () => {
+      await withStore(open, async (store) => {
+        const r = await store.apply(
+          deliver([
+            ev({ topic: 'login', source: 's1' }),
+            ev({ topic: 'order', source: 's1' }),
+            ev({ topic: 'login', source: 's2' }),
+            ev({ topic: 'login', source: 's1' }),
+            ev({ topic: 'order', source: 's2' }),
+          ]),
+          AT,
+        );
+        const off = offsetsOf(r) as number[];
+        const list = async (q: {
+          topic?: string;
+          source?: string;
+          after?: number;
+          limit?: number;
+          order?: 'asc' | 'desc';
+        }): Promise<number[]> =>
+          (await store.list({ after: 0, limit: 100, order: 'asc', ...q })).map((e) => e.offset);
+        assert.deepEqual(await list({ topic: 'login' }), [off[0], off[2], off[3]]);
+        assert.deepEqual(await list({ source: 's2' }), [off[2], off[4]]);
+        assert.deepEqual(await list({ topic: 'login', source: 's1' }), [off[0], off[3]]);
+        assert.deepEqual(await list({ topic: 'nope' }), []);
+        assert.deepEqual(await list({ limit: 2 }), [off[0], off[1]]);
+        assert.deepEqual(await list({ after: off[1] }), [off[2], off[3], off[4]]);
+        assert.deepEqual(await list({ order: 'desc' }), [...off].reverse());
+        assert.deepEqual(await list({ order: 'desc', limit: 2 }), [off[4], off[3]]);
+        assert.deepEqual(await list({ order: 'desc', topic: 'order' }), [off[4], off[1]]);
+      });
+    });
+
+    void it('an event round-trips exactly: unicode, nested payload text, fine timestamp, processed_at', async () => {
+      await withStore(open, async (store) => {
+        const e = ev({
+          topic: 'app/prod:api.v1',
+          event_id: 'ünï-😀-"quoted"\\',
+          timestamp: '2025-10-24T00:00:00.123456789Z',
+          source: 'sørvice – ☃',
+          // Key order, spacing-free text and escapes must survive (jsonb would reorder keys).
+          payload:
+            '{"z":1,"a":{"deep":[1,{"x":"line\\nbreak \\u0000 😀"}],"n":null},"é":"\\ud800","big":12345678901234567890}',
+        });
+        const r = await store.apply(deliver([e]), AT);
+        const got = await store.get(e.topic, e.event_id);
+        assert.deepEqual(got, {
+          ...e,
+          offset: r.items[0]?.offset,
+          processed_at: AT.toISOString(),
+        });
+        const [listed] = await store.list({ topic: e.topic, after: 0, limit: 10, order: 'asc' });
+        assert.deepEqual(listed, got);
+        assert.equal(await store.get(e.topic, 'missing'), null);
+        assert.equal(await store.get('missing', e.event_id), null);
+      });
+    });
+
+    void it('topics() reports per-topic unique, duplicates, last offset and last processed time', async () => {
+      await withStore(open, async (store) => {
+        const a = ev({ topic: 'alpha' });
+        const r1 = await store.apply(
+          deliver([a, ev({ topic: 'beta' }), ev({ topic: 'alpha' })]),
+          AT,
+        );
+        const later = new Date(AT.getTime() + 60_000);
+        await store.apply(deliver([a, a]), later);
+        const topics = await store.topics();
+        assert.deepEqual(topics, [
+          {
+            topic: 'alpha',
+            unique: 2,
+            duplicates: 2,
+            last_offset: r1.items[2]?.offset,
+            last_processed_at: AT.toISOString(),
+          },
+          {
+            topic: 'beta',
+            unique: 1,
+            duplicates: 0,
+            last_offset: r1.items[1]?.offset,
+            last_processed_at: AT.toISOString(),
+          },
+        ]);
+        const c = await store.counters();
+        assert.deepEqual(c, { unique_processed: 3, duplicate_dropped: 2 });
+      });
+    });
+  });
+}
