@@ -173,6 +173,7 @@ export async function publishCommand(argv: readonly string[], io: Io): Promise<n
       if (rate > 0) {
         // A schedule, not a sleep per batch: slow batches do not lower the average rate.
         const due = started + (dispatched / rate) * 1000;
+        if (durationS !== undefined && due - started >= durationS * 1000) break;
         dispatched += batch.events.length;
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait);

@@ -209,6 +209,7 @@ export class Publisher {
    * which events share a request.
    */
   async send(events: readonly PublishEvent[]): Promise<SendResult> {
+    if (events.length === 0) return { accepted: 0, attempts: 0 };
     const body = `[${events.map((e) => JSON.stringify(e)).join(',')}]`;
     try {
       return await this.#sendBody(body, events.length);
@@ -224,7 +225,8 @@ export class Publisher {
     let last: unknown;
     for (let i = 0; i < Math.max(1, this.#transport.size); i++) {
       try {
-        const res = await this.#transport.request('GET', '/stats', undefined, this.#signal);
+        // No abort signal: an interrupted run still wants its final /stats for the report.
+        const res = await this.#transport.request('GET', '/stats', undefined, undefined);
         if (res.status !== 200) throw responseError(res);
         return res.body as ServerStats;
       } catch (err) {

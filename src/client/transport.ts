@@ -86,8 +86,9 @@ export class Transport {
         connections: options.connections,
         pipelining: 1,
         connect: { timeout: options.requestTimeoutMs },
-        headersTimeout: options.requestTimeoutMs,
-        bodyTimeout: options.requestTimeoutMs,
+        // Our own whole-request timer fires first and reports `timeout`; these are a backstop.
+        headersTimeout: options.requestTimeoutMs + 1_000,
+        bodyTimeout: options.requestTimeoutMs + 1_000,
       });
       return { url: origin + basePath, basePath, pool, downUntil: 0 };
     });
