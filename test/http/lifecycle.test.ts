@@ -1,0 +1,121 @@
+/** API keys, backpressure (503 + Retry-After, nothing accepted) and draining shutdown. */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { makeEvent, makeEvents } from '../helpers/events.js';
+import { getJson, postJson, stats, waitIdle, type ErrorBody } from '../helpers/http.js';
+import { removeDir } from '../helpers/tmp.js';
+
+const KEYS = ['test-key-0001', 'test-key-0002'];
+
+void describe('API keys on /publish', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({ API_KEYS: KEYS.join(',') });
+  });
+  after(() => t.close());
+
+  const bad: [string, Record<string, string>][] = [
+    ['no Authorization header', {}],
+    ['a wrong bearer key', { authorization: 'Bearer test-key-9999' }],
+    ['a key prefix', { authorization: 'Bearer test-key-000' }],
+    ['another scheme', { authorization: `Basic ${KEYS[0] ?? ''}` }],
+    ['an empty bearer', { authorization: 'Bearer ' }],
+  ];
+  for (const [name, headers] of bad) {
+    void it(`answers 401 to ${name} and accepts nothing`, async () => {
+      const s0 = await stats(t.url);
+      const res = await postJson<ErrorBody>(`${t.url}/publish`, makeEvent(), headers);
+      assert.equal(res.status, 401);
+      assert.equal(res.body.error, 'unauthorized');
+      const s1 = await stats(t.url);
+      assert.equal(s1.received, s0.received);
+      assert.equal(s1.rejected, s0.rejected + 1);
+    });
+  }
+
+  void it('answers 202 to each configured key', async () => {
+    for (const key of KEYS) {
+      const res = await postJson(`${t.url}/publish`, makeEvent(), {
+        authorization: `Bearer ${key}`,
+      });
+      assert.equal(res.status, 202);
+    }
+  });
+
+  void it('keeps reads open without a key', async () => {
+    for (const path of ['/events', '/stats', '/topics', '/healthz', '/readyz']) {
+      assert.equal((await getJson(`${t.url}${path}`)).status, 200, path);
+    }
+  });
+});
+
+void describe('backpressure', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({ QUEUE_MAX: '100', WORKERS: '1' });
+  });
+  after(() => t.close());
+
+  void it('answers 503 queue_full with Retry-After to more than QUEUE_MAX events, accepting none', async () => {
+    const s0 = await stats(t.url);
+    const res = await postJson<ErrorBody>(`${t.url}/publish`, makeEvents(101));
+    assert.equal(res.status, 503);
+    assert.equal(res.body.error, 'queue_full');
+    assert.deepEqual(Object.keys(res.body).sort(), ['details', 'error', 'message']);
+    const retryAfter = Number(res.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1, 'Retry-After in seconds');
+    const s1 = await waitIdle(t.url);
+    assert.equal(s1.received, s0.received);
+    assert.equal(s1.unique_processed, s0.unique_processed);
+  });
+
+  void it('accepts a request that fits once the queue has room', async () => {
+    await waitIdle(t.url);
+    assert.equal((await postJson(`${t.url}/publish`, makeEvents(100))).status, 202);
+    assert.equal((await waitIdle(t.url)).unique_processed, 100);
+  });
+});
+
+void describe('shutdown (what SIGTERM runs)', () => {
+  void it('answers 503 to /publish and drains every queued event before closing', async () => {
+    const t = await startApp({ WORKERS: '1', BATCH_MAX: '50' });
+    try {
+      const events = makeEvents(5_000, { topic: 'drain' });
+      assert.equal((await postJson(`${t.url}/publish`, events)).status, 202);
+      const closing = t.app.close();
+      const during = await t.app.server.inject({
+        method: 'POST',
+        url: '/publish',
+        payload: makeEvent(),
+      });
+      assert.equal(during.statusCode, 503);
+      assert.ok(during.headers['retry-after'] !== undefined);
+      await closing;
+
+      const db = new Database(join(t.dataDir, 'events.db'), { readonly: true });
+      try {
+        const rows = db.prepare('SELECT count(*) AS n FROM events').get() as { n: number };
+        assert.equal(rows.n, 5_000, 'every queued event was stored before close resolved');
+      } finally {
+        db.close();
+      }
+      const again = await startApp({}, { dataDir: t.dataDir });
+      try {
+        const s = await stats(again.url);
+        assert.deepEqual(
+          [s.received, s.unique_processed, s.duplicate_dropped, s.queue_depth],
+          [5_000, 5_000, 0, 0],
+          'nothing was left queued for the next start',
+        );
+      } finally {
+        await again.close({ keepDir: true });
+      }
+    } finally {
+      await t.app.close();
+      await removeDir(t.dataDir);
+    }
+  });
+});
