@@ -171,13 +171,16 @@ export class Publisher {
     const list: readonly PublishEvent[] = Array.isArray(events)
       ? (events as readonly PublishEvent[])
       : [events as PublishEvent];
-    if (this.#closing !== undefined) throw new PublisherError('closed', 'publisher is closed');
+    // Serialise first: an event JSON cannot encode (a BigInt, a cycle) fails the whole call
+    // before anything is buffered.
+    const parts = list.map((e) => JSON.stringify(e));
     while (this.#queuedEvents > 0 && this.#queuedEvents + list.length > this.#maxQueuedEvents) {
+      if (this.#closing !== undefined) break;
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
+    if (this.#closing !== undefined) throw new PublisherError('closed', 'publisher is closed');
     const touched = new Set<Batch>();
-    for (const event of list) {
-      const json = JSON.stringify(event);
+    for (const json of parts) {
       const size = Buffer.byteLength(json) + 1;
       const b = this.#open;
       if (b.parts.length > 0 && b.bytes + size > this.#maxBatchBytes) this.#seal();
@@ -195,8 +198,8 @@ export class Publisher {
 
   /** Sends what is buffered now and waits for every batch; rejects with the first failure. */
   async flush(): Promise<void> {
-    this.#seal();
-    while (this.#queue.length > 0 || this.#inFlight > 0) {
+    // Seal again after every wake-up: a publish() that was waiting for room may have added.
+    for (this.#seal(); this.#queue.length > 0 || this.#inFlight > 0; this.#seal()) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
     const failures = this.#failures;

@@ -325,3 +325,44 @@ void test('fetchStats returns the /stats body', async () => {
     },
   );
 });
+
+void test('publish() waits for room instead of buffering without bound', async () => {
+  let inFlight = 0;
+  let maxSeen = 0;
+  await withStub(
+    async (r, res) => {
+      inFlight += 1;
+      maxSeen = Math.max(maxSeen, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      inFlight -= 1;
+      accept()(r, res);
+    },
+    async (stub) => {
+      const p = createPublisher({
+        url: stub.url,
+        maxBatchEvents: 10,
+        maxInFlight: 1,
+        maxQueuedEvents: 20,
+      });
+      const order: number[] = [];
+      const calls = Array.from({ length: 6 }, (_, k) =>
+        p.publish(Array.from({ length: 10 }, (_, i) => ev(k * 10 + i))).then(() => order.push(k)),
+      );
+      await Promise.all(calls);
+      assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
+      assert.equal(stub.requests.length, 6);
+      assert.equal(maxSeen, 1);
+      await p.close();
+    },
+  );
+});
+
+void test('an event JSON cannot encode fails its publish() and sends nothing', async () => {
+  await withStub(accept(), async (stub) => {
+    const p = createPublisher({ url: stub.url, lingerMs: 1 });
+    const bad = { ...ev(2), payload: { n: 1n } };
+    await assert.rejects(p.publish([ev(1), bad]), TypeError);
+    await p.close();
+    assert.equal(stub.requests.length, 0);
+  });
+});
