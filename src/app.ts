@@ -3,9 +3,11 @@
  * which adapters exist; http/ and consumer/ see only the ports.
  */
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { openClusterAdapters } from './adapters/cluster.js';
 import { openLogQueue } from './adapters/log/queue.js';
 import { openThreadedSqliteStore } from './adapters/sqlite/threaded-store.js';
 import type { Config } from './config.js';
@@ -16,6 +18,11 @@ import type { HttpContext, Intake, StatsView } from './http/context.js';
 import { createServer } from './http/server.js';
 import type { Queue } from './ports/queue.js';
 import type { ApplyResult, Store } from './ports/store.js';
+import { createMetrics } from './metrics.js';
+import type { Delivery } from './ports/queue.js';
+
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string })
+  .version;
 
 export interface App {
   readonly config: Config;
@@ -30,7 +37,7 @@ export interface AppOptions {
   readonly logger: Logger;
   readonly now?: () => Date;
   /** Extra observers of applied batches (tests, metrics). */
-  readonly onApplied?: (result: ApplyResult) => void;
+  readonly onApplied?: (result: ApplyResult, deliveries: readonly Delivery[]) => void;
 }
 
 interface Adapters {
@@ -38,15 +45,9 @@ interface Adapters {
   readonly store: Store;
 }
 
-type ClusterModule = {
-  openClusterAdapters(config: Config, log: Logger): Promise<Adapters>;
-};
-
 async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
   if (config.queue === 'redis') {
-    const specifier = './adapters/cluster.js';
-    const cluster = (await import(specifier)) as ClusterModule;
-    return cluster.openClusterAdapters(config, log);
+    return openClusterAdapters(config, log);
   }
   await mkdir(config.dataDir, { recursive: true });
   const store = await openThreadedSqliteStore(join(config.dataDir, 'events.db'));
@@ -73,6 +74,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const consumes = config.role !== 'api';
   const waiters = consumes ? new ResultWaiters() : null;
   const intake: Intake = { accepting: true, rejected: 0 };
+  const metrics = createMetrics(async () => (await queue.stats()).depth);
 
   const stats = async (): Promise<StatsView> => {
     // Called together so that embedded adapters (synchronous underneath) answer from one
@@ -112,8 +114,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     apiKeys: config.apiKeys,
     intake,
     waitTimeoutMs: 30_000,
+    metrics,
   };
-  const server = createServer(ctx, {
+  const server = await createServer(ctx, {
+    version: VERSION,
     logger: log,
     maxBodyBytes: config.maxBodyBytes,
     publicApi: config.role !== 'worker',
@@ -127,9 +131,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         count: config.workers,
         batchMax: config.batchMax,
         ...(opts.now ? { now: opts.now } : {}),
-        onApplied: (result) => {
+        onApplied: (result, deliveries) => {
           waiters?.settle(result);
-          opts.onApplied?.(result);
+          metrics.applied(result, eventLag(result, deliveries));
+          opts.onApplied?.(result, deliveries);
         },
       })
     : null;
@@ -160,4 +165,17 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     listen: async () => server.listen({ port: config.port, host: config.host }),
     close,
   };
+}
+
+/** Event-time lag of up to 64 stored events of a batch (a sample keeps the cost flat). */
+function eventLag(result: ApplyResult, deliveries: readonly Delivery[]): number[] {
+  const now = Date.now();
+  const out: number[] = [];
+  for (let i = 0; i < result.items.length && out.length < 64; i++) {
+    const item = result.items[i];
+    const delivery = deliveries[i];
+    if (item?.status !== 'stored' || delivery === undefined) continue;
+    out.push((now - Date.parse(delivery.event.timestamp)) / 1000);
+  }
+  return out;
 }

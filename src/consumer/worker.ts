@@ -12,7 +12,7 @@
  *   (take resolves null), or until the abort signal fires.
  */
 import type { Logger } from 'pino';
-import type { QueueReader } from '../ports/queue.js';
+import type { Delivery, QueueReader } from '../ports/queue.js';
 import type { ApplyResult, EventWriter } from '../ports/store.js';
 
 export interface WorkerDeps {
@@ -23,7 +23,7 @@ export interface WorkerDeps {
   readonly batchMax: number;
   readonly now?: () => Date;
   /** Called after every committed and acked batch (metrics, ?wait=true waiters, live feed). */
-  readonly onApplied?: (result: ApplyResult) => void;
+  readonly onApplied?: (result: ApplyResult, deliveries: readonly Delivery[]) => void;
 }
 
 export interface Workers {
@@ -87,7 +87,7 @@ async function runWorker(index: number, deps: WorkerDeps, signal: AbortSignal): 
     }
     backoff = BACKOFF_MIN_MS;
     if (result.duplicates > 0) logDuplicates(log, result);
-    deps.onApplied?.(result);
+    deps.onApplied?.(result, lease.deliveries);
   }
 }
 

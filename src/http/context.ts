@@ -1,5 +1,6 @@
 /** What the HTTP layer is given: narrow views of the ports and a few app-level functions. */
 import type { EventValidator } from '../domain/validate.js';
+import type { Metrics } from '../metrics.js';
 import type { ResultWaiters } from '../consumer/waiters.js';
 import type { QueueWriter } from '../ports/queue.js';
 import type { EventReader } from '../ports/store.js';
@@ -36,4 +37,5 @@ export interface HttpContext {
   readonly intake: Intake;
   /** How long ?wait=true may wait for processing. */
   readonly waitTimeoutMs: number;
+  readonly metrics: Metrics;
 }

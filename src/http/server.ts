@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../domain/errors.js';
 import type { HttpContext } from './context.js';
 import { sendError, toAppError } from './errors.js';
+import { registerOpenApi } from './openapi.js';
 import { eventRoutes } from './routes/events.js';
 import { opsRoutes } from './routes/ops.js';
 import { publishRoutes } from './routes/publish.js';
@@ -17,9 +18,13 @@ export interface ServerOptions {
   readonly maxBodyBytes: number;
   /** Which route groups to serve: ROLE=worker serves only health and stats. */
   readonly publicApi: boolean;
+  readonly version: string;
 }
 
-export function createServer(ctx: HttpContext, opts: ServerOptions): FastifyInstance {
+export async function createServer(
+  ctx: HttpContext,
+  opts: ServerOptions,
+): Promise<FastifyInstance> {
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: opts.logger,
     // One log line per request would cost more than the request itself at 10k req/s.
@@ -42,6 +47,7 @@ export function createServer(ctx: HttpContext, opts: ServerOptions): FastifyInst
     const error = toAppError(err);
     if (request.routeOptions.url === '/publish' && error.status >= 400 && error.status < 500) {
       ctx.intake.rejected++;
+      ctx.metrics.rejected(error.code);
     }
     if (error.status >= 500 && error.code !== 'queue_full' && error.code !== 'unavailable') {
       request.log.error({ err: error.cause ?? err, url: request.url }, 'request failed');
@@ -55,6 +61,7 @@ export function createServer(ctx: HttpContext, opts: ServerOptions): FastifyInst
     ),
   );
 
+  if (opts.publicApi) await registerOpenApi(app, opts.version);
   opsRoutes(app, ctx);
   if (opts.publicApi) {
     publishRoutes(app, ctx);

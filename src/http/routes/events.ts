@@ -3,7 +3,14 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { storedEventJson } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
-import { EventKeyParamsSchema, EventsQuerySchema, type EventsQuery } from '../../domain/schemas.js';
+import {
+  ErrorSchema,
+  EventKeyParamsSchema,
+  EventsQuerySchema,
+  StoredEventSchema,
+  TopicSchema,
+  type EventsQuery,
+} from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
 
 const ListQuerySchema = Type.Composite(
@@ -21,7 +28,12 @@ const ListQuerySchema = Type.Composite(
 export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get<{ Querystring: EventsQuery & { before?: number } }>(
     '/events',
-    { schema: { querystring: ListQuerySchema } },
+    {
+      schema: {
+        querystring: ListQuerySchema,
+        response: { 200: Type.Array(StoredEventSchema), 400: ErrorSchema },
+      },
+    },
     async (request, reply) => {
       const rows = await ctx.reader.list(request.query);
       // Rows are serialised by hand so stored payload text is sent as is, never re-parsed.
@@ -40,20 +52,33 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
   };
   app.get<{ Params: { topic: string; event_id: string } }>(
     '/events/:topic/:event_id',
-    { schema: { params: EventKeyParamsSchema } },
+    {
+      schema: {
+        params: EventKeyParamsSchema,
+        response: { 200: StoredEventSchema, 404: ErrorSchema },
+      },
+    },
     (request, reply) => getOne(reply, request.params.topic, request.params.event_id),
   );
   // Hierarchical topics may arrive with raw slashes: /events/app/prod/api/<event_id>.
-  app.get<{ Params: { '*': string } }>('/events/*', (request, reply) => {
-    const path = request.params['*'];
-    const cut = path.lastIndexOf('/');
-    if (cut <= 0 || cut === path.length - 1) {
-      throw new AppError('not_found', 'use /events/<topic>/<event_id>');
-    }
-    return getOne(reply, path.slice(0, cut), path.slice(cut + 1));
-  });
+  app.get<{ Params: { '*': string } }>(
+    '/events/*',
+    { schema: { hide: true } },
+    (request, reply) => {
+      const path = request.params['*'];
+      const cut = path.lastIndexOf('/');
+      if (cut <= 0 || cut === path.length - 1) {
+        throw new AppError('not_found', 'use /events/<topic>/<event_id>');
+      }
+      return getOne(reply, path.slice(0, cut), path.slice(cut + 1));
+    },
+  );
 
-  app.get('/topics', async (_request, reply) => reply.send(await ctx.reader.topics()));
+  app.get(
+    '/topics',
+    { schema: { response: { 200: Type.Array(TopicSchema) } } },
+    async (_request, reply) => reply.send(await ctx.reader.topics()),
+  );
 }
 
 function sendJson(reply: FastifyReply, json: string): FastifyReply {

@@ -1,13 +1,29 @@
 /** Operations: /stats, /healthz, /readyz. */
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { HealthSchema, StatsSchema } from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
 
 export function opsRoutes(app: FastifyInstance, ctx: HttpContext): void {
-  app.get('/stats', async () => ctx.stats());
-  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const checks = await ctx.readiness();
-    const ok = Object.values(checks).every(Boolean);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', checks });
-  });
+  app.get('/stats', { schema: { response: { 200: StatsSchema } } }, async () => ctx.stats());
+  app.get(
+    '/metrics',
+    { schema: { response: { 200: Type.String({ description: 'Prometheus text format' }) } } },
+    async (_request, reply) => {
+      const text = await ctx.metrics.registry.metrics();
+      return reply.type(ctx.metrics.registry.contentType).send(text);
+    },
+  );
+  app.get('/healthz', { schema: { response: { 200: HealthSchema } } }, (_request, reply) =>
+    reply.send({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    { schema: { response: { 200: HealthSchema, 503: HealthSchema } } },
+    async (_request, reply) => {
+      const checks = await ctx.readiness();
+      const ok = Object.values(checks).every(Boolean);
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', checks });
+    },
+  );
 }

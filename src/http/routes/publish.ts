@@ -2,7 +2,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
-import { PublishQuerySchema } from '../../domain/schemas.js';
+import {
+  ErrorSchema,
+  PublishAcceptedSchema,
+  PublishQuerySchema,
+  PublishResultsSchema,
+} from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
 
 export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
@@ -10,7 +15,19 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.post<{ Querystring: { wait?: boolean } }>(
     '/publish',
     {
-      schema: { querystring: PublishQuerySchema },
+      schema: {
+        querystring: PublishQuerySchema,
+        response: {
+          200: PublishResultsSchema,
+          202: PublishAcceptedSchema,
+          '4xx': ErrorSchema,
+          '5xx': ErrorSchema,
+        },
+      },
+      onResponse: (_request, reply, done) => {
+        ctx.metrics.publishLatency(reply.elapsedTime / 1000, reply.statusCode);
+        done();
+      },
       onRequest: (request, _reply, done) => {
         if (!ctx.intake.accepting) {
           done(new AppError('unavailable', 'the aggregator is shutting down', { retryAfter: 2 }));
@@ -27,6 +44,7 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
     async (request, reply) => {
       const events = ctx.validate(request.body);
       const ids = await ctx.queue.enqueue(events);
+      ctx.metrics.accepted(events);
       if (request.query.wait !== true) {
         return reply.code(202).send({ accepted: events.length });
       }

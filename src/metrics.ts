@@ -1,0 +1,93 @@
+/**
+ * Prometheus metrics (prom-client), one registry per app. Counters are per process (they
+ * reset at restart, as Prometheus expects; `rate()` handles that); lifetime totals are in
+ * /stats. The queue depth gauge is read at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AcceptedEvent } from './domain/event.js';
+import type { ApplyResult } from './ports/store.js';
+
+export interface Metrics {
+  readonly registry: Registry;
+  accepted(events: readonly AcceptedEvent[]): void;
+  rejected(reason: string): void;
+  publishLatency(seconds: number, status: number): void;
+  applied(result: ApplyResult, lagSeconds: readonly number[]): void;
+}
+
+export function createMetrics(queueDepth: () => Promise<number>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'logsieve_process_' });
+  const received = new Counter({
+    name: 'logsieve_events_received_total',
+    help: 'Valid events accepted by /publish (durably queued).',
+    labelNames: ['topic'],
+    registers: [registry],
+  });
+  const unique = new Counter({
+    name: 'logsieve_events_unique_total',
+    help: 'Unique events stored by this process.',
+    labelNames: ['topic'],
+    registers: [registry],
+  });
+  const duplicates = new Counter({
+    name: 'logsieve_events_duplicate_total',
+    help: 'Duplicate events dropped by this process.',
+    labelNames: ['topic'],
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'logsieve_publish_rejected_total',
+    help: 'Rejected /publish requests, by error code.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'logsieve_queue_depth',
+    help: 'Accepted events not yet applied to the store.',
+    registers: [registry],
+    async collect() {
+      this.set(await queueDepth());
+    },
+  });
+  const latency = new Histogram({
+    name: 'logsieve_publish_duration_seconds',
+    help: 'Time to answer POST /publish.',
+    labelNames: ['status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const lag = new Histogram({
+    name: 'logsieve_processing_lag_seconds',
+    help: 'Time from an event timestamp to its processing (event-time lag).',
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    accepted(events) {
+      const byTopic = new Map<string, number>();
+      for (const e of events) byTopic.set(e.topic, (byTopic.get(e.topic) ?? 0) + 1);
+      for (const [topic, n] of byTopic) received.inc({ topic }, n);
+    },
+    rejected(reason) {
+      rejected.inc({ reason });
+    },
+    publishLatency(seconds, status) {
+      latency.observe({ status: String(status) }, seconds);
+    },
+    applied(result, lagSeconds) {
+      const stored = new Map<string, number>();
+      const dropped = new Map<string, number>();
+      for (const item of result.items) {
+        const target =
+          item.status === 'stored' ? stored : item.status === 'duplicate' ? dropped : null;
+        if (target !== null) target.set(item.topic, (target.get(item.topic) ?? 0) + 1);
+      }
+      for (const [topic, n] of stored) unique.inc({ topic }, n);
+      for (const [topic, n] of dropped) duplicates.inc({ topic }, n);
+      for (const s of lagSeconds) lag.observe(Math.max(0, s));
+    },
+  };
+}
