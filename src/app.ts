@@ -15,6 +15,7 @@ import { ResultWaiters } from './consumer/waiters.js';
 import { startWorkers, type Workers } from './consumer/worker.js';
 import { createEventValidator } from './domain/validate.js';
 import type { HttpContext, Intake, StatsView } from './http/context.js';
+import { Changes } from './http/changes.js';
 import { createServer } from './http/server.js';
 import type { Queue } from './ports/queue.js';
 import type { ApplyResult, Store } from './ports/store.js';
@@ -74,6 +75,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const consumes = config.role !== 'api';
   const waiters = consumes ? new ResultWaiters() : null;
   const intake: Intake = { accepting: true, rejected: 0 };
+  const changes = new Changes();
   const metrics = createMetrics(async () => (await queue.stats()).depth);
 
   const stats = async (): Promise<StatsView> => {
@@ -115,6 +117,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     intake,
     waitTimeoutMs: 30_000,
     metrics,
+    changes,
   };
   const server = await createServer(ctx, {
     version: VERSION,
@@ -133,6 +136,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         ...(opts.now ? { now: opts.now } : {}),
         onApplied: (result, deliveries) => {
           waiters?.settle(result);
+          if (result.stored > 0) changes.wake();
           metrics.applied(result, eventLag(result, deliveries));
           opts.onApplied?.(result, deliveries);
         },
@@ -143,6 +147,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       intake.accepting = false;
+      changes.wake();
       queue.stopIntake();
       if (workers !== null) {
         const timer = setTimeout(() => {

@@ -1,6 +1,7 @@
 /** What the HTTP layer is given: narrow views of the ports and a few app-level functions. */
 import type { EventValidator } from '../domain/validate.js';
 import type { Metrics } from '../metrics.js';
+import type { Changes } from './changes.js';
 import type { ResultWaiters } from '../consumer/waiters.js';
 import type { QueueWriter } from '../ports/queue.js';
 import type { EventReader } from '../ports/store.js';
@@ -38,4 +39,6 @@ export interface HttpContext {
   /** How long ?wait=true may wait for processing. */
   readonly waitTimeoutMs: number;
   readonly metrics: Metrics;
+  /** Woken whenever this process stores events (live subscribers). */
+  readonly changes: Changes;
 }

@@ -12,6 +12,7 @@ import { registerOpenApi } from './openapi.js';
 import { eventRoutes } from './routes/events.js';
 import { opsRoutes } from './routes/ops.js';
 import { publishRoutes } from './routes/publish.js';
+import { subscribeRoutes } from './routes/subscribe.js';
 
 export interface ServerOptions {
   readonly logger: Logger;
@@ -66,6 +67,7 @@ export async function createServer(
   if (opts.publicApi) {
     publishRoutes(app, ctx);
     eventRoutes(app, ctx);
+    subscribeRoutes(app, ctx);
   }
   return app;
 }

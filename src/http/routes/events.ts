@@ -12,6 +12,7 @@ import {
   type EventsQuery,
 } from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
+import { DASHBOARD_HTML } from '../dashboard-page.js';
 
 const ListQuerySchema = Type.Composite(
   [
@@ -74,6 +75,9 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
   );
 
+  app.get('/', { schema: { hide: true } }, (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML),
+  );
   app.get(
     '/topics',
     { schema: { response: { 200: Type.Array(TopicSchema) } } },

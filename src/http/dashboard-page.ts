@@ -1,0 +1,146 @@
+/**
+ * GET /: a self-contained dashboard (no external assets, works offline): live counters,
+ * throughput and duplicate-rate charts drawn on canvas from /stats, the topic table from
+ * /topics, and an event browser on /events with a topic filter and paging.
+ */
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>logsieve</title>
+<style>
+  :root { --bg:#0f1419; --panel:#171d24; --text:#e6e6e6; --muted:#8b96a3; --accent:#4fb3ff; --warn:#f0a04b; --ok:#5fd38d; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:14px/1.4 system-ui, sans-serif; background:var(--bg); color:var(--text); }
+  header { display:flex; align-items:baseline; gap:1rem; padding:1rem 1.5rem; border-bottom:1px solid #222b35; }
+  header h1 { margin:0; font-size:1.2rem; }
+  header .meta { color:var(--muted); }
+  main { padding:1rem 1.5rem; display:grid; gap:1rem; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); }
+  section { background:var(--panel); border-radius:8px; padding:1rem; }
+  section.wide { grid-column: 1 / -1; }
+  h2 { margin:0 0 .75rem; font-size:1rem; color:var(--muted); font-weight:600; }
+  .counters { display:grid; grid-template-columns: repeat(auto-fit, minmax(130px,1fr)); gap:.75rem; }
+  .counter { background:#10161c; border-radius:6px; padding:.6rem .8rem; }
+  .counter .v { font-size:1.5rem; font-variant-numeric: tabular-nums; }
+  .counter .k { color:var(--muted); font-size:.8rem; }
+  canvas { width:100%; height:160px; background:#10161c; border-radius:6px; }
+  table { width:100%; border-collapse:collapse; font-variant-numeric: tabular-nums; }
+  th, td { text-align:left; padding:.3rem .5rem; border-bottom:1px solid #222b35; vertical-align:top; }
+  th { color:var(--muted); font-weight:600; }
+  td.payload { font-family: ui-monospace, monospace; font-size:.8rem; white-space:pre-wrap; word-break:break-all; max-width:40rem; }
+  select, button { background:#10161c; color:var(--text); border:1px solid #2c3743; border-radius:4px; padding:.3rem .6rem; }
+  .bad { color:var(--warn); } .good { color:var(--ok); }
+</style>
+</head>
+<body>
+<header><h1>logsieve</h1><span class="meta" id="meta">connecting…</span></header>
+<main>
+  <section class="wide">
+    <h2>Counters</h2>
+    <div class="counters" id="counters"></div>
+  </section>
+  <section><h2>Throughput (events/s processed)</h2><canvas id="rate"></canvas></section>
+  <section><h2>Duplicate rate (% of processed)</h2><canvas id="dups"></canvas></section>
+  <section class="wide">
+    <h2>Topics</h2>
+    <table><thead><tr><th>topic</th><th>unique</th><th>duplicates</th><th>last offset</th><th>last processed</th></tr></thead>
+    <tbody id="topics"></tbody></table>
+  </section>
+  <section class="wide">
+    <h2>Events <select id="topic-filter"><option value="">all topics</option></select>
+      <button id="newer">newest</button> <button id="older">older</button></h2>
+    <table><thead><tr><th>offset</th><th>topic</th><th>event_id</th><th>timestamp</th><th>source</th><th>payload</th></tr></thead>
+    <tbody id="events"></tbody></table>
+  </section>
+</main>
+<script>
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const fmt = new Intl.NumberFormat();
+  const history = [];
+  let before = null;
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+  function counters(s) {
+    const ok = s.received === s.unique_processed + s.duplicate_dropped + s.queue_depth;
+    const items = [
+      ['received', s.received], ['unique', s.unique_processed], ['duplicates', s.duplicate_dropped],
+      ['queue depth', s.queue_depth], ['rejected requests', s.rejected], ['topics', s.topics.length],
+    ];
+    $('counters').innerHTML = items.map(([k, v]) => '<div class="counter"><div class="v">' + fmt.format(v) +
+      '</div><div class="k">' + k + '</div></div>').join('') +
+      '<div class="counter"><div class="v ' + (ok ? 'good' : 'bad') + '">' + (ok ? 'holds' : 'off') +
+      '</div><div class="k">received = unique + dup + queued</div></div>';
+    $('meta').textContent = s.mode + ' mode · ' + s.workers + ' workers · up ' + Math.round(s.uptime_seconds) + ' s';
+  }
+
+  function chart(canvas, values, color, unit) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth, h = canvas.clientHeight;
+    canvas.width = w * dpr; canvas.height = h * dpr;
+    const g = canvas.getContext('2d');
+    g.scale(dpr, dpr);
+    g.clearRect(0, 0, w, h);
+    const max = Math.max(1, ...values);
+    g.strokeStyle = color; g.lineWidth = 2; g.beginPath();
+    values.forEach((v, i) => {
+      const x = (i / Math.max(1, values.length - 1)) * (w - 10) + 5;
+      const y = h - 18 - (v / max) * (h - 30);
+      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+    });
+    g.stroke();
+    g.fillStyle = '#8b96a3'; g.font = '12px system-ui';
+    g.fillText('max ' + fmt.format(Math.round(max)) + unit + ' · now ' + fmt.format(Math.round(values.at(-1) || 0)) + unit, 8, h - 4);
+  }
+
+  async function poll() {
+    try {
+      const s = await (await fetch('stats')).json();
+      counters(s);
+      const now = performance.now();
+      history.push({ t: now, processed: s.unique_processed + s.duplicate_dropped, dup: s.duplicate_dropped });
+      while (history.length > 121) history.shift();
+      const rates = [], dups = [];
+      for (let i = 1; i < history.length; i++) {
+        const a = history[i - 1], b = history[i];
+        const n = b.processed - a.processed;
+        rates.push(n / ((b.t - a.t) / 1000));
+        dups.push(n > 0 ? (100 * (b.dup - a.dup)) / n : 0);
+      }
+      chart($('rate'), rates, '#4fb3ff', '/s');
+      chart($('dups'), dups, '#f0a04b', '%');
+    } catch (e) { $('meta').textContent = 'cannot reach the aggregator'; }
+  }
+
+  async function topics() {
+    const rows = await (await fetch('topics')).json();
+    $('topics').innerHTML = rows.map((t) => '<tr><td>' + esc(t.topic) + '</td><td>' + fmt.format(t.unique) + '</td><td>' +
+      fmt.format(t.duplicates) + '</td><td>' + (t.last_offset ?? '') + '</td><td>' + esc(t.last_processed_at ?? '') + '</td></tr>').join('');
+    const sel = $('topic-filter'), current = sel.value;
+    sel.innerHTML = '<option value="">all topics</option>' + rows.map((t) => '<option>' + esc(t.topic) + '</option>').join('');
+    sel.value = current;
+  }
+
+  async function events() {
+    const q = new URLSearchParams({ order: 'desc', limit: '50' });
+    if ($('topic-filter').value) q.set('topic', $('topic-filter').value);
+    if (before !== null) q.set('before', String(before));
+    const rows = await (await fetch('events?' + q)).json();
+    $('events').innerHTML = rows.map((e) => '<tr><td>' + e.offset + '</td><td>' + esc(e.topic) + '</td><td>' + esc(e.event_id) +
+      '</td><td>' + esc(e.timestamp) + '</td><td>' + esc(e.source) + '</td><td class="payload">' + esc(JSON.stringify(e.payload)) + '</td></tr>').join('');
+    $('older').dataset.next = rows.length ? String(rows.at(-1).offset) : '';
+  }
+
+  $('topic-filter').addEventListener('change', () => { before = null; events(); });
+  $('newer').addEventListener('click', () => { before = null; events(); });
+  $('older').addEventListener('click', () => { if ($('older').dataset.next) { before = Number($('older').dataset.next); events(); } });
+  poll(); topics(); events();
+  setInterval(poll, 1000);
+  setInterval(topics, 5000);
+  setInterval(() => { if (before === null) events(); }, 3000);
+})();
+</script>
+</body>
+</html>
+`;
