@@ -31,7 +31,7 @@ export class RecordingLoad {
   /** A batch of a size drawn from `batchSizes`, a `duplicateShare` of it re-sent events. */
   nextBatch(size?: number): TestEvent[] {
     const sizes = this.opts.batchSizes ?? [1, 7, 50, 200, 500];
-    const n = size ?? sizes[Math.floor(this.rand() * sizes.length)];
+    const n = size ?? sizes[Math.floor(this.rand() * sizes.length)] ?? 1;
     const share = this.opts.duplicateShare ?? 0.25;
     const batch: TestEvent[] = [];
     for (let i = 0; i < n; i++) {
