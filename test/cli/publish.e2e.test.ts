@@ -102,7 +102,16 @@ void test(
         '30',
         '--json',
       ]);
-      await sleep(800);
+      // Kill once the run is under way (bounded wait), not after a fixed sleep that a slow
+      // machine could overrun before the CLI has even read /stats.
+      for (let i = 0; i < 500; i++) {
+        const s = await fetch(`${server.url}/stats`).then(
+          (r) => r.json() as Promise<{ received: number }>,
+          () => ({ received: 0 }),
+        );
+        if (s.received >= 3_000) break;
+        await sleep(20);
+      }
       await server.stop('SIGKILL');
       await sleep(700); // connections are refused meanwhile
       server = await serveOn(port, dir);
