@@ -59,12 +59,12 @@ export interface LoadResult {
 
 /** Sends every body once, `concurrency` at a time, over keep-alive connections. */
 export async function sendAll(
-  url: string,
+  url: string | readonly string[],
   bodies: readonly Buffer[],
   concurrency: number,
   headers: Record<string, string> = {},
 ): Promise<LoadResult> {
-  const target = new URL('/publish', url);
+  const targets = (typeof url === 'string' ? [url] : url).map((u) => new URL('/publish', u));
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latenciesMs: number[] = new Array<number>(bodies.length);
   const statuses: Record<number, number> = {};
@@ -75,7 +75,7 @@ export async function sendAll(
       const i = next++;
       const body = bodies[i] as Buffer;
       const t0 = process.hrtime.bigint();
-      const status = await post(target, body, agent, headers);
+      const status = await post(targets[i % targets.length] as URL, body, agent, headers);
       latenciesMs[i] = Number(process.hrtime.bigint() - t0) / 1e6;
       statuses[status] = (statuses[status] ?? 0) + 1;
     }

@@ -5,12 +5,14 @@
  *
  *   npm run bench                      # embedded, all workloads
  *   npm run bench -- --only w1         # one workload
+ *   npm run bench -- --only c1,c3      # cluster mode, 1 and 3 instances (Redis + PostgreSQL)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getJson, makeEvents, percentile, sendAll, sendAllFast, type LoadResult } from './load.js';
+import { startCluster } from './cluster.js';
 import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
 
 interface Stats {
@@ -22,7 +24,7 @@ interface Stats {
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'ceiling,w1,w2' },
+    only: { type: 'string', default: 'ceiling,w1,w2,c1,c3' },
     workers: { type: 'string' },
   },
 });
@@ -116,6 +118,34 @@ if (only.has('w2')) {
         (load.non2xx + load.errors > 0 ? `; non-2xx ${load.non2xx}, errors ${load.errors}` : ''),
     );
   });
+}
+
+for (const instances of [1, 3]) {
+  if (!only.has(`c${instances}`)) continue;
+  let cluster;
+  try {
+    cluster = await startCluster(instances, args.workers ? { WORKERS: args.workers } : {});
+  } catch (err) {
+    report(`C${instances}       skipped: cluster mode did not start (${(err as Error).message})`);
+    continue;
+  }
+  try {
+    const events = makeEvents(20_000, 0.3, `c${instances}-${Date.now()}`);
+    const bodies = chunk(events, 500).map((batch) => Buffer.from(JSON.stringify(batch)));
+    const t0 = process.hrtime.bigint();
+    const load = await sendAll(cluster.urls, bodies, 4);
+    const stats = await waitProcessed(cluster.urls[0] as string, events.length);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rss = cluster.servers.map((s) => rssMiB(s.child.pid).rss).join('+');
+    report(
+      `C${instances}       W1 on ${instances} cluster instance(s) (Redis Streams + PostgreSQL): ` +
+        `${Math.round(events.length / seconds)} events/s end to end ` +
+        `(ingest ${Math.round(events.length / load.seconds)} events/s, ${latency(load)}); ` +
+        `unique ${stats.unique_processed}, dup ${stats.duplicate_dropped}; RSS ${rss} MiB`,
+    );
+  } finally {
+    await cluster.stop();
+  }
 }
 
 console.log(`\nmachine: ${process.platform} ${process.arch}, node ${process.version}`);
