@@ -1,15 +1,21 @@
 /**
  * Cluster mode wiring: the Redis Streams queue and the PostgreSQL store of one deployment
- * (QUEUE=redis, STORE=postgres), opened from a validated Config. Both are opened before
- * either is used; if the second fails, the first is closed again, so a failed start leaves
- * no connection behind.
+ * (QUEUE=redis, STORE=postgres), opened from a validated Config. If the second fails to
+ * open, the first is closed again, so a failed start leaves no connection behind.
+ *
+ * It also runs the one job that needs both: every minute, the store forgets the applied
+ * delivery ids below the queue's delivery floor (ids Redis can never hand out again), which
+ * keeps applied_deliveries at about the size of the unacked backlog. Every instance runs it;
+ * it is idempotent and a prefix delete on the primary key. It stops when the store closes.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Queue } from '../ports/queue.js';
 import type { Store } from '../ports/store.js';
-import { openPostgresStore } from './postgres/store.js';
-import { openRedisQueue } from './redis/queue.js';
+import { openPostgresStore, type PostgresStore } from './postgres/store.js';
+import { openRedisQueue, type RedisQueue } from './redis/queue.js';
+
+export const PRUNE_EVERY_MS = 60_000;
 
 export async function openClusterAdapters(
   config: Config,
@@ -23,17 +29,48 @@ export async function openClusterAdapters(
     queueMax: config.queueMax,
     log: log.child({ adapter: 'redis' }),
   });
+  let store: PostgresStore;
   try {
-    const store = await openPostgresStore({
+    store = await openPostgresStore({
       url: config.databaseUrl,
       namespace: config.namespace,
       poolMax: config.pgPoolMax,
       consumerName: config.consumerName,
       log: log.child({ adapter: 'postgres' }),
     });
-    return { queue, store };
   } catch (err) {
     await queue.close().catch(() => undefined);
     throw err;
+  }
+  const timer = setInterval(() => void pruneOnce(queue, store, log), PRUNE_EVERY_MS);
+  timer.unref();
+  const close = store.close.bind(store);
+  return {
+    queue,
+    store: {
+      ...store,
+      close: async () => {
+        clearInterval(timer);
+        await close();
+      },
+    },
+  };
+}
+
+/** Forgets the applied delivery ids that can never come back. Never throws. */
+export async function pruneOnce(
+  queue: RedisQueue,
+  store: PostgresStore,
+  log: Logger,
+): Promise<number> {
+  try {
+    const floor = await queue.deliveryFloor();
+    if (floor === null) return 0;
+    const deleted = await store.pruneDeliveriesBelow(floor);
+    if (deleted > 0) log.debug({ deleted, floor }, 'pruned applied delivery ids');
+    return deleted;
+  } catch (err) {
+    log.warn({ err }, 'pruning applied delivery ids failed; retrying later');
+    return 0;
   }
 }

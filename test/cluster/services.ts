@@ -130,6 +130,8 @@ export interface PrivateRedis {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Stops the server and deletes its directory. */
   destroy(): Promise<void>;
+  /** The running server's process id (for SIGSTOP / SIGCONT). */
+  pid(): number;
 }
 
 /**
@@ -188,6 +190,11 @@ export async function privateRedis(): Promise<PrivateRedis> {
     async destroy() {
       await stop();
       await rm(dir, { recursive: true, force: true });
+    },
+    pid() {
+      const p = child?.pid;
+      if (p === undefined) throw new Error('private redis-server is not running');
+      return p;
     },
   };
 }

@@ -17,6 +17,27 @@ export interface BatchInput {
   readonly lock: readonly [number, number];
 }
 
+/** A delivery id as two integers: Redis "ms-seq", or a plain integer (seq 0). */
+export interface DeliveryId {
+  readonly ms: string;
+  readonly seq: string;
+  /** Canonical "ms-seq". */
+  readonly key: string;
+}
+
+export function parseDeliveryId(id: string): DeliveryId {
+  const m = /^(\d{1,19})(?:-(\d{1,19}))?$/.exec(id);
+  if (m === null) throw new Error(`delivery id "${id}" is neither "ms-seq" nor an integer`);
+  const ms = BigInt(m[1] ?? '0').toString();
+  const seq = BigInt(m[2] ?? '0').toString();
+  return { ms, seq, key: `${ms}-${seq}` };
+}
+
+export function compareDeliveryIds(a: DeliveryId, b: DeliveryId): number {
+  const d = BigInt(a.ms) - BigInt(b.ms) || BigInt(a.seq) - BigInt(b.seq);
+  return d === 0n ? 0 : d < 0n ? -1 : 1;
+}
+
 interface KeyRow {
   seq: string;
   topic: string;
@@ -36,11 +57,19 @@ export async function applyBatch(
 ): Promise<ApplyResult> {
   const { deliveries } = input;
   // (a) Which deliveries are new? Sorted ids: overlapping batches lock in the same order.
-  const ids = [...new Set(deliveries.map((d) => d.id))].sort();
-  const recorded = await client.query<{ delivery: string }>(sql.recordDeliveries, [ids]);
-  const freshIds = new Set(recorded.rows.map((r) => r.delivery));
+  const byKey = new Map<string, DeliveryId>();
+  for (const d of deliveries) {
+    const id = parseDeliveryId(d.id);
+    byKey.set(id.key, id);
+  }
+  const ids = [...byKey.values()].sort(compareDeliveryIds);
+  const recorded = await client.query<{ ms: string; seq: string }>(sql.recordDeliveries, [
+    ids.map((i) => i.ms),
+    ids.map((i) => i.seq),
+  ]);
+  const freshIds = new Set(recorded.rows.map((r) => `${r.ms}-${r.seq}`));
   // A delivery listed twice in one batch is applied once.
-  const fresh = deliveries.filter((d) => freshIds.delete(d.id));
+  const fresh = deliveries.filter((d) => freshIds.delete(parseDeliveryId(d.id).key));
 
   const offsets = new Map<string, number>();
   const storedKeys = new Set<string>();

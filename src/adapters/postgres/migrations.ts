@@ -39,14 +39,15 @@ CREATE TABLE ${s}.events (
 CREATE INDEX events_topic_seq ON ${s}.events (topic, seq);
 CREATE INDEX events_source_seq ON ${s}.events (source, seq);
 
--- Every queue delivery (Redis stream entry id) applied, written in the same transaction as
--- its effects: a delivery that comes back after a lost XACK is recognised and not counted
--- again. Pruned by applied_at (see store.ts).
+-- Every queue delivery applied, written in the same transaction as its effects: a delivery
+-- that comes back after a lost XACK is recognised and not counted again. A delivery id is a
+-- Redis stream entry id "ms-seq" (or a plain integer, seq 0), kept as two integers so the
+-- primary key is compact and ordered: pruning deletes a prefix of it (see store.ts).
 CREATE TABLE ${s}.applied_deliveries (
-  delivery   text        PRIMARY KEY,
-  applied_at timestamptz NOT NULL DEFAULT now()
+  ms  bigint NOT NULL,
+  seq bigint NOT NULL,
+  PRIMARY KEY (ms, seq)
 );
-CREATE INDEX applied_deliveries_applied_at ON ${s}.applied_deliveries (applied_at);
 
 -- Lifetime counters, one row per shard (an instance writes its own shard), summed on read,
 -- so instances never wait on one hot row.

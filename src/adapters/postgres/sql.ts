@@ -24,15 +24,15 @@ export function statements(s: string): Statements {
   const eventColumns = `seq, topic, event_id, ts, source, payload::text AS payload,
     ${PROCESSED_AT_ISO} AS processed_at`;
   return {
-    // One row per delivery id, ever. Returns only the ids this transaction recorded, i.e. the
+    // One row per delivery id. Returns only the ids this transaction recorded, i.e. the
     // deliveries never applied before; a concurrent transaction recording the same id makes
     // this one wait for its outcome, so a delivery is applied by exactly one transaction.
     // Callers pass the ids sorted, so two overlapping batches lock rows in the same order.
     recordDeliveries: `
-      INSERT INTO ${s}.applied_deliveries (delivery)
-      SELECT unnest($1::text[])
-      ON CONFLICT (delivery) DO NOTHING
-      RETURNING delivery`,
+      INSERT INTO ${s}.applied_deliveries (ms, seq)
+      SELECT * FROM unnest($1::bigint[], $2::bigint[])
+      ON CONFLICT (ms, seq) DO NOTHING
+      RETURNING ms, seq`,
 
     // Serialises offset assignment and commit across every instance of the namespace: held
     // from before nextval() until COMMIT/ROLLBACK, so a transaction with larger offsets can
@@ -83,14 +83,14 @@ export function statements(s: string): Statements {
         last_offset = GREATEST(t.last_offset, excluded.last_offset),
         last_processed_at = GREATEST(t.last_processed_at, excluded.last_processed_at)`,
 
-    // Forgets delivery ids applied longer ago than the retention, at most $2 per call so the
-    // delete never holds many row locks. See store.ts for why the retention is safe.
+    // Forgets delivery ids below the queue's floor (ids that can never be delivered again),
+    // at most $3 rows per call so one delete never holds many row locks or runs long.
     pruneDeliveries: `
       DELETE FROM ${s}.applied_deliveries
-      WHERE delivery IN (
-        SELECT delivery FROM ${s}.applied_deliveries
-        WHERE applied_at < now() - make_interval(secs => $1)
-        LIMIT $2)`,
+      WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM ${s}.applied_deliveries
+        WHERE (ms, seq) < ($1::bigint, $2::bigint)
+        LIMIT $3))`,
 
     get: `SELECT ${eventColumns} FROM ${s}.events WHERE topic = $1 AND event_id = $2`,
 

@@ -22,14 +22,15 @@
  * soon as they commit; its cost is that commits of one namespace are serial, measured in
  * BENCHMARKS.md.
  *
- * Pruning applied_deliveries. A delivery can come back only while its stream entry is
- * unacked; an entry applied but not acked is reclaimed after CLAIM_IDLE_MS (30 s by
- * default). So ids are kept for `deliveryRetentionMs` after they were applied (default
- * 7 days, orders of magnitude above CLAIM_IDLE_MS; it would take every consumer down for a
- * week between a commit and its XACK to count a batch twice) and deleted in bounded chunks,
- * at most once per `pruneEveryMs`. We prune by applied_at, not by the entry id's
- * timestamp: an entry enqueued long ago (a backlog while PostgreSQL was down) must still be
- * recognised right after it is applied.
+ * Pruning applied_deliveries. An id matters only while its stream entry can still be
+ * delivered, i.e. until it is acked. The queue reports a floor (RedisQueue.deliveryFloor:
+ * the oldest pending entry id, or the group's last delivered id + 1 when nothing is pending,
+ * read atomically), below which no id can ever be handed out again; cluster.ts passes it to
+ * `pruneDeliveriesBelow` every minute. This is exact (no retention to guess: a batch
+ * committed before a week-long outage and never acked is still recognised) and keeps the
+ * table at about the number of unacked entries, at most QUEUE_MAX plus one minute of
+ * traffic. The ids are ordered integers (ms, seq), so a prune deletes a prefix of the
+ * primary key.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -43,7 +44,7 @@ import type {
   StoreCounters,
   TopicSummary,
 } from '../../ports/store.js';
-import { applyBatch } from './apply.js';
+import { applyBatch, parseDeliveryId } from './apply.js';
 import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
 import { asOutage } from './outage.js';
 import { quoteIdent, statements } from './sql.js';
@@ -59,18 +60,18 @@ export interface PostgresStoreOptions {
   readonly statementTimeoutMs?: number;
   /** Bound on getting a connection (and on ready()). Default 3 s. */
   readonly connectTimeoutMs?: number;
-  readonly deliveryRetentionMs?: number;
-  readonly pruneEveryMs?: number;
 }
 
 export interface PostgresStore extends Store {
-  /** Deletes applied delivery ids older than the retention; returns how many. */
-  pruneDeliveries(): Promise<number>;
+  /**
+   * Forgets applied delivery ids below `floor` ("ms-seq"), which the queue guarantees it
+   * will never deliver again. Returns how many were deleted.
+   */
+  pruneDeliveriesBelow(floor: string): Promise<number>;
 }
 
 export const SHARDS = 64;
-const DAY_MS = 86_400_000;
-const PRUNE_CHUNK = 10_000;
+const PRUNE_CHUNK = 50_000;
 
 interface EventRow {
   seq: string;
@@ -85,8 +86,6 @@ interface EventRow {
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   const statementTimeoutMs = opts.statementTimeoutMs ?? 10_000;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 3_000;
-  const retentionMs = opts.deliveryRetentionMs ?? 7 * DAY_MS;
-  const pruneEveryMs = opts.pruneEveryMs ?? 60_000;
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.poolMax,
@@ -121,31 +120,16 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     throw err;
   }
 
-  let nextPruneAt = Date.now() + pruneEveryMs;
-  let pruning = false;
   let closed = false;
 
-  async function pruneDeliveries(): Promise<number> {
+  async function pruneDeliveriesBelow(floor: string): Promise<number> {
+    const { ms, seq } = parseDeliveryId(floor);
     let total = 0;
     for (;;) {
-      const r = await pool.query(sql.pruneDeliveries, [retentionMs / 1000, PRUNE_CHUNK]);
+      const r = await pool.query(sql.pruneDeliveries, [ms, seq, PRUNE_CHUNK]);
       total += r.rowCount ?? 0;
-      if ((r.rowCount ?? 0) < PRUNE_CHUNK) return total;
+      if ((r.rowCount ?? 0) < PRUNE_CHUNK || closed) return total;
     }
-  }
-
-  function maybePrune(): void {
-    if (pruning || closed || Date.now() < nextPruneAt) return;
-    pruning = true;
-    nextPruneAt = Date.now() + pruneEveryMs;
-    pruneDeliveries()
-      .then((n) => {
-        if (n > 0) opts.log?.debug({ deleted: n }, 'pruned applied delivery ids');
-      })
-      .catch((err: unknown) => opts.log?.warn({ err }, 'pruning applied delivery ids failed'))
-      .finally(() => {
-        pruning = false;
-      });
   }
 
   async function read<T>(what: string, run: () => Promise<T>): Promise<T> {
@@ -180,7 +164,6 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
         // A connection that could not even roll back is destroyed, not reused.
         client.release(broken);
       }
-      maybePrune();
       return result;
     },
 
@@ -257,7 +240,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       }
     },
 
-    pruneDeliveries,
+    pruneDeliveriesBelow,
 
     async close(): Promise<void> {
       if (closed) return;

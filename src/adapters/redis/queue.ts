@@ -29,7 +29,7 @@ import { AppError } from '../../domain/errors.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
 import { compareIds, encodeEvent, parseAutoClaim, parseReadGroup } from './codec.js';
 import { closeRedis, connectRedis } from './connection.js';
-import { ACK, ENQUEUE, runScript } from './scripts.js';
+import { ACK, ENQUEUE, FLOOR, runScript } from './scripts.js';
 
 export interface RedisQueueOptions {
   readonly url: string;
@@ -48,6 +48,11 @@ export interface RedisQueueOptions {
 
 export interface RedisQueue extends Queue {
   readonly keys: { readonly stream: string; readonly received: string; readonly depth: string };
+  /**
+   * An entry id such that no id below it can ever be delivered again (see FLOOR), or null
+   * when the group is missing. The store prunes its applied delivery ids below it.
+   */
+  deliveryFloor(): Promise<string | null>;
 }
 
 export const GROUP = 'workers';
@@ -235,6 +240,11 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
     async stats(): Promise<QueueStats> {
       const [received, depth] = await cmd.mget(keys.received, keys.depth);
       return { received: Number(received ?? 0), depth: Number(depth ?? 0) };
+    },
+
+    async deliveryFloor(): Promise<string | null> {
+      const floor = await runScript(cmd, FLOOR, [keys.stream], [GROUP]);
+      return typeof floor === 'string' ? floor : null;
     },
 
     async ready(): Promise<boolean> {

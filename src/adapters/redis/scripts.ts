@@ -72,6 +72,36 @@ return acked
 );
 
 /**
+ * FLOOR
+ * KEYS: stream. ARGV: group.
+ * Guarantees: computed from one snapshot of the group, every entry id below the returned
+ * floor has been acked (or never existed) and can never be delivered again: pending entries
+ * are all >= the oldest pending id, and entries not yet delivered are all above the group's
+ * last delivered id. The store forgets applied delivery ids below it.
+ * Returns "ms-seq", or false when the group does not exist.
+ */
+export const FLOOR = script(
+  'floor',
+  `local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
+if tonumber(pending[1]) > 0 then
+  return pending[2]
+end
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, last
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1] end
+    if g[i] == 'last-delivered-id' then last = g[i + 1] end
+  end
+  if name == ARGV[1] then
+    local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+    return ms .. '-' .. string.format('%d', tonumber(seq) + 1)
+  end
+end
+return false
+`,
+);
+
+/**
  * Runs a script by SHA; sends the text with EVAL when the server does not know it yet (first
  * use, or after a restart). Arguments travel as one array, never spread, so a batch of tens
  * of thousands of events does not hit the engine's argument limit.
