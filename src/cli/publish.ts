@@ -143,6 +143,9 @@ export async function publishCommand(argv: readonly string[], io: Io): Promise<n
   };
 
   const statsBefore = await fetchStats();
+  if (statsBefore === null && checkStats) {
+    io.stderr.write('warning: GET /stats failed before the run; the report cannot be verified\n');
+  }
   const started = performance.now();
   const batches = planBatches(workload);
   let uniqueSent = 0;
