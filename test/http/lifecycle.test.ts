@@ -93,6 +93,8 @@ void describe('shutdown (what SIGTERM runs)', () => {
       });
       assert.equal(during.statusCode, 503);
       assert.ok(during.headers['retry-after'] !== undefined);
+      const ready = await t.app.server.inject({ method: 'GET', url: '/readyz' });
+      assert.equal(ready.statusCode, 503, '/readyz reports not ready while draining');
       await closing;
 
       const db = new Database(join(t.dataDir, 'events.db'), { readonly: true });

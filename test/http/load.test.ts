@@ -15,7 +15,7 @@ import {
   shuffle,
   type TestEvent,
 } from '../helpers/events.js';
-import { allEvents, postJson, stats, waitIdle, type StatsBody } from '../helpers/http.js';
+import { allEvents, getJson, postJson, stats, waitIdle, type StatsBody } from '../helpers/http.js';
 
 const UNIQUE = 14_000;
 const DUPLICATES = 6_000;
@@ -92,6 +92,11 @@ void describe('20,000 events with 30 % duplicates', () => {
     assert.equal(new Set(keys).size, UNIQUE);
     assert.deepEqual(new Set(keys), new Set(uniques.map(keyOf)));
     for (const r of rows) assert.deepEqual(r.payload, { i: Number(r.event_id.slice(2)) });
+  });
+
+  void it('returns 1,000 events when no limit is given', async () => {
+    const res = await getJson<unknown[]>(`${t.url}/events`);
+    assert.equal(res.body.length, 1_000);
   });
 
   void it('logs every dropped duplicate with its topic and event_id', () => {

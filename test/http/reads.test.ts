@@ -89,6 +89,21 @@ void describe('reading stored events', () => {
     );
   });
 
+  void it('pages backwards through everything with order=desc and before=<last offset>', async () => {
+    const asc = await allEvents(t.url);
+    const seen: number[] = [];
+    let before = '';
+    for (let page = 0; page < 100; page++) {
+      const res = await getJson<StoredEventBody[]>(`${t.url}/events?order=desc&limit=7${before}`);
+      assert.equal(res.status, 200);
+      seen.push(...res.body.map((r) => r.offset));
+      const last = res.body.at(-1);
+      if (last === undefined || res.body.length < 7) break;
+      before = `&before=${last.offset}`;
+    }
+    assert.deepEqual(seen, asc.map((r) => r.offset).reverse());
+  });
+
   void it('filters by exact topic and by exact source', async () => {
     const login = await allEvents(t.url, { topic: 'login' });
     assert.equal(login.length, 20);
