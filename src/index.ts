@@ -1,0 +1,16 @@
+/** Public entry point of the package: embed the aggregator, or publish to one. */
+export { buildApp, type App, type AppOptions } from './app.js';
+export { loadConfig, ConfigError, DEFAULTS, type Config } from './config.js';
+export { runServer } from './run.js';
+export type { AcceptedEvent, EventInput, StoredEvent } from './domain/event.js';
+export { AppError, type ErrorCode, type ErrorDetail } from './domain/errors.js';
+export type {
+  Queue,
+  QueueReader,
+  QueueWriter,
+  Delivery,
+  Lease,
+  QueueStats,
+} from './ports/queue.js';
+export type { Store, EventReader, EventWriter, ApplyResult, AppliedItem } from './ports/store.js';
+export * from './client/index.js';
