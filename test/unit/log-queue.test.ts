@@ -1,0 +1,128 @@
+/**
+ * The embedded queue log on its own, with tiny segments so rotation, segment deletion and
+ * recovery after a crash (including a torn last line) are exercised.
+ */
+import assert from 'node:assert/strict';
+import { appendFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
+import type { AcceptedEvent } from '../../src/domain/event.js';
+import type { Lease } from '../../src/ports/queue.js';
+import { makeDataDir, removeDir, sleep } from '../helpers/tmp.js';
+
+const log = pino({ level: 'silent' });
+
+const ev = (i: number): AcceptedEvent => ({
+  topic: 't',
+  event_id: `e${i}`,
+  timestamp: '2025-10-24T00:00:00.000Z',
+  source: 's',
+  payload: JSON.stringify({ i, pad: 'x'.repeat(40) }),
+});
+const range = (from: number, n: number): AcceptedEvent[] =>
+  Array.from({ length: n }, (_, k) => ev(from + k));
+
+void describe('embedded queue log', () => {
+  let dir: string;
+  const applied = new Set<number>();
+  const open = (): Promise<LogQueue> =>
+    openLogQueue({
+      dir,
+      queueMax: 10_000,
+      log,
+      isApplied: (seq) => applied.has(seq),
+      minNextSeq: Math.max(0, ...applied) + 1,
+      segmentBytes: 400,
+    });
+  /** Takes everything queued (bounded), marking it applied before the ack like the store. */
+  const drain = async (q: LogQueue, ackIt = true): Promise<string[]> => {
+    const ids: string[] = [];
+    const want = q.statsNow().depth;
+    for (let i = 0; i < 1_000 && ids.length < want; i++) {
+      const lease: Lease | null = await q.take(7);
+      if (lease === null) break;
+      for (const d of lease.deliveries) {
+        ids.push(d.id);
+        if (ackIt) applied.add(Number(d.id));
+      }
+      if (ackIt) await q.ack(lease);
+    }
+    return ids;
+  };
+  const segments = async (): Promise<string[]> =>
+    (await readdir(dir)).filter((n) => n.endsWith('.log')).sort();
+
+  before(async () => {
+    dir = await makeDataDir('logsieve-queue');
+  });
+  after(() => removeDir(dir));
+
+  void it('rotates into several segments and hands out every event once, in order', async () => {
+    const q = await open();
+    for (let b = 0; b < 5; b++) assert.equal((await q.enqueue(range(b * 6, 6))).length, 6);
+    assert.deepEqual(q.statsNow(), { received: 30, depth: 30 });
+    assert.ok((await segments()).length > 2, 'small segments rotate');
+    const ids = await drain(q);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 30 }, (_, i) => String(i + 1)),
+    );
+    assert.deepEqual(q.statsNow(), { received: 30, depth: 0 });
+    await q.close();
+  });
+
+  void it('deletes fully applied segments, keeping the active one', async () => {
+    const q = await open();
+    for (let i = 0; i < 100 && (await segments()).length > 1; i++) await sleep(10);
+    assert.equal((await segments()).length, 1);
+    assert.deepEqual(q.statsNow(), { received: 30, depth: 0 }, 'received survives deletion');
+    await q.close();
+  });
+
+  void it('re-delivers unapplied events after a crash, skipping applied ones', async () => {
+    const q = await open();
+    await q.enqueue(range(100, 10)); // seqs 31..40
+    const taken = await drain(q, false);
+    assert.equal(taken.length, 10);
+    // Pretend the store committed 31..35 before the crash; the ack never happened.
+    for (let s = 31; s <= 35; s++) applied.add(s);
+    await q.close();
+
+    const again = await open();
+    assert.deepEqual(again.statsNow(), { received: 40, depth: 5 });
+    assert.deepEqual(await drain(again), ['36', '37', '38', '39', '40']);
+    const more = await again.enqueue(range(200, 2));
+    assert.deepEqual(more, ['41', '42'], 'sequence numbers are never reused');
+    await drain(again);
+    await again.close();
+  });
+
+  void it('truncates a torn last line and keeps every complete record', async () => {
+    const q = await open();
+    await q.enqueue(range(300, 3)); // seqs 43..45
+    await q.close();
+    const last = (await segments()).at(-1) ?? '';
+    await appendFile(join(dir, last), '[46,"t","e-torn","2025-10-24T00:00:00.000Z","s",{"i"');
+
+    const again = await open();
+    assert.deepEqual(again.statsNow(), { received: 45, depth: 3 });
+    assert.deepEqual(await drain(again), ['43', '44', '45']);
+    assert.deepEqual(await again.enqueue(range(400, 1)), ['46']);
+    await again.close();
+    const reopened = await open();
+    assert.deepEqual(reopened.statsNow(), { received: 46, depth: 1 });
+    const lease = await reopened.take(10);
+    assert.equal(lease?.deliveries[0]?.event.event_id, 'e400');
+    await reopened.close();
+  });
+
+  void it('refuses a whole request that would pass queueMax, accepting none of it', async () => {
+    const q = await openLogQueue({ dir, queueMax: 5, log, isApplied: () => true, minNextSeq: 47 });
+    const before = q.statsNow();
+    await assert.rejects(q.enqueue(range(500, 6)), { code: 'queue_full' });
+    assert.deepEqual(q.statsNow(), before);
+    await q.close();
+  });
+});
