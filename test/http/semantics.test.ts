@@ -13,6 +13,10 @@ import {
   type StoredEventBody,
 } from '../helpers/http.js';
 
+interface WaitResult {
+  readonly results: { status: string; offset: number | null }[];
+}
+
 void describe('dedup semantics', () => {
   let t: TestApp;
   before(async () => {
@@ -61,6 +65,23 @@ void describe('dedup semantics', () => {
     assert.equal(s1.unique_processed, s0.unique_processed + 1);
     assert.equal(s1.duplicate_dropped, s0.duplicate_dropped + 49);
     assert.equal((await allEvents(t.url, { topic: 'race' })).length, 1);
+  });
+
+  void it('keeps the payload of the copy reported stored when 20 different copies race', async () => {
+    const base = makeEvent({ topic: 'race-payload' });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, v) =>
+        postJson<WaitResult>(`${t.url}/publish?wait=true`, { ...base, payload: { v } }),
+      ),
+    );
+    const statuses = results.map((r) => r.body.results[0]?.status);
+    const winner = statuses.indexOf('stored');
+    assert.equal(statuses.filter((s) => s === 'stored').length, 1, statuses.join(','));
+    assert.equal(statuses.filter((s) => s === 'duplicate').length, 19);
+    const offsets = new Set(results.map((r) => r.body.results[0]?.offset));
+    assert.equal(offsets.size, 1, 'every copy points at the one stored row');
+    const got = await getJson<StoredEventBody>(`${t.url}/events/race-payload/${base.event_id}`);
+    assert.deepEqual(got.body.payload, { v: winner });
   });
 
   void it('round-trips nested and unicode payloads exactly', async () => {

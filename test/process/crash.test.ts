@@ -6,13 +6,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { keyOf, type TestEvent } from '../helpers/events.js';
-import { allEvents, waitIdle } from '../helpers/http.js';
+import { allEvents, stats, waitIdle } from '../helpers/http.js';
 import { RecordingLoad } from '../helpers/load.js';
 import { spawnServer, type SpawnedServer } from '../helpers/server.js';
 import { makeDataDir, removeDir, sleep } from '../helpers/tmp.js';
 
 /** After a restart: acked events stored once, nothing invented, counters exact. */
 async function assertRecovered(server: SpawnedServer, load: RecordingLoad): Promise<void> {
+  const first = await stats(server.url);
+  assert.equal(
+    first.received,
+    first.unique_processed + first.duplicate_dropped + first.queue_depth,
+    'the invariant holds from the first /stats after restart',
+  );
   const s = await waitIdle(server.url, 60_000);
   const rows = await allEvents(server.url);
   const stored = new Map<string, (typeof rows)[number]>();
@@ -72,6 +78,28 @@ void describe('SIGKILL and restart on the same DATA_DIR', () => {
       const after = await waitIdle(server.url);
       assert.equal(after.duplicate_dropped, before.duplicate_dropped + again.length);
       assert.equal(after.unique_processed, before.unique_processed);
+    } finally {
+      await server.kill('SIGKILL');
+      await removeDir(dataDir);
+    }
+  });
+
+  void it('drains at SIGTERM mid-load: exit 0, every acked event stored once, nothing queued', async () => {
+    const dataDir = await makeDataDir();
+    let server = await spawnServer({ DATA_DIR: dataDir, WORKERS: '2' });
+    try {
+      const load = new RecordingLoad({ seed: 3, run: 'term' });
+      let stopped = false;
+      const publishers = Array.from({ length: 3 }, () => load.publisher(server.url, () => stopped));
+      for (let i = 0; i < 400 && load.ackedRequests() < 30; i++) await sleep(10);
+      const exit = await server.kill('SIGTERM');
+      stopped = true;
+      await Promise.all(publishers);
+      assert.equal(exit.code, 0, server.stderr());
+      server = await server.restart();
+      const s = await stats(server.url);
+      assert.equal(s.queue_depth, 0, 'the queue was drained before exit');
+      await assertRecovered(server, load);
     } finally {
       await server.kill('SIGKILL');
       await removeDir(dataDir);
