@@ -198,3 +198,79 @@ export async function privateRedis(): Promise<PrivateRedis> {
     },
   };
 }
+
+export interface PrivatePostgres {
+  /** postgres://postgres@127.0.0.1:<port>/postgres, trust auth. */
+  readonly url: string;
+  /** Starts (or restarts, running crash recovery after an immediate stop) the server. */
+  start(): Promise<void>;
+  /** `immediate` by default: like a crash, no shutdown checkpoint. */
+  stop(mode?: 'immediate' | 'fast'): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+const PG_BIN_ROOT = '/usr/lib/postgresql';
+
+function run(cmd: string, args: readonly string[], asPostgres: boolean): Promise<string> {
+  const [file, argv] = asPostgres
+    ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]]
+    : [cmd, [...args]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-500)}`)),
+    );
+  });
+}
+
+/**
+ * A PostgreSQL cluster of our own (initdb in a temporary directory, a free port, trust auth,
+ * fsync off: it only ever holds test data). As root it runs as the `postgres` user.
+ */
+export async function privatePostgres(): Promise<PrivatePostgres> {
+  const { readdir, chown } = await import('node:fs/promises');
+  const versions = (await readdir(PG_BIN_ROOT)).sort((a, b) => Number(b) - Number(a));
+  const bin = join(PG_BIN_ROOT, versions[0] ?? '15', 'bin');
+  const asPostgres = process.getuid?.() === 0;
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'logsieve-pg-'));
+  if (asPostgres) {
+    const ids = (await run('id', ['-u', 'postgres'], false)).trim();
+    const gid = (await run('id', ['-g', 'postgres'], false)).trim();
+    await chown(dir, Number(ids), Number(gid));
+  }
+  const data = join(dir, 'data');
+  await run(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'],
+    asPostgres,
+  );
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50`;
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const start = async (): Promise<void> => {
+    await run(
+      join(bin, 'pg_ctl'),
+      ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', 'start'],
+      asPostgres,
+    );
+  };
+  const stop = async (mode: 'immediate' | 'fast' = 'immediate'): Promise<void> => {
+    await run(join(bin, 'pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop'], asPostgres).catch(
+      () => undefined,
+    );
+  };
+  await start();
+  return {
+    url,
+    start,
+    stop,
+    async destroy() {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -108,11 +108,14 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
 
   try {
     const client = await pool.connect();
+    const onLost = (): void => undefined; // the failing query reports it
+    client.on('error', onLost);
     try {
       const applied = await migrate(client, schema, opts.namespace);
       if (applied.length > 0)
         opts.log?.info({ applied, schema: opts.namespace }, 'migrations applied');
     } finally {
+      client.off('error', onLost);
       client.release();
     }
   } catch (err) {
@@ -144,6 +147,12 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     async apply(deliveries: readonly Delivery[], processedAt: Date): Promise<ApplyResult> {
       if (deliveries.length === 0) return { items: [] as AppliedItem[], stored: 0, duplicates: 0 };
       const client = await read('apply', () => pool.connect());
+      // A checked-out client whose server dies emits 'error' besides failing its query;
+      // unheard, that event would crash the process.
+      const onLost = (err: Error): void => {
+        opts.log?.warn({ err: err.message }, 'postgres connection lost during apply');
+      };
+      client.on('error', onLost);
       let result: ApplyResult;
       let broken = false;
       try {
@@ -162,6 +171,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
         throw asOutage(err, 'apply');
       } finally {
         // A connection that could not even roll back is destroyed, not reused.
+        client.off('error', onLost);
         client.release(broken);
       }
       return result;

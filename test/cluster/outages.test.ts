@@ -1,0 +1,201 @@
+/**
+ * The cluster adapters driven by the real consumer loop (src/consumer/worker.ts) while
+ * PostgreSQL, then Redis, goes away mid-load and comes back: calls fail fast instead of
+ * hanging, nothing accepted is lost, nothing is counted twice, and the stats invariant holds
+ * once idle. The service that is stopped is always a private one.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/store.js';
+import { openRedisQueue, type RedisQueue } from '../../src/adapters/redis/queue.js';
+import { startWorkers } from '../../src/consumer/worker.js';
+import { AppError } from '../../src/domain/errors.js';
+import type { AcceptedEvent } from '../../src/domain/event.js';
+import {
+  DATABASE_URL,
+  REDIS_URL,
+  clusterServicesSkipReason,
+  dropPostgresSchema,
+  dropRedisNamespace,
+  privatePostgres,
+  privateRedis,
+  randomNamespace,
+  sleep,
+} from './services.js';
+
+const skip = await clusterServicesSkipReason();
+const log = pino({ level: 'silent' });
+
+/** 30 % of the events re-use an earlier key (with another payload). */
+function workload(batches: number, size: number): AcceptedEvent[][] {
+  const out: AcceptedEvent[][] = [];
+  let n = 0;
+  for (let b = 0; b < batches; b++) {
+    const batch: AcceptedEvent[] = [];
+    for (let i = 0; i < size; i++) {
+      n++;
+      const dup = n > 10 && n % 10 < 3;
+      const key = dup ? n - 7 : n;
+      batch.push({
+        topic: key % 2 === 0 ? 'login' : 'order',
+        event_id: `k-${key}`,
+        timestamp: '2025-10-24T00:00:00.000Z',
+        source: 'outage-test',
+        payload: `{"n":${n}}`,
+      });
+    }
+    out.push(batch);
+  }
+  return out;
+}
+
+const distinctKeys = (batches: AcceptedEvent[][]): number =>
+  new Set(batches.flat().map((e) => `${e.topic}/${e.event_id}`)).size;
+
+/** Publishes every batch, retrying on 503 as a publisher would. Returns attempts rejected. */
+async function publish(
+  queue: RedisQueue,
+  batches: AcceptedEvent[][],
+  gapMs: number,
+): Promise<number> {
+  let rejected = 0;
+  for (const batch of batches) {
+    for (;;) {
+      try {
+        await queue.enqueue(batch);
+        break;
+      } catch (err) {
+        assert.ok(err instanceof AppError && err.code === 'unavailable', String(err));
+        rejected++;
+        await sleep(100);
+      }
+    }
+    await sleep(gapMs);
+  }
+  return rejected;
+}
+
+async function drained(queue: RedisQueue, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const s = await queue.stats().catch(() => null);
+    if (s !== null && s.depth === 0) return;
+    await sleep(100);
+  }
+  throw new Error('queue did not drain');
+}
+
+async function assertExact(
+  queue: RedisQueue,
+  store: PostgresStore,
+  batches: AcceptedEvent[][],
+): Promise<void> {
+  const [q, c] = await Promise.all([queue.stats(), store.counters()]);
+  const keys = distinctKeys(batches);
+  assert.equal(q.depth, 0);
+  assert.equal(c.unique_processed, keys, 'every key stored exactly once');
+  assert.equal(q.received, c.unique_processed + c.duplicate_dropped, 'received = unique + dups');
+  assert.ok(q.received >= batches.flat().length);
+  const rows = await store.list({ after: 0, limit: 10_000, order: 'asc' });
+  assert.equal(rows.length, keys);
+  assert.equal(new Set(rows.map((r) => `${r.topic}/${r.event_id}`)).size, keys);
+}
+
+void describe('cluster outages under load', { skip: skip ?? false }, () => {
+  void it('PostgreSQL crash mid-load: reads fail fast, events wait in Redis, all applied once after it returns', async () => {
+    const pg = await privatePostgres();
+    const ns = randomNamespace();
+    const queue = await openRedisQueue({
+      url: REDIS_URL,
+      namespace: ns,
+      consumerName: 'w',
+      claimIdleMs: 5_000,
+      queueMax: 100_000,
+    });
+    const store = await openPostgresStore({
+      url: pg.url,
+      namespace: ns,
+      poolMax: 4,
+      consumerName: 'w',
+      statementTimeoutMs: 2_000,
+      connectTimeoutMs: 1_000,
+    });
+    const workers = startWorkers({ queue, store, log, count: 2, batchMax: 200 });
+    try {
+      const batches = workload(60, 50);
+      const publishing = publish(queue, batches, 20);
+      await sleep(300);
+      await pg.stop('immediate');
+      let started = Date.now();
+      assert.equal(await store.ready(), false);
+      const readyMs = Date.now() - started;
+      started = Date.now();
+      await assert.rejects(store.list({ after: 0, limit: 10, order: 'asc' }), {
+        code: 'unavailable',
+      });
+      const listMs = Date.now() - started;
+      assert.ok(readyMs <= 1_500 && listMs <= 1_500, `ready ${readyMs} ms, list ${listMs} ms`);
+      await sleep(1_500);
+      const during = await queue.stats();
+      assert.ok(during.depth > 0, 'events wait in the queue while the store is down');
+      await pg.start();
+      assert.equal(await publishing, 0, 'Redis kept accepting while only PostgreSQL was down');
+      await drained(queue, 20_000);
+      console.log(`postgres outage: ready() false in ${readyMs} ms, list failed in ${listMs} ms`);
+      await assertExact(queue, store, batches);
+    } finally {
+      workers.abort();
+      await workers.done;
+      await queue.close();
+      await store.close();
+      await dropRedisNamespace(REDIS_URL, ns);
+      await pg.destroy();
+    }
+  });
+
+  void it('Redis crash mid-load: enqueue answers 503 fast, workers back off, nothing lost or double counted', async () => {
+    const redis = await privateRedis();
+    const ns = randomNamespace();
+    const queue = await openRedisQueue({
+      url: redis.url,
+      namespace: ns,
+      consumerName: 'w',
+      claimIdleMs: 2_000,
+      queueMax: 100_000,
+    });
+    const store = await openPostgresStore({
+      url: DATABASE_URL,
+      namespace: ns,
+      poolMax: 4,
+      consumerName: 'w',
+    });
+    const workers = startWorkers({ queue, store, log, count: 2, batchMax: 200 });
+    try {
+      const batches = workload(60, 50);
+      const publishing = publish(queue, batches, 20);
+      await sleep(300);
+      await redis.stop('SIGKILL');
+      const started = Date.now();
+      await assert.rejects(queue.enqueue(batches[0] ?? []), { code: 'unavailable' });
+      const failMs = Date.now() - started;
+      assert.ok(failMs <= 2_000, `enqueue failed after ${failMs} ms`);
+      await sleep(1_500);
+      await redis.start();
+      const rejected = await publishing;
+      assert.ok(rejected > 0, 'some publishes were refused while Redis was down');
+      await drained(queue, 20_000);
+      // Let the workers finish the last batch's ack before reading the counters.
+      await sleep(200);
+      console.log(`redis outage: enqueue failed in ${failMs} ms; ${rejected} publishes retried`);
+      await assertExact(queue, store, batches);
+    } finally {
+      workers.abort();
+      await workers.done;
+      await queue.close();
+      await store.close();
+      await dropPostgresSchema(DATABASE_URL, ns);
+      await redis.destroy();
+    }
+  });
+});
