@@ -24,14 +24,16 @@ export const MIGRATIONS: readonly Migration[] = [
 -- The unique events. seq is the public "offset": taken from event_offsets under the offset
 -- lock, so commit order = offset order (see store.ts). payload is json, not jsonb: json
 -- keeps the exact text (key order, spacing, escapes), which the API returns byte for byte.
--- ts keeps the normalised RFC 3339 text, sub-millisecond digits included.
+-- ts keeps the normalised RFC 3339 text, sub-millisecond digits included. Names use the "C"
+-- collation: the dedup key compares byte for byte, topics sort as in SQLite, and index
+-- upkeep does not pay for a locale whatever the database's default collation is.
 CREATE SEQUENCE ${s}.event_offsets AS bigint;
 CREATE TABLE ${s}.events (
   seq          bigint      PRIMARY KEY,
-  topic        text        NOT NULL,
-  event_id     text        NOT NULL,
+  topic        text        COLLATE "C" NOT NULL,
+  event_id     text        COLLATE "C" NOT NULL,
   ts           text        NOT NULL,
-  source       text        NOT NULL,
+  source       text        COLLATE "C" NOT NULL,
   payload      json        NOT NULL,
   processed_at timestamptz NOT NULL,
   CONSTRAINT events_key UNIQUE (topic, event_id)
@@ -57,7 +59,7 @@ CREATE TABLE ${s}.counters (
   duplicate_dropped bigint   NOT NULL DEFAULT 0
 );
 CREATE TABLE ${s}.topic_counters (
-  topic             text        NOT NULL,
+  topic             text        COLLATE "C" NOT NULL,
   shard             smallint    NOT NULL,
   unique_count      bigint      NOT NULL DEFAULT 0,
   duplicates        bigint      NOT NULL DEFAULT 0,
