@@ -111,6 +111,14 @@ function extraChecks(
     }
   }
   const payload = JSON.stringify(item.payload);
+  // JSON.stringify writes null for Infinity (what 1e400 parses to): refuse instead of
+  // silently changing the value. Only payloads whose text has a null need the walk.
+  if (payload.includes('null') && hasNonFiniteNumber(item.payload)) {
+    return {
+      field: 'payload',
+      message: 'numbers must be finite (1e400 and the like cannot be stored)',
+    };
+  }
   const bytes = Buffer.byteLength(payload);
   if (bytes > limits.maxPayloadBytes) {
     return {
@@ -155,4 +163,13 @@ function toDetail(index: number, err: ErrorObject): ErrorDetail {
   }
   const message = FRIENDLY[`${err.keyword}:${field}`] ?? err.message ?? 'is invalid';
   return { index, field, message };
+}
+
+function hasNonFiniteNumber(value: unknown): boolean {
+  if (typeof value === 'number') return !Number.isFinite(value);
+  if (value === null || typeof value !== 'object') return false;
+  for (const v of Array.isArray(value) ? value : Object.values(value)) {
+    if (hasNonFiniteNumber(v)) return true;
+  }
+  return false;
 }

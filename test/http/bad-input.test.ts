@@ -35,6 +35,13 @@ const cases: BadPublish[] = [
   },
   { name: 'an empty JSON body', body: '', headers: JSON_CT, status: 400, error: 'invalid_json' },
   {
+    name: 'a __proto__ key (prototype poisoning)',
+    body: '{"topic":"t","event_id":"p","timestamp":"2025-10-24T00:00:00Z","source":"s","payload":{"__proto__":{"admin":true}}}',
+    headers: JSON_CT,
+    status: 400,
+    error: 'invalid_body',
+  },
+  {
     name: 'a text/plain content type',
     body: JSON.stringify(makeEvent()),
     headers: { 'content-type': 'text/plain' },
