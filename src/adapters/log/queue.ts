@@ -88,7 +88,7 @@ export class LogQueue implements Queue {
   private flushing: Promise<void> | null = null;
   private takers: ((lease: Lease | null) => void)[] = [];
   private takerMax: number[] = [];
-  private gcRunning = false;
+  private gc: Promise<void> | null = null;
 
   constructor(
     private readonly opts: LogQueueOptions,
@@ -319,12 +319,11 @@ export class LogQueue implements Queue {
 
   /** Deletes closed segments whose every record is applied. Runs one at a time. */
   collectGarbage(): void {
-    if (this.gcRunning) return;
+    if (this.gc !== null) return;
     const low = this.lowestNeeded();
     const doomed = this.segments.slice(0, -1).filter((s) => s.lastSeq < low);
     if (doomed.length === 0) return;
-    this.gcRunning = true;
-    void (async () => {
+    this.gc = (async () => {
       try {
         await this.opts.beforeSegmentDelete?.();
         for (const segment of doomed) {
@@ -335,7 +334,7 @@ export class LogQueue implements Queue {
       } catch (err) {
         this.opts.log.warn({ err }, 'queue segment cleanup failed; will retry');
       } finally {
-        this.gcRunning = false;
+        this.gc = null;
       }
     })();
   }
@@ -348,6 +347,7 @@ export class LogQueue implements Queue {
   async close(): Promise<void> {
     this.stopIntake();
     await this.flushing;
+    await this.gc;
     if (this.state !== 'failed') this.state = 'closed';
     for (const taker of this.takers) taker(null);
     this.takers = [];
