@@ -4,7 +4,8 @@
  * open, the first is closed again, so a failed start leaves no connection behind.
  *
  * It also runs the one job that needs both: every minute, the store forgets the applied
- * delivery ids below the queue's delivery floor (ids Redis can never hand out again), which
+ * delivery ids below the queue's delivery floor (ids Redis can never hand out again; the
+ * floor of the previous minute, see deliveryPruner), which
  * keeps applied_deliveries at about the size of the unacked backlog. Every instance runs it;
  * it is idempotent and a prefix delete on the primary key. It stops when the store closes.
  */
@@ -42,7 +43,8 @@ export async function openClusterAdapters(
     await queue.close().catch(() => undefined);
     throw err;
   }
-  const timer = setInterval(() => void pruneOnce(queue, store, log), PRUNE_EVERY_MS);
+  const pruner = deliveryPruner(queue, store, log);
+  const timer = setInterval(() => void pruner(), PRUNE_EVERY_MS);
   timer.unref();
   const close = store.close.bind(store);
   return {
@@ -57,20 +59,30 @@ export async function openClusterAdapters(
   };
 }
 
-/** Forgets the applied delivery ids that can never come back. Never throws. */
-export async function pruneOnce(
+/**
+ * Forgets the applied delivery ids that can never come back, one period late: each run
+ * prunes below the floor the previous run saw. A copy of an entry that a worker still holds
+ * in memory after another instance took it over and acked it (a slow apply) then has a whole
+ * period to reach the store and be recognised as 'redelivered'. Never throws.
+ */
+export function deliveryPruner(
   queue: RedisQueue,
   store: PostgresStore,
   log: Logger,
-): Promise<number> {
-  try {
-    const floor = await queue.deliveryFloor();
-    if (floor === null) return 0;
-    const deleted = await store.pruneDeliveriesBelow(floor);
-    if (deleted > 0) log.debug({ deleted, floor }, 'pruned applied delivery ids');
-    return deleted;
-  } catch (err) {
-    log.warn({ err }, 'pruning applied delivery ids failed; retrying later');
-    return 0;
-  }
+): () => Promise<number> {
+  let previous: string | null = null;
+  return async () => {
+    try {
+      const floor = await queue.deliveryFloor();
+      const below = previous;
+      previous = floor;
+      if (below === null) return 0;
+      const deleted = await store.pruneDeliveriesBelow(below);
+      if (deleted > 0) log.debug({ deleted, floor: below }, 'pruned applied delivery ids');
+      return deleted;
+    } catch (err) {
+      log.warn({ err }, 'pruning applied delivery ids failed; retrying later');
+      return 0;
+    }
+  };
 }

@@ -170,6 +170,25 @@ void describe('Redis queue: consumers of one group', { skip: skip ?? false }, ()
     }
   });
 
+  void it('a released delivery that another instance took over and acked is not handed out again', async () => {
+    const ns = randomNamespace();
+    const a = await open(REDIS_URL, ns, 'a', 200);
+    const b = await open(REDIS_URL, ns, 'b', 200);
+    try {
+      await a.enqueue(events(3));
+      for (const l of await takeN(a, 3)) await a.release(l); // e.g. the store was down for a
+      await sleep(300);
+      const taken = await takeN(b, 3);
+      for (const l of taken) await b.ack(l);
+      assert.equal(await a.take(10, AbortSignal.timeout(1_000)), null);
+      assert.deepEqual(await a.stats(), { received: 3, depth: 0 });
+    } finally {
+      await a.close();
+      await b.close();
+      await dropRedisNamespace(REDIS_URL, ns);
+    }
+  });
+
   void it('the delivery floor is the oldest pending id, or just above the last delivered one', async () => {
     const ns = randomNamespace();
     const q = await open(REDIS_URL, ns, 'a');

@@ -10,7 +10,8 @@
  *                  a restart exactly as far as the AOF does.
  *
  * Where a take gets its deliveries from, in this order:
- *   1. `retry`: leases this instance released (or read after their taker gave up);
+ *   1. `retry`: leases this instance released (or read after their taker gave up), re-claimed
+ *      first (see retake);
  *   2. this consumer's own pending entries left by an earlier process with the same name
  *      (read once, at the first takes);
  *   3. XAUTOCLAIM, every claimIdleMs/2: entries idle longer than claimIdleMs in any
@@ -197,6 +198,32 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
     return run;
   }
 
+  /**
+   * Released deliveries, re-claimed before they are handed out again: one that another
+   * instance took over and acked meanwhile is dropped (the store may already have forgotten
+   * its delivery id, so applying it again could count it twice), and the claim resets the
+   * idle time of the others so no one takes them over while this instance retries.
+   */
+  async function retake(max: number): Promise<Delivery[]> {
+    const batch = retry.splice(0, max);
+    let reply: unknown;
+    try {
+      reply = await cmd.call(
+        'XCLAIM',
+        [keys.stream, GROUP, opts.consumerName, 0].concat(
+          batch.map((d) => d.id),
+          'JUSTID',
+        ),
+      );
+    } catch (err) {
+      retry.unshift(...batch);
+      throw err;
+    }
+    const still = new Set(Array.isArray(reply) ? reply.map(String) : []);
+    for (const d of batch) if (!still.has(d.id)) held.delete(d.id);
+    return batch.filter((d) => still.has(d.id));
+  }
+
   function lease(ds: Delivery[]): Lease {
     for (const d of ds) held.add(d.id);
     return { deliveries: ds };
@@ -238,8 +265,14 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
     },
 
     async stats(): Promise<QueueStats> {
-      const [received, depth] = await cmd.mget(keys.received, keys.depth);
-      return { received: Number(received ?? 0), depth: Number(depth ?? 0) };
+      let values: (string | null)[];
+      try {
+        // One MGET: both counters from the same instant.
+        values = await cmd.mget(keys.received, keys.depth);
+      } catch (err) {
+        throw unavailable(err);
+      }
+      return { received: Number(values[0] ?? 0), depth: Number(values[1] ?? 0) };
     },
 
     async deliveryFloor(): Promise<string | null> {
@@ -257,9 +290,20 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
 
     async take(max: number, signal?: AbortSignal): Promise<Lease | null> {
       while (!closed && signal?.aborted !== true) {
-        if (retry.length > 0) return { deliveries: retry.splice(0, max) };
+        if (retry.length > 0) {
+          const again = await retake(max);
+          if (again.length > 0) return { deliveries: again };
+          continue;
+        }
         const pending = read(max);
-        const outcome = await raceAbort(pending, signal);
+        let outcome: Delivery[] | null | typeof ABORTED;
+        try {
+          outcome = await raceAbort(pending, signal);
+        } catch (err) {
+          // close() cuts the read off; that is the end of this take, not a failure.
+          if (closed) return null;
+          throw err;
+        }
         if (outcome === ABORTED) {
           // The read may still hand us entries: keep them for the next taker.
           void pending.then(
