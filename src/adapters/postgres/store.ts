@@ -44,7 +44,7 @@ import type {
   StoreCounters,
   TopicSummary,
 } from '../../ports/store.js';
-import { applyBatch, parseDeliveryId } from './apply.js';
+import { answerBatch, parseDeliveryId, writeBatch, type Written } from './apply.js';
 import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
 import { asOutage } from './outage.js';
 import { quoteIdent, statements } from './sql.js';
@@ -156,18 +156,25 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       let result: ApplyResult;
       let broken = false;
       try {
+        let written: Written;
         await client.query('BEGIN');
-        result = await applyBatch(client, sql, {
-          deliveries,
-          processedAt,
-          shard,
-          lock: [LOCK_CLASS.offsets, lockKey],
-        });
-        await client.query('COMMIT');
+        try {
+          written = await writeBatch(client, sql, {
+            deliveries,
+            processedAt,
+            shard,
+            lock: [LOCK_CLASS.offsets, lockKey],
+          });
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {
+            broken = true;
+          });
+          throw err;
+        }
+        // Committed. Should this fail, the batch is released and comes back 'redelivered'.
+        result = await answerBatch(client, sql, written);
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
         throw asOutage(err, 'apply');
       } finally {
         // A connection that could not even roll back is destroyed, not reused.
