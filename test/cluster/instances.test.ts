@@ -106,6 +106,15 @@ void describe('three aggregator instances on Redis + PostgreSQL', { skip: skip ?
   void it('20,000 events with 30 % duplicates over all three, then the same keys sent to all three at once: exact counts, each key stored once', async () => {
     const cluster = await startCluster(3);
     try {
+      // Cluster-wide counters, read from any instance while the load runs, never go back.
+      let sampling = true;
+      const samples: StatsBody[] = [];
+      const sampler = (async () => {
+        for (let i = 0; sampling; i++) {
+          samples.push(await stats(cluster.urls[i % 3] ?? ''));
+          await sleep(50);
+        }
+      })();
       const pub = await runPublisher([
         '--url',
         cluster.urls.join(','),
@@ -122,6 +131,15 @@ void describe('three aggregator instances on Redis + PostgreSQL', { skip: skip ?
         '--quiet',
       ]);
       assert.equal(pub.code, 0, pub.out);
+      sampling = false;
+      await sampler;
+      assert.ok(samples.length > 5, `${samples.length} samples`);
+      for (let i = 1; i < samples.length; i++) {
+        const [a, b] = [samples[i - 1], samples[i]] as [StatsBody, StatsBody];
+        assert.ok(b.received >= a.received, 'received never goes back');
+        assert.ok(b.unique_processed >= a.unique_processed, 'unique never goes back');
+        assert.ok(b.duplicate_dropped >= a.duplicate_dropped, 'duplicates never go back');
+      }
       const afterPublisher = await idleEverywhere(cluster.urls);
       assert.equal(afterPublisher.unique_processed, 14_000);
       assert.equal(afterPublisher.duplicate_dropped, 6_000);
