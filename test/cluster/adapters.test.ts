@@ -1,14 +1,16 @@
 /**
- * openClusterAdapters from a Config, and the job only the pair can do: pruning the store's
+ * The two cluster adapters together: openClusterAdapters from a Config; pruning the store's
  * applied delivery ids below the queue's floor while keeping every id that can still come
- * back (a batch committed whose XACK was lost stays recognised).
+ * back; and, with the real consumer loop, an instance dying between COMMIT and XACK.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { deliveryPruner, openClusterAdapters } from '../../src/adapters/cluster.js';
-import type { PostgresStore } from '../../src/adapters/postgres/store.js';
-import type { RedisQueue } from '../../src/adapters/redis/queue.js';
+import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/store.js';
+import { openRedisQueue, type RedisQueue } from '../../src/adapters/redis/queue.js';
+import { startWorkers } from '../../src/consumer/worker.js';
+import type { QueueReader } from '../../src/ports/queue.js';
 import { loadConfig } from '../../src/config.js';
 import { event } from '../contract/queue.contract.js';
 import {
@@ -18,6 +20,7 @@ import {
   dropPostgresSchema,
   dropRedisNamespace,
   randomNamespace,
+  sleep,
 } from './services.js';
 
 const skip = await clusterServicesSkipReason();
@@ -59,6 +62,67 @@ void describe('cluster adapters together', { skip: skip ?? false }, () => {
     } finally {
       await queue.close();
       await store.close();
+      await dropRedisNamespace(REDIS_URL, namespace);
+      await dropPostgresSchema(DATABASE_URL, namespace);
+    }
+  });
+
+  void it('an instance that dies between the store COMMIT and the XACK: its batch is taken over and answered redelivered, counted once', async () => {
+    const namespace = randomNamespace();
+    const log = pino({ level: 'silent' });
+    const open = (consumerName: string) =>
+      Promise.all([
+        openRedisQueue({
+          url: REDIS_URL,
+          namespace,
+          consumerName,
+          claimIdleMs: 300,
+          queueMax: 10_000,
+        }),
+        openPostgresStore({ url: DATABASE_URL, namespace, poolMax: 2, consumerName }),
+      ]);
+    const [qa, sa] = await open('a');
+    const [qb, sb] = await open('b');
+    try {
+      const sent = Array.from({ length: 40 }, (_, i) => event({ event_id: `k-${i % 30}` }));
+      await qa.enqueue(sent);
+      // Instance a: commits its first batch, then "dies" instead of acking.
+      let committed: readonly string[] = [];
+      const dying: QueueReader = {
+        take: (max, signal) => qa.take(max, signal),
+        release: (l) => qa.release(l),
+        ack: async (l) => {
+          committed = l.deliveries.map((d) => d.id);
+          await qa.close();
+          throw new Error('killed before XACK');
+        },
+      };
+      const a = startWorkers({ queue: dying, store: sa, log, count: 1, batchMax: 25 });
+      while (committed.length === 0) await sleep(20);
+      a.abort();
+      await a.done;
+      assert.equal(committed.length, 25);
+
+      const redelivered: string[] = [];
+      const b = startWorkers({
+        queue: qb,
+        store: sb,
+        log,
+        count: 2,
+        batchMax: 25,
+        onApplied: (r) => {
+          for (const i of r.items) if (i.status === 'redelivered') redelivered.push(i.delivery);
+        },
+      });
+      for (let i = 0; i < 100 && (await qb.stats()).depth > 0; i++) await sleep(50);
+      b.abort();
+      await b.done;
+      assert.deepEqual([...redelivered].sort(), [...committed].sort());
+      const [q, c] = await Promise.all([qb.stats(), sb.counters()]);
+      assert.deepEqual(q, { received: 40, depth: 0 });
+      assert.deepEqual(c, { unique_processed: 30, duplicate_dropped: 10 });
+    } finally {
+      await Promise.all([qa.close(), qb.close(), sa.close(), sb.close()]);
       await dropRedisNamespace(REDIS_URL, namespace);
       await dropPostgresSchema(DATABASE_URL, namespace);
     }
