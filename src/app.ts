@@ -41,6 +41,9 @@ export interface AppOptions {
   readonly onApplied?: (result: ApplyResult, deliveries: readonly Delivery[]) => void;
 }
 
+/** See LogQueueOptions.lingerMs; 2 ms adds little latency and fills batches under a trickle. */
+const EMBEDDED_LINGER_MS = 2;
+
 interface Adapters {
   readonly queue: Queue;
   readonly store: Store;
@@ -60,6 +63,7 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
       isApplied: (seq) => store.isApplied(seq),
       minNextSeq: store.maxAppliedSeq() + 1,
       beforeSegmentDelete: () => store.checkpoint(),
+      lingerMs: EMBEDDED_LINGER_MS,
     });
     return { queue, store };
   } catch (err) {

@@ -61,6 +61,7 @@ async function runWorker(index: number, deps: WorkerDeps, signal: AbortSignal): 
     }
     if (lease === null) break;
     let result: ApplyResult;
+    const started = performance.now();
     try {
       result = await store.apply(lease.deliveries, now());
     } catch (err) {
@@ -86,6 +87,12 @@ async function runWorker(index: number, deps: WorkerDeps, signal: AbortSignal): 
       );
     }
     backoff = BACKOFF_MIN_MS;
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        { worker: index, events: lease.deliveries.length, ms: performance.now() - started },
+        'batch applied',
+      );
+    }
     if (result.duplicates > 0) logDuplicates(log, result);
     deps.onApplied?.(result, lease.deliveries);
   }

@@ -1,26 +1,29 @@
 /**
- * Embedded durable queue: an append-only, segmented log on local disk with group commit.
+ * Embedded durable queue: an append-only, segmented log on local disk (writer.ts does the
+ * group commit) plus the in-memory view the consumers take from.
  *
  * Why a log and not a SQLite table: the queue's only durable job is "the 202 was sent, so the
  * bytes are on disk". Appending lines and fdatasync'ing them off the main thread costs one
- * write and one sync for every request that arrived while the previous sync ran (group
- * commit), and never blocks the event loop. Consumption state is NOT kept here: the store
- * records which sequence numbers it applied in the same transaction as the events
- * (Kafka-style consumer offsets), so a crash between commit and ack cannot double count.
+ * write and one sync for every request that arrived while the previous one ran, and never
+ * blocks the event loop. Consumption state is NOT kept here: the store records which
+ * sequence numbers it applied in the same transaction as the events (Kafka-style consumer
+ * offsets), so a crash between commit and ack cannot double count; at start the log is
+ * replayed from what the store has not applied.
  *
- * States: open -> draining (stopIntake: enqueue rejects, takers drain) -> closed.
- *         any -> failed (a write or sync failed: enqueue rejects; restart to recover).
- * In memory: `waiting` (durable, not leased), `leased` (handed to a worker), `unflushed`
- * (accepted for the current group commit, not yet durable, not yet counted in received).
+ * States: open -> draining (stopIntake: enqueue rejects, takers drain) -> closed;
+ *         any -> failed (the writer failed: enqueue rejects; restart to recover).
+ * In memory: `waiting` (durable, not leased), leases (handed to a worker), `unflushed`
+ * (accepted, not yet durable, not counted in received).
  * received = durableNext - 1; depth = waiting + leased.
  */
-import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
 import { encodeRecord } from './codec.js';
 import { recoverSegments, segmentPath, syncDir, type Segment } from './segments.js';
+import { LogWriter } from './writer.js';
 
 export interface LogQueueOptions {
   readonly dir: string;
@@ -35,19 +38,19 @@ export interface LogQueueOptions {
   readonly segmentBytes?: number;
   /** Seconds suggested to a publisher refused with queue_full. */
   readonly retryAfterS?: number;
-}
-
-interface Group {
-  readonly deliveries: Delivery[];
-  readonly resolve: (ids: string[]) => void;
-  readonly reject: (err: unknown) => void;
+  /**
+   * How long a take waits for a fuller batch when fewer than `max` events are ready.
+   * Per-transaction overhead dominates tiny batches, so a few milliseconds of patience
+   * under a trickle of single-event requests multiply consumer throughput.
+   */
+  readonly lingerMs?: number;
 }
 
 interface LogLease extends Lease {
   readonly firstSeq: number;
 }
 
-type State = 'open' | 'draining' | 'closed' | 'failed';
+type Taker = { readonly max: number; readonly resolve: (lease: Lease | null) => void };
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
@@ -71,52 +74,53 @@ export async function openLogQueue(opts: LogQueueOptions): Promise<LogQueue> {
   await syncDir(opts.dir);
   const ready = recovered.pending.map((r) => ({ id: String(r.seq), event: r.event }));
   if (ready.length > 0) opts.log.info({ pending: ready.length }, 'queue recovered pending events');
-  const queue = new LogQueue(opts, segments, handle, nextSeq, ready, segmentBytes);
-  queue.collectGarbage();
-  return queue;
+  return new LogQueue(opts, segments, handle, nextSeq, ready, segmentBytes);
 }
 
 export class LogQueue implements Queue {
-  private state: State = 'open';
+  private state: 'open' | 'draining' | 'closed' = 'open';
+  private readonly writer: LogWriter;
   private waiting: Delivery[];
   private waitingHead = 0;
   private readonly leases = new Set<LogLease>();
   private leasedCount = 0;
-  private groups: Group[] = [];
-  private unflushedLines: string[] = [];
   private unflushedCount = 0;
-  private flushing: Promise<void> | null = null;
-  private takers: ((lease: Lease | null) => void)[] = [];
-  private takerMax: number[] = [];
+  /** Seq after the last durable record. */
+  private durableNext: number;
+  private takers: Taker[] = [];
+  /** When the oldest waiting delivery became ready (for the linger policy). */
+  private readySince = 0;
+  private lingerTimer: NodeJS.Timeout | null = null;
   private gc: Promise<void> | null = null;
 
   constructor(
     private readonly opts: LogQueueOptions,
     private readonly segments: Segment[],
-    private handle: FileHandle,
+    handle: Awaited<ReturnType<typeof open>>,
     /** Next seq to assign. */
     private nextSeq: number,
     ready: Delivery[],
-    private readonly segmentBytes: number,
+    segmentBytes: number,
   ) {
     this.waiting = ready;
     this.durableNext = nextSeq;
+    this.writer = new LogWriter(opts.dir, segments, handle, segmentBytes, () =>
+      this.collectGarbage(),
+    );
+    this.collectGarbage();
   }
 
-  /** Seq after the last durable record: received = durableNext - 1. */
-  private durableNext: number;
-
   enqueue(events: readonly AcceptedEvent[]): Promise<string[]> {
-    if (this.state !== 'open') {
+    if (this.writer.failed !== null) {
       return Promise.reject(
-        new AppError(
-          'unavailable',
-          this.state === 'failed' ? 'the queue log cannot be written' : 'shutting down',
-          {
-            retryAfter: 1,
-          },
-        ),
+        new AppError('unavailable', 'the queue log cannot be written', {
+          retryAfter: 5,
+          cause: this.writer.failed,
+        }),
       );
+    }
+    if (this.state !== 'open') {
+      return Promise.reject(new AppError('unavailable', 'shutting down', { retryAfter: 1 }));
     }
     const depth = this.depthNow() + this.unflushedCount;
     if (depth + events.length > this.opts.queueMax) {
@@ -131,84 +135,34 @@ export class LogQueue implements Queue {
       );
     }
     const deliveries: Delivery[] = new Array<Delivery>(events.length);
+    let text = '';
     for (let i = 0; i < events.length; i++) {
       const seq = this.nextSeq++;
       const event = events[i] as AcceptedEvent;
-      this.unflushedLines.push(encodeRecord(seq, event));
+      text += encodeRecord(seq, event);
       deliveries[i] = { id: String(seq), event };
     }
     this.unflushedCount += events.length;
-    return new Promise((resolve, reject) => {
-      this.groups.push({ deliveries, resolve, reject });
-      this.flushing ??= this.flushLoop();
-    });
-  }
-
-  /** One write + one fdatasync for everything that arrived while the previous one ran. */
-  private async flushLoop(): Promise<void> {
-    while (this.groups.length > 0 && this.state !== 'failed') {
-      const groups = this.groups;
-      const data = Buffer.from(this.unflushedLines.join(''), 'utf8');
-      this.groups = [];
-      this.unflushedLines = [];
-      try {
-        await writeAll(this.handle, data);
-        await this.handle.datasync();
-      } catch (err) {
-        this.fail(err, groups);
-        break;
-      }
-      const active = this.segments.at(-1) as Segment;
-      active.bytes += data.length;
-      let count = 0;
-      for (const group of groups) {
-        for (const d of group.deliveries) this.waiting.push(d);
-        count += group.deliveries.length;
-      }
-      this.unflushedCount -= count;
-      this.durableNext += count;
-      active.lastSeq = this.durableNext - 1;
-      for (const group of groups) group.resolve(group.deliveries.map((d) => d.id));
-      this.wakeTakers();
-      if (active.bytes >= this.segmentBytes) {
-        try {
-          await this.rotate();
-        } catch (err) {
-          this.fail(err, []);
-        }
-      }
-    }
-    this.flushing = null;
-    this.wakeTakers();
-  }
-
-  private fail(err: unknown, groups: Group[]): void {
-    this.state = 'failed';
-    this.opts.log.error({ err }, 'queue log write failed; intake stopped until restart');
-    const error = new AppError('unavailable', 'the queue log cannot be written', {
-      retryAfter: 5,
-      cause: err,
-    });
-    for (const group of [...groups, ...this.groups]) group.reject(error);
-    this.groups = [];
-    this.unflushedLines = [];
-    this.unflushedCount = 0;
-  }
-
-  private async rotate(): Promise<void> {
-    const next: Segment = {
-      path: segmentPath(this.opts.dir, this.durableNext),
-      firstSeq: this.durableNext,
-      lastSeq: this.durableNext - 1,
-      bytes: 0,
-    };
-    const handle = await open(next.path, 'a');
-    await syncDir(this.opts.dir);
-    const old = this.handle;
-    this.handle = handle;
-    this.segments.push(next);
-    await old.close();
-    this.collectGarbage();
+    // The writer resolves appends in call order, so these continuations run in seq order.
+    return this.writer.append(text, this.nextSeq - 1).then(
+      () => {
+        this.unflushedCount -= deliveries.length;
+        this.durableNext += deliveries.length;
+        if (this.waiting.length === this.waitingHead) this.readySince = performance.now();
+        for (const d of deliveries) this.waiting.push(d);
+        this.wakeTakers();
+        return deliveries.map((d) => d.id);
+      },
+      (err: unknown) => {
+        this.unflushedCount -= deliveries.length;
+        this.opts.log.error({ err }, 'queue log write failed; intake stopped until restart');
+        this.wakeTakers();
+        throw new AppError('unavailable', 'the queue log cannot be written', {
+          retryAfter: 5,
+          cause: err,
+        });
+      },
+    );
   }
 
   take(max: number, signal?: AbortSignal): Promise<Lease | null> {
@@ -216,27 +170,35 @@ export class LogQueue implements Queue {
     if (lease !== null) return Promise.resolve(lease);
     if (this.drained() || signal?.aborted) return Promise.resolve(null);
     return new Promise((resolve) => {
-      const taker = (l: Lease | null): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(l);
+      const taker: Taker = {
+        max,
+        resolve: (l) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(l);
+        },
       };
       const onAbort = (): void => {
-        const i = this.takers.indexOf(taker);
-        if (i >= 0) {
-          this.takers.splice(i, 1);
-          this.takerMax.splice(i, 1);
-        }
+        this.takers = this.takers.filter((t) => t !== taker);
         resolve(null);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.takers.push(taker);
-      this.takerMax.push(max);
     });
   }
 
   private lease(max: number): LogLease | null {
     const available = this.waiting.length - this.waitingHead;
     if (available === 0) return null;
+    if (available < max && this.state === 'open') {
+      const wait = (this.opts.lingerMs ?? 0) - (performance.now() - this.readySince);
+      if (wait > 0) {
+        this.lingerTimer ??= setTimeout(() => {
+          this.lingerTimer = null;
+          this.wakeTakers();
+        }, Math.ceil(wait));
+        return null;
+      }
+    }
     const n = Math.min(max, available);
     const deliveries = this.waiting.slice(this.waitingHead, this.waitingHead + n);
     this.waitingHead += n;
@@ -255,22 +217,18 @@ export class LogQueue implements Queue {
 
   private wakeTakers(): void {
     while (this.takers.length > 0) {
-      const max = this.takerMax[0] as number;
-      const lease = this.lease(max);
+      const taker = this.takers[0] as Taker;
+      const lease = this.lease(taker.max);
       if (lease === null && !this.drained()) return;
-      this.takerMax.shift();
-      (this.takers.shift() as (l: Lease | null) => void)(lease);
+      this.takers.shift();
+      taker.resolve(lease);
     }
   }
 
   /** Nothing left to hand out and nothing more will come. */
   private drained(): boolean {
-    return (
-      this.state !== 'open' &&
-      this.waiting.length === this.waitingHead &&
-      this.unflushedCount === 0 &&
-      this.flushing === null
-    );
+    const stopped = this.state !== 'open' || this.writer.failed !== null;
+    return stopped && this.waiting.length === this.waitingHead && this.unflushedCount === 0;
   }
 
   ack(lease: Lease): Promise<void> {
@@ -286,6 +244,7 @@ export class LogQueue implements Queue {
       this.leasedCount -= lease.deliveries.length;
       this.waiting = [...lease.deliveries, ...this.waiting.slice(this.waitingHead)];
       this.waitingHead = 0;
+      this.readySince = 0;
       this.wakeTakers();
     }
     return Promise.resolve();
@@ -305,14 +264,14 @@ export class LogQueue implements Queue {
   }
 
   ready(): Promise<boolean> {
-    return Promise.resolve(this.state === 'open');
+    return Promise.resolve(this.state === 'open' && this.writer.failed === null);
   }
 
   /** The lowest seq still needed: everything below it is applied. */
   private lowestNeeded(): number {
     let low = this.durableNext;
-    if (this.waiting.length > this.waitingHead)
-      low = Math.min(low, Number((this.waiting[this.waitingHead] as Delivery).id));
+    const head = this.waiting[this.waitingHead];
+    if (head !== undefined) low = Math.min(low, Number(head.id));
     for (const lease of this.leases) low = Math.min(low, lease.firstSeq);
     return low;
   }
@@ -346,20 +305,11 @@ export class LogQueue implements Queue {
 
   async close(): Promise<void> {
     this.stopIntake();
-    await this.flushing;
+    await this.writer.close();
     await this.gc;
-    if (this.state !== 'failed') this.state = 'closed';
-    for (const taker of this.takers) taker(null);
+    this.state = 'closed';
+    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+    for (const taker of this.takers) taker.resolve(null);
     this.takers = [];
-    this.takerMax = [];
-    await this.handle.close();
-  }
-}
-
-async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) {
-    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
-    offset += bytesWritten;
   }
 }
