@@ -7,8 +7,9 @@
  *       answer 'redelivered' and change nothing (a batch committed here whose XACK was lost
  *       comes back through XAUTOCLAIM and is recognised);
  *   (b) take the namespace's offset lock, insert the fresh events in one multi-row
- *       INSERT ... ON CONFLICT DO NOTHING RETURNING, look up the offsets of the duplicates;
- *   (c) add to this instance's counter shard, in the same transaction.
+ *       INSERT ... ON CONFLICT DO NOTHING RETURNING;
+ *   (c) add to this instance's counter shard, in the same transaction;
+ * then, after COMMIT, look up the earlier offsets of the duplicates for the answer.
  *
  * Offsets that never skip. A sequence value drawn before commit may become visible after a
  * larger one, and a reader paging with `after` would then skip it forever. We hold a
@@ -16,7 +17,8 @@
  * assigned and made visible in one global order: when a reader sees offset n, every offset
  * below n is either visible or was never committed (gaps from rollbacks and from conflicting
  * rows are fine; the promise is "strictly increasing", not "dense"). The lock covers only the
- * short insert + counter update + commit; recording deliveries happens before it. We chose it
+ * insert + counter update + commit; recording deliveries happens before it and the lookup of
+ * duplicates' offsets after it. We chose it
  * over a visibility watermark (readers only see offsets below the oldest in-flight one)
  * because it needs no extra bookkeeping on the read path and live subscribers get events as
  * soon as they commit; its cost is that commits of one namespace are serial, measured in
@@ -26,7 +28,7 @@
  * delivered, i.e. until it is acked. The queue reports a floor (RedisQueue.deliveryFloor:
  * the oldest pending entry id, or the group's last delivered id + 1 when nothing is pending,
  * read atomically), below which no id can ever be handed out again; cluster.ts passes it to
- * `pruneDeliveriesBelow` every minute. This is exact (no retention to guess: a batch
+ * `pruneDeliveriesBelow` every minute (the previous minute's floor). This is exact (no retention to guess: a batch
  * committed before a week-long outage and never acked is still recognised) and keeps the
  * table at about the number of unacked entries, at most QUEUE_MAX plus one minute of
  * traffic. The ids are ordered integers (ms, seq), so a prune deletes a prefix of the
