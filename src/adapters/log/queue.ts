@@ -16,14 +16,14 @@
  * (accepted, not yet durable, not counted in received).
  * received = durableNext - 1; depth = waiting + leased.
  */
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
 import { encodeRecord } from './codec.js';
 import { recoverSegments, segmentPath, syncDir, type Segment } from './segments.js';
-import { LogWriter } from './writer.js';
+import { LogWriter, openSegment } from './writer.js';
 
 export interface LogQueueOptions {
   readonly dir: string;
@@ -70,7 +70,7 @@ export async function openLogQueue(opts: LogQueueOptions): Promise<LogQueue> {
     };
     segments.push(active);
   }
-  const handle = await open(active.path, 'a');
+  const handle = await openSegment(active.path);
   await syncDir(opts.dir);
   const ready = recovered.pending.map((r) => ({ id: String(r.seq), event: r.event }));
   if (ready.length > 0) opts.log.info({ pending: ready.length }, 'queue recovered pending events');
@@ -96,7 +96,7 @@ export class LogQueue implements Queue {
   constructor(
     private readonly opts: LogQueueOptions,
     private readonly segments: Segment[],
-    handle: Awaited<ReturnType<typeof open>>,
+    handle: FileHandle,
     /** Next seq to assign. */
     private nextSeq: number,
     ready: Delivery[],

@@ -1,35 +1,40 @@
 /**
  * Group-commit writer of the queue log: appends text to the active segment and resolves
- * each `append` only when its bytes are durable (fdatasync), in call order.
+ * each `append` only when its bytes are durable, in call order.
  *
- * Everything that arrives while a write is in flight joins the next write. Writes are
- * sequential, so the file holds records in sequence order, but a write may start while the
- * previous fdatasync is still running (at most MAX_SYNCS at once): a request arriving mid-sync
- * waits for one sync, not for the rest of the current one plus its own. A later sync covers
- * every earlier write, and acknowledgements are released strictly in order, so no append is
- * ever acknowledged before all earlier ones are durable.
+ * Everything that arrives while a write is in flight joins the next write, so durability
+ * costs one write per group of concurrent requests, not one per request. Segment files are
+ * opened with O_DSYNC: a write returns only when its data (and the file size) are on stable
+ * storage, which is fdatasync's guarantee in one system call instead of two (measured under
+ * W2: fewer main-thread syscalls and a shorter commit). Where O_DSYNC does not exist, each
+ * write is followed by fdatasync.
  *
- * States: open -> failed (a write or sync failed: every pending and later append rejects;
- * the queue stops intake; a restart recovers from what reached the disk) | closed.
- * A segment that reaches `segmentBytes` is rotated once its writes and syncs are done.
+ * States: open -> failed (a write failed: every pending and later append rejects; the queue
+ * stops intake; a restart recovers from what reached the disk) | closed.
+ * A segment that reaches `segmentBytes` is rotated before the next write.
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { segmentPath, syncDir, type Segment } from './segments.js';
 
-const MAX_SYNCS = 2;
+const O_DSYNC: number | undefined = (constants as { O_DSYNC?: number }).O_DSYNC;
 
-interface Batch {
-  readonly parts: string[];
-  readonly waiters: { resolve: () => void; reject: (err: unknown) => void }[];
-  lastSeq: number;
+/** Opens a segment for appending with durable writes. */
+export function openSegment(path: string): Promise<FileHandle> {
+  if (O_DSYNC === undefined) return open(path, 'a');
+  return open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | O_DSYNC, 0o644);
+}
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
 }
 
 export class LogWriter {
-  private pending: Batch | null = null;
-  private writing = false;
-  private syncs = 0;
-  private rotating = false;
-  private chain: Promise<void> = Promise.resolve();
+  private parts: string[] = [];
+  private waiters: Waiter[] = [];
+  private lastSeq = 0;
+  private running: Promise<void> | null = null;
   private error: Error | null = null;
   private closed = false;
 
@@ -51,104 +56,61 @@ export class LogWriter {
     if (this.error !== null) return Promise.reject(this.error);
     if (this.closed) return Promise.reject(new Error('the queue log is closed'));
     return new Promise((resolve, reject) => {
-      const batch = (this.pending ??= { parts: [], waiters: [], lastSeq });
-      batch.parts.push(text);
-      batch.waiters.push({ resolve, reject });
-      batch.lastSeq = lastSeq;
-      this.pump();
+      this.parts.push(text);
+      this.waiters.push({ resolve, reject });
+      this.lastSeq = lastSeq;
+      this.running ??= this.run();
     });
   }
 
-  private pump(): void {
-    if (this.pending === null || this.writing || this.rotating || this.error !== null) return;
-    const active = this.segments.at(-1) as Segment;
-    if (active.bytes >= this.segmentBytes) {
-      if (this.syncs === 0) void this.rotate();
-      return;
-    }
-    if (this.syncs >= MAX_SYNCS) return;
-    const batch = this.pending;
-    this.pending = null;
-    const data = Buffer.from(batch.parts.join(''), 'utf8');
-    const handle = this.handle;
-    this.writing = true;
-    const durable = (async () => {
+  private async run(): Promise<void> {
+    while (this.waiters.length > 0) {
+      const waiters = this.waiters;
+      const data = Buffer.from(this.parts.join(''), 'utf8');
+      const lastSeq = this.lastSeq;
+      this.waiters = [];
+      this.parts = [];
       try {
-        await writeAll(handle, data);
-      } finally {
-        this.writing = false;
-      }
-      active.bytes += data.length;
-      active.lastSeq = batch.lastSeq;
-      this.syncs++;
-      this.pump();
-      try {
-        await handle.datasync();
-      } finally {
-        this.syncs--;
-      }
-    })();
-    const previous = this.chain;
-    this.chain = (async () => {
-      let failure: unknown = null;
-      try {
-        await durable;
+        const active = this.segments.at(-1) as Segment;
+        if (active.bytes >= this.segmentBytes) await this.rotate(active);
+        await writeAll(this.handle, data);
+        if (O_DSYNC === undefined) await this.handle.datasync();
+        const current = this.segments.at(-1) as Segment;
+        current.bytes += data.length;
+        current.lastSeq = lastSeq;
       } catch (err) {
-        failure = err;
+        this.error = err instanceof Error ? err : new Error(String(err));
+        for (const w of [...waiters, ...this.waiters]) w.reject(this.error);
+        this.waiters = [];
+        this.parts = [];
+        break;
       }
-      await previous;
-      if (failure !== null && this.error === null) this.error = toError(failure);
-      if (this.error !== null) {
-        for (const w of batch.waiters) w.reject(this.error);
-        this.rejectPending();
-        return;
-      }
-      for (const w of batch.waiters) w.resolve();
-      this.pump();
-    })();
-  }
-
-  private rejectPending(): void {
-    const pending = this.pending;
-    this.pending = null;
-    for (const w of pending?.waiters ?? []) w.reject(this.error);
-  }
-
-  private async rotate(): Promise<void> {
-    this.rotating = true;
-    try {
-      const last = this.segments.at(-1) as Segment;
-      const firstSeq = last.lastSeq + 1;
-      const next: Segment = {
-        path: segmentPath(this.dir, firstSeq),
-        firstSeq,
-        lastSeq: firstSeq - 1,
-        bytes: 0,
-      };
-      const handle = await open(next.path, 'a');
-      await syncDir(this.dir);
-      const old = this.handle;
-      this.handle = handle;
-      this.segments.push(next);
-      await old.close();
-      this.onRotate();
-    } catch (err) {
-      this.error ??= toError(err);
-      this.rejectPending();
-    } finally {
-      this.rotating = false;
+      for (const w of waiters) w.resolve();
     }
-    this.pump();
+    this.running = null;
+  }
+
+  private async rotate(last: Segment): Promise<void> {
+    const firstSeq = last.lastSeq + 1;
+    const next: Segment = {
+      path: segmentPath(this.dir, firstSeq),
+      firstSeq,
+      lastSeq: firstSeq - 1,
+      bytes: 0,
+    };
+    const handle = await openSegment(next.path);
+    await syncDir(this.dir);
+    const old = this.handle;
+    this.handle = handle;
+    this.segments.push(next);
+    await old.close();
+    this.onRotate();
   }
 
   /** Waits for every accepted append to settle, then closes the file. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.pending !== null || this.writing || this.syncs > 0 || this.rotating) {
-      await this.chain;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await this.chain;
+    await this.running;
     await this.handle.close();
   }
 }
@@ -159,8 +121,4 @@ async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
     const { bytesWritten } = await handle.write(data, offset, data.length - offset);
     offset += bytesWritten;
   }
-}
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
