@@ -1,18 +1,23 @@
 /**
- * `npm run bench`: W1 (batches) and W2 (single events) against the built server in its own
- * process on a fresh data dir, driven from this process, timed until /stats shows every
- * event processed. First measures the load generator against a do-nothing server.
+ * `npm run bench`: the issue workloads against built servers in their own processes on fresh
+ * data, driven from this process over keep-alive connections, each timed until /stats shows
+ * every event processed.
  *
- *   npm run bench                      # embedded, all workloads
- *   npm run bench -- --only w1         # one workload
- *   npm run bench -- --only c1,c3      # cluster mode, 1 and 3 instances (Redis + PostgreSQL)
+ *   ceiling  the load generators against a do-nothing server (their own limit)
+ *   W1       20,000 events, 30 % duplicates, batches of 500, 4 concurrent requests
+ *   W2       5,000 single-event requests, 20 % duplicates, 16 concurrent
+ *   C1, C3   W1 in cluster mode (Redis Streams + PostgreSQL) on 1 and 3 instances
+ *
+ * Each workload runs `--rounds` times (default 4) on the same server with fresh ids. The
+ * first round is reported as "cold" (a new process runs unoptimised code); the last round is
+ * the steady-state figure. `npm run bench -- --only w1,w2 --rounds 1` for a quick look.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { getJson, makeEvents, percentile, sendAll, sendAllFast, type LoadResult } from './load.js';
 import { startCluster } from './cluster.js';
+import { getJson, makeEvents, percentile, sendAll, sendAllFast } from './load.js';
 import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
 
 interface Stats {
@@ -22,14 +27,27 @@ interface Stats {
   queue_depth: number;
 }
 
+interface Round {
+  /** Events per second from the first request to /stats showing all processed. */
+  readonly endToEnd: number;
+  /** Events (W1) or requests (W2) per second accepted by /publish. */
+  readonly ingest: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly unique: number;
+  readonly duplicates: number;
+  readonly failed: number;
+}
+
 const { values: args } = parseArgs({
   options: {
     only: { type: 'string', default: 'ceiling,w1,w2,c1,c3' },
+    rounds: { type: 'string', default: '4' },
     workers: { type: 'string' },
-    'no-warmup': { type: 'boolean', default: false },
   },
 });
 const only = new Set((args.only ?? '').split(','));
+const rounds = Math.max(1, Number(args.rounds));
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -38,34 +56,95 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** Polls /stats until `expected` more events than in `before` are processed; returns the delta. */
-async function waitProcessed(url: string, expected: number, before?: Stats): Promise<Stats> {
-  const base = before ?? { received: 0, unique_processed: 0, duplicate_dropped: 0, queue_depth: 0 };
-  const target = base.unique_processed + base.duplicate_dropped + expected;
-  for (let i = 0; i < 6000; i++) {
+async function waitProcessed(url: string, expected: number, before: Stats): Promise<Stats> {
+  const target = before.unique_processed + before.duplicate_dropped + expected;
+  for (let i = 0; i < 12_000; i++) {
     const s = await getJson<Stats>(`${url}/stats`);
     if (s.queue_depth === 0 && s.unique_processed + s.duplicate_dropped >= target) {
       return {
-        received: s.received - base.received,
-        unique_processed: s.unique_processed - base.unique_processed,
-        duplicate_dropped: s.duplicate_dropped - base.duplicate_dropped,
+        received: s.received - before.received,
+        unique_processed: s.unique_processed - before.unique_processed,
+        duplicate_dropped: s.duplicate_dropped - before.duplicate_dropped,
         queue_depth: s.queue_depth,
       };
     }
     await new Promise((r) => setTimeout(r, 5));
   }
-  throw new Error('not processed within 30 s');
+  throw new Error('not processed within 60 s');
 }
 
-/**
- * A fresh process runs its first requests through cold, unoptimised code (the first 5,000
- * single-event requests go at roughly half speed). Unless --no-warmup is given, each workload
- * runs once with other ids before the timed run, and the figures are the timed run's.
- */
-async function warmUp(run: () => Promise<unknown>): Promise<void> {
-  if (args['no-warmup'] !== true) await run();
+const w1Bodies = (runId: string): Buffer[] =>
+  chunk(makeEvents(20_000, 0.3, runId), 500).map((batch) => Buffer.from(JSON.stringify(batch)));
+const w2Bodies = (runId: string): Buffer[] =>
+  makeEvents(5_000, 0.2, runId).map((e) => Buffer.from(JSON.stringify(e)));
+
+/** W1 shape: batches over node:http keep-alive, 4 in flight, round-robin over `urls`. */
+async function batchRound(urls: readonly string[], runId: string): Promise<Round> {
+  const bodies = w1Bodies(runId);
+  const before = await getJson<Stats>(`${urls[0]}/stats`);
+  const t0 = process.hrtime.bigint();
+  const load = await sendAll(urls, bodies, 4);
+  const stats = await waitProcessed(urls[0] as string, 20_000, before);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return {
+    endToEnd: 20_000 / seconds,
+    ingest: 20_000 / load.seconds,
+    p50: percentile(load.latenciesMs, 50),
+    p99: percentile(load.latenciesMs, 99),
+    unique: stats.unique_processed,
+    duplicates: stats.duplicate_dropped,
+    failed: Object.entries(load.statuses).filter(([s]) => s !== '202').length,
+  };
 }
 
-async function withServer<T>(fn: (server: Running) => Promise<T>): Promise<T> {
+/** W2 shape: single events through autocannon, 16 connections. */
+async function singleRound(url: string, runId: string): Promise<Round> {
+  const bodies = w2Bodies(runId);
+  const before = await getJson<Stats>(`${url}/stats`);
+  const t0 = process.hrtime.bigint();
+  // Watched while sending: autocannon itself resolves only at its next 1 s tick.
+  const processed = waitProcessed(url, bodies.length, before).then((s) => ({
+    s,
+    at: process.hrtime.bigint(),
+  }));
+  const load = await sendAllFast(url, bodies, 16);
+  const { s: stats, at } = await processed;
+  return {
+    endToEnd: bodies.length / (Number(at - t0) / 1e9),
+    ingest: load.requests / load.seconds,
+    p50: load.p50,
+    p99: load.p99,
+    unique: stats.unique_processed,
+    duplicates: stats.duplicate_dropped,
+    failed: load.non2xx + load.errors,
+  };
+}
+
+async function repeat(
+  name: string,
+  run: (round: number) => Promise<Round>,
+): Promise<{ cold: Round; warm: Round }> {
+  let cold: Round | undefined;
+  let last: Round | undefined;
+  for (let i = 0; i < rounds; i++) {
+    last = await run(i);
+    cold ??= last;
+    console.error(
+      `  ${name} round ${i + 1}/${rounds}: ${describe(last, name === 'W2' ? 'req/s' : 'events/s')}`,
+    );
+  }
+  return { cold: cold as Round, warm: last as Round };
+}
+
+function describe(r: Round, ingestUnit: string): string {
+  return (
+    `${Math.round(r.endToEnd)} events/s end to end, ingest ${Math.round(r.ingest)} ${ingestUnit}, ` +
+    `p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, unique ${r.unique}, dup ${r.duplicates}` +
+    (r.failed > 0 ? `, FAILED ${r.failed}` : '')
+  );
+}
+
+async function withEmbedded<T>(fn: (server: Running) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'logsieve-bench-'));
   const server = await startAggregator({
     DATA_DIR: dir,
@@ -79,81 +158,54 @@ async function withServer<T>(fn: (server: Running) => Promise<T>): Promise<T> {
   }
 }
 
-function latency(r: LoadResult): string {
-  return `p50 ${percentile(r.latenciesMs, 50).toFixed(2)} ms, p99 ${percentile(r.latenciesMs, 99).toFixed(2)} ms`;
-}
-
-const rows: string[] = [];
+const lines: string[] = [];
 const report = (line: string): void => {
-  rows.push(line);
+  lines.push(line);
   console.log(line);
 };
 
-const singleBodies = (runId: string): Buffer[] =>
-  makeEvents(5_000, 0.2, runId).map((e) => Buffer.from(JSON.stringify(e)));
-
 if (only.has('ceiling')) {
   const noop = await startNoopServer();
-  await warmUp(() => sendAllFast(noop.url, singleBodies('ceiling-warm'), 16));
-  const slow = await sendAll(noop.url, singleBodies('ceiling'), 16);
-  const fast = await sendAllFast(noop.url, singleBodies('ceiling'), 16);
+  let fast = { requests: 1, seconds: 1, p50: 0, p99: 0 };
+  let slow = { requests: 1, seconds: 1 };
+  for (let i = 0; i < rounds; i++) {
+    fast = await sendAllFast(noop.url, w2Bodies(`ceiling-${i}`), 16);
+    slow = await sendAll(noop.url, w2Bodies(`ceiling-slow-${i}`), 16);
+  }
   await noop.stop();
   report(
-    `ceiling  do-nothing server, 5,000 single-event requests, 16 concurrent: ` +
-      `autocannon ${Math.round(fast.requests / fast.seconds)} req/s (p50 ${fast.p50} ms, p99 ${fast.p99} ms); ` +
+    `ceiling  do-nothing server, 5,000 single-event requests, 16 concurrent: autocannon ` +
+      `${Math.round(fast.requests / fast.seconds)} req/s (p50 ${fast.p50} ms, p99 ${fast.p99} ms); ` +
       `node:http client ${Math.round(slow.requests / slow.seconds)} req/s`,
   );
 }
 
 if (only.has('w1')) {
-  const w1Bodies = (runId: string): Buffer[] =>
-    chunk(makeEvents(20_000, 0.3, runId), 500).map((batch) => Buffer.from(JSON.stringify(batch)));
-  await withServer(async (server) => {
-    await warmUp(async () => {
-      await sendAll(server.url, w1Bodies(`w1-warm-${Date.now()}`), 4);
-      await waitProcessed(server.url, 20_000);
-    });
-    const events = { length: 20_000 };
-    const bodies = w1Bodies(`w1-${Date.now()}`);
-    const before = await getJson<Stats>(`${server.url}/stats`);
-    const t0 = process.hrtime.bigint();
-    const load = await sendAll(server.url, bodies, 4);
-    const stats = await waitProcessed(server.url, events.length, before);
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await withEmbedded(async (server) => {
+    const { cold, warm } = await repeat('W1', (i) =>
+      batchRound([server.url], `w1-${i}-${Date.now()}`),
+    );
     const mem = rssMiB(server.child.pid);
     report(
-      `W1       20,000 events (30% dup), batches of 500, 4 concurrent: ` +
-        `${Math.round(events.length / seconds)} events/s end to end ` +
-        `(ingest ${Math.round(events.length / load.seconds)} events/s, ${latency(load)}); ` +
-        `unique ${stats.unique_processed}, dup ${stats.duplicate_dropped}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
+      `W1       embedded, 20,000 events (30% dup), batches of 500, 4 concurrent: ${describe(warm, 'events/s')}`,
+    );
+    report(
+      `         cold first round: ${describe(cold, 'events/s')}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
     );
   });
 }
 
 if (only.has('w2')) {
-  await withServer(async (server) => {
-    await warmUp(async () => {
-      await sendAllFast(server.url, singleBodies(`w2-warm-${Date.now()}`), 16);
-      await waitProcessed(server.url, 5_000);
-    });
-    const bodies = singleBodies(`w2-${Date.now()}`);
-    const before = await getJson<Stats>(`${server.url}/stats`);
-    const t0 = process.hrtime.bigint();
-    // Processing is watched while sending: autocannon resolves only at its next 1 s tick.
-    const processed = waitProcessed(server.url, bodies.length, before).then((s) => ({
-      s,
-      at: process.hrtime.bigint(),
-    }));
-    const load = await sendAllFast(server.url, bodies, 16);
-    const { s: stats, at } = await processed;
-    const seconds = Number(at - t0) / 1e9;
+  await withEmbedded(async (server) => {
+    const { cold, warm } = await repeat('W2', (i) =>
+      singleRound(server.url, `w2-${i}-${Date.now()}`),
+    );
     const mem = rssMiB(server.child.pid);
     report(
-      `W2       5,000 single-event requests (20% dup), 16 concurrent: ` +
-        `${Math.round(load.requests / load.seconds)} req/s, p50 ${load.p50} ms, p99 ${load.p99} ms; ` +
-        `end to end ${Math.round(bodies.length / seconds)} events/s; ` +
-        `unique ${stats.unique_processed}, dup ${stats.duplicate_dropped}; RSS ${mem.rss} MiB (peak ${mem.peak})` +
-        (load.non2xx + load.errors > 0 ? `; non-2xx ${load.non2xx}, errors ${load.errors}` : ''),
+      `W2       embedded, 5,000 single-event requests (20% dup), 16 concurrent: ${describe(warm, 'req/s')}`,
+    );
+    report(
+      `         cold first round: ${describe(cold, 'req/s')}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
     );
   });
 }
@@ -168,22 +220,19 @@ for (const instances of [1, 3]) {
     continue;
   }
   try {
-    const events = makeEvents(20_000, 0.3, `c${instances}-${Date.now()}`);
-    const bodies = chunk(events, 500).map((batch) => Buffer.from(JSON.stringify(batch)));
-    const t0 = process.hrtime.bigint();
-    const load = await sendAll(cluster.urls, bodies, 4);
-    const stats = await waitProcessed(cluster.urls[0] as string, events.length);
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const { cold, warm } = await repeat(`C${instances}`, (i) =>
+      batchRound(cluster.urls, `c${instances}-${i}-${Date.now()}`),
+    );
     const rss = cluster.servers.map((s) => rssMiB(s.child.pid).rss).join('+');
     report(
-      `C${instances}       W1 on ${instances} cluster instance(s) (Redis Streams + PostgreSQL): ` +
-        `${Math.round(events.length / seconds)} events/s end to end ` +
-        `(ingest ${Math.round(events.length / load.seconds)} events/s, ${latency(load)}); ` +
-        `unique ${stats.unique_processed}, dup ${stats.duplicate_dropped}; RSS ${rss} MiB`,
+      `C${instances}       cluster, ${instances} instance(s), W1: ${describe(warm, 'events/s')}`,
     );
+    report(`         cold first round: ${describe(cold, 'events/s')}; RSS ${rss} MiB`);
   } finally {
     await cluster.stop();
   }
 }
 
-console.log(`\nmachine: ${process.platform} ${process.arch}, node ${process.version}`);
+console.log(
+  `\nmachine: ${process.platform} ${process.arch}, node ${process.version}, rounds ${rounds}`,
+);
