@@ -138,6 +138,14 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         count: config.workers,
         batchMax: config.batchMax,
         ...(opts.now ? { now: opts.now } : {}),
+        ...(config.faultAfterCommit === 'kill'
+          ? {
+              afterCommit: () => {
+                log.fatal('fault injection: SIGKILL after the store commit, before the queue ack');
+                process.kill(process.pid, 'SIGKILL');
+              },
+            }
+          : {}),
         onApplied: (result, deliveries) => {
           waiters?.settle(result);
           if (result.stored > 0) changes.wake();

@@ -35,6 +35,11 @@ export interface Config {
   /** Redis stream/key prefix and Postgres schema, so several deployments can share servers. */
   readonly namespace: string;
   readonly pgPoolMax: number;
+  /**
+   * Fault injection for tests: SIGKILL this process right after a batch's store commit and
+   * before its queue ack (FAULT_AFTER_COMMIT=kill). Never set it in production.
+   */
+  readonly faultAfterCommit: 'kill' | null;
 }
 
 export const DEFAULTS = {
@@ -59,7 +64,7 @@ export const DEFAULTS = {
   PG_POOL_MAX: 10,
 } as const;
 
-type VarName = keyof typeof DEFAULTS | 'API_KEYS' | 'CONSUMER_NAME';
+type VarName = keyof typeof DEFAULTS | 'API_KEYS' | 'CONSUMER_NAME' | 'FAULT_AFTER_COMMIT';
 
 export class ConfigError extends Error {
   constructor(
@@ -75,6 +80,7 @@ const VAR_NAMES: readonly VarName[] = [
   ...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]),
   'API_KEYS',
   'CONSUMER_NAME',
+  'FAULT_AFTER_COMMIT',
 ];
 
 const flagOf = (v: string): string => v.toLowerCase().replace(/_/g, '-');
@@ -191,5 +197,12 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     shutdownTimeoutS: int('SHUTDOWN_TIMEOUT_S', 1, 3_600),
     namespace,
     pgPoolMax: int('PG_POOL_MAX', 1, 1_000),
+    faultAfterCommit: parseFault(raw('FAULT_AFTER_COMMIT')),
   });
+}
+
+function parseFault(value: string | undefined): 'kill' | null {
+  if (value === undefined) return null;
+  if (value === 'kill') return 'kill';
+  throw new ConfigError('FAULT_AFTER_COMMIT', `must be "kill" or unset, got "${value}"`);
 }

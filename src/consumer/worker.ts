@@ -24,6 +24,8 @@ export interface WorkerDeps {
   readonly now?: () => Date;
   /** Called after every committed and acked batch (metrics, ?wait=true waiters, live feed). */
   readonly onApplied?: (result: ApplyResult, deliveries: readonly Delivery[]) => void;
+  /** Fault-injection point between the store commit and the queue ack (tests only). */
+  readonly afterCommit?: () => void;
 }
 
 export interface Workers {
@@ -34,7 +36,8 @@ export interface Workers {
 }
 
 const BACKOFF_MIN_MS = 50;
-const BACKOFF_MAX_MS = 5_000;
+// Short enough that an instance is back within a second of its store or queue returning.
+const BACKOFF_MAX_MS = 1_000;
 
 export function startWorkers(deps: WorkerDeps): Workers {
   const controller = new AbortController();
@@ -76,6 +79,7 @@ async function runWorker(index: number, deps: WorkerDeps, signal: AbortSignal): 
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       continue;
     }
+    deps.afterCommit?.();
     // Embedded adapters commit synchronously inside apply, and this ack runs in the same
     // microtask checkpoint, so no /stats request can observe the batch counted twice.
     try {
