@@ -118,8 +118,34 @@ void describe('embedded queue log', () => {
     await reopened.close();
   });
 
+  void it('cuts the log at a hole left by a write still in flight when a later one landed', async () => {
+    const q = await open();
+    await drain(q); // what earlier tests left
+    await q.enqueue(range(600, 2)); // seqs 47..48
+    await q.close();
+    const last = (await segments()).at(-1) ?? '';
+    // A crash with two writes in flight: the earlier one never landed (NUL bytes), the
+    // later one did. Neither was acknowledged, so both go.
+    const later = '[52,"t","e-late","2025-10-24T00:00:00.000Z","s",{}]\n';
+    await appendFile(join(dir, last), Buffer.concat([Buffer.alloc(120), Buffer.from(later)]));
+
+    const again = await open();
+    assert.deepEqual(again.statsNow(), { received: 48, depth: 2 });
+    assert.deepEqual(await drain(again), ['47', '48']);
+    assert.deepEqual(await again.enqueue(range(700, 1)), ['49']);
+    await again.close();
+    const reopened = await open();
+    const lease = await reopened.take(10);
+    assert.deepEqual(
+      lease?.deliveries.map((d) => d.event.event_id),
+      ['e700'],
+      'the new record sits where the hole began',
+    );
+    await reopened.close();
+  });
+
   void it('refuses a whole request that would pass queueMax, accepting none of it', async () => {
-    const q = await openLogQueue({ dir, queueMax: 5, log, isApplied: () => true, minNextSeq: 47 });
+    const q = await openLogQueue({ dir, queueMax: 5, log, isApplied: () => true, minNextSeq: 50 });
     const before = q.statsNow();
     await assert.rejects(q.enqueue(range(500, 6)), { code: 'queue_full' });
     assert.deepEqual(q.statsNow(), before);

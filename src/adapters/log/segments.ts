@@ -1,8 +1,8 @@
 /**
  * Segment files of the embedded queue log: `<first seq, 20 digits>.log` in one directory.
- * Recovery reads them in order, truncates a torn tail (the only damage a crash can leave,
- * because a record is acknowledged only after its whole line was written and fdatasync'ed),
- * and yields every record the store has not applied yet.
+ * Recovery reads them in order, cuts off what a crash can leave at the end of the last
+ * segment (a torn write, or a hole where a write was still in flight; see writer.ts) and
+ * yields every record the store has not applied yet. Damage anywhere else refuses start.
  */
 import { open, readdir, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,23 +41,30 @@ export async function recoverSegments(
   const segments: Segment[] = [];
   const pending: { seq: number; event: AcceptedEvent }[] = [];
   let nextSeq = 1;
-  for (const name of names) {
+  for (const [index, name] of names.entries()) {
     const path = join(dir, name);
     const firstSeq = Number(NAME.exec(name)?.[1]);
     const text = await readFile(path, 'utf8');
-    const end = text.lastIndexOf('\n') + 1;
-    if (end < text.length) {
-      log.warn(
-        { path, bytes: text.length - end },
-        'truncating a torn write at the end of the queue log',
-      );
-      await truncate(path, Buffer.byteLength(text.slice(0, end)));
-    }
     const segment: Segment = { path, firstSeq, lastSeq: firstSeq - 1, bytes: 0 };
     let pos = 0;
-    while (pos < end) {
+    while (pos < text.length) {
       const nl = text.indexOf('\n', pos);
-      const record = decodeRecord(text.slice(pos, nl));
+      const line = nl === -1 ? null : text.slice(pos, nl);
+      // The end of what was acknowledged: a torn last write (no newline), or a hole of NUL
+      // bytes left by a write still in flight at the crash while a later one landed. The
+      // writer acknowledges in file order, so nothing after either point was acknowledged.
+      if (line === null || line.includes('\0')) {
+        if (index !== names.length - 1) {
+          throw new Error(`corrupt queue log ${path} at character ${pos}: refusing to start`);
+        }
+        log.warn(
+          { path, bytes: Buffer.byteLength(text.slice(pos)) },
+          'discarding unacknowledged writes at the end of the queue log',
+        );
+        await truncate(path, Buffer.byteLength(text.slice(0, pos)));
+        break;
+      }
+      const record = decodeRecord(line);
       if (record === null || record.seq < nextSeq || record.seq < firstSeq) {
         throw new Error(`corrupt queue log ${path} at character ${pos}: refusing to start`);
       }
@@ -66,7 +73,7 @@ export async function recoverSegments(
       nextSeq = record.seq + 1;
       pos = nl + 1;
     }
-    segment.bytes = Buffer.byteLength(text.slice(0, end));
+    segment.bytes = Buffer.byteLength(text.slice(0, pos));
     nextSeq = Math.max(nextSeq, firstSeq);
     segments.push(segment);
   }
