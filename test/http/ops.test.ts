@@ -1,0 +1,152 @@
+/**
+ * Operations and live reads: Prometheus metrics, the OpenAPI document and docs, the
+ * dashboard page, and Server-Sent Events that resume by offset without gaps or repeats.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { makeEvent, makeEvents } from '../helpers/events.js';
+import { postJson, waitIdle } from '../helpers/http.js';
+
+interface SseEvent {
+  readonly id: number;
+  readonly data: { offset: number; topic: string; event_id: string };
+}
+
+/** Reads SSE messages from /subscribe until `count` events arrived (bounded in time). */
+async function subscribe(
+  url: string,
+  count: number,
+  headers: Record<string, string> = {},
+): Promise<SseEvent[]> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 10_000);
+  const res = await fetch(url, { headers, signal: controller.signal });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+  const events: SseEvent[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const id = /^id: (\d+)$/m.exec(message)?.[1];
+        const data = /^data: (.*)$/m.exec(message)?.[1];
+        if (id !== undefined && data !== undefined) {
+          events.push({ id: Number(id), data: JSON.parse(data) as SseEvent['data'] });
+        }
+        end = buffer.indexOf('\n\n');
+      }
+      if (events.length >= count) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  return events;
+}
+
+void describe('operations and live reads', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  void it('exposes Prometheus counters per topic, rejections by code and the queue depth', async () => {
+    const first = makeEvent({ topic: 'metrics' });
+    assert.equal(
+      (await postJson(`${t.url}/publish`, [first, makeEvent({ topic: 'metrics' }), first])).status,
+      202,
+    );
+    assert.equal((await postJson(`${t.url}/publish`, { topic: 'metrics' })).status, 400);
+    await waitIdle(t.url);
+    const res = await fetch(`${t.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await res.text();
+    assert.match(text, /^logsieve_events_received_total\{topic="metrics"\} 3$/m);
+    assert.match(text, /^logsieve_events_unique_total\{topic="metrics"\} 2$/m);
+    assert.match(text, /^logsieve_events_duplicate_total\{topic="metrics"\} 1$/m);
+    assert.match(text, /^logsieve_publish_rejected_total\{reason="validation_failed"\} 1$/m);
+    assert.match(text, /^logsieve_queue_depth 0$/m);
+    assert.match(text, /^logsieve_publish_duration_seconds_count\{status="202"\} 1$/m);
+    assert.match(text, /^logsieve_processing_lag_seconds_count 2$/m);
+  });
+
+  void it('serves an OpenAPI 3.1 document generated from the schemas, and interactive docs', async () => {
+    const doc = (await (await fetch(`${t.url}/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<
+        string,
+        Record<string, { requestBody?: unknown; parameters?: { name: string }[] }>
+      >;
+    };
+    assert.equal(doc.openapi, '3.1.0');
+    assert.ok(doc.paths['/publish']?.post?.requestBody, '/publish documents its body');
+    const params = (doc.paths['/events']?.get?.parameters ?? []).map((p) => p.name).sort();
+    assert.deepEqual(params, ['after', 'before', 'limit', 'order', 'source', 'topic']);
+    for (const path of ['/stats', '/topics', '/healthz', '/readyz', '/metrics', '/subscribe']) {
+      assert.ok(doc.paths[path], `${path} is documented`);
+    }
+    const docs = await fetch(`${t.url}/docs/`);
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /swagger/i);
+  });
+
+  void it('serves the dashboard page, which reads the public API', async () => {
+    const res = await fetch(`${t.url}/`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+    const html = await res.text();
+    for (const needle of [
+      "fetch('stats')",
+      "fetch('topics')",
+      "fetch('events?'",
+      'id="counters"',
+      'id="topic-filter"',
+    ]) {
+      assert.ok(html.includes(needle), `dashboard has ${needle}`);
+    }
+  });
+
+  void it('streams stored events of a topic by offset, then live ones, and resumes after Last-Event-ID', async () => {
+    const stored = makeEvents(3, { topic: 'live' });
+    assert.equal(
+      (await postJson(`${t.url}/publish?wait=true`, [...stored, makeEvent({ topic: 'other' })]))
+        .status,
+      200,
+    );
+    const catchUp = subscribe(`${t.url}/subscribe?topic=live`, 4);
+    const late = makeEvent({ topic: 'live' });
+    setTimeout(() => void postJson(`${t.url}/publish`, late), 200);
+    const seen = await catchUp;
+    assert.deepEqual(
+      seen.map((e) => e.data.event_id),
+      [...stored, late].map((e) => e.event_id),
+    );
+    assert.ok(seen.every((e) => e.id === e.data.offset && e.data.topic === 'live'));
+    assert.ok(seen.every((e, i) => i === 0 || e.id > (seen[i - 1] as SseEvent).id));
+
+    const resumed = await subscribe(`${t.url}/subscribe?topic=live`, 2, {
+      'last-event-id': String((seen[1] as SseEvent).id),
+    });
+    assert.deepEqual(
+      resumed.map((e) => e.id),
+      seen.slice(2).map((e) => e.id),
+      'no gap and no repeat after a reconnect',
+    );
+  });
+
+  void it('refuses bad subscription parameters with 400', async () => {
+    const res = await fetch(`${t.url}/subscribe?after=-1`);
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { error: string }).error, 'invalid_query');
+  });
+});
