@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import { MIGRATIONS } from '../../src/adapters/postgres/migrations.js';
 import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/store.js';
 import { deliver, ev } from '../contract/store.contract.js';
 import {
@@ -93,6 +94,52 @@ void describe('PostgreSQL store with several instances', { skip: skip ?? false }
     });
   });
 
+  void it('instances racing on overlapping keys (copies inside and across batches) store each key once and answer its offset', async () => {
+    await withStores(3, async (stores) => {
+      const KEYS = 300;
+      const events = Array.from({ length: KEYS }, () => ev());
+      // Every batch takes a random slice of the keys, some twice, so keys race between
+      // instances (stored by one while another has already looked them up) and repeat
+      // inside batches.
+      let seed = 7;
+      const rand = (n: number): number => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed % n;
+      };
+      const batches = Array.from({ length: 24 }, () =>
+        deliver(Array.from({ length: 60 }, () => events[rand(KEYS)] as (typeof events)[number])),
+      );
+      const results = await Promise.all(
+        batches.map((b, i) => (stores[i % stores.length] as PostgresStore).apply(b, new Date())),
+      );
+      const items = results.flatMap((r) => r.items);
+      const stored = items.filter((i) => i.status === 'stored');
+      const keys = new Set(items.map((i) => `${i.topic}\n${i.event_id}`));
+      assert.equal(stored.length, keys.size, 'each key stored exactly once');
+      assert.equal(new Set(stored.map((i) => `${i.topic}\n${i.event_id}`)).size, keys.size);
+      const offsetOf = new Map(stored.map((i) => [`${i.topic}\n${i.event_id}`, i.offset]));
+      for (const i of items) {
+        assert.equal(
+          i.offset,
+          offsetOf.get(`${i.topic}\n${i.event_id}`),
+          'a duplicate answers the stored offset',
+        );
+      }
+      const reader = stores[0] as PostgresStore;
+      for (const i of stored) {
+        assert.equal((await reader.get(i.topic, i.event_id))?.offset, i.offset);
+      }
+      assert.deepEqual(await reader.counters(), {
+        unique_processed: keys.size,
+        duplicate_dropped: items.length - keys.size,
+      });
+      assert.equal(
+        results.reduce((n, r) => n + r.stored, 0),
+        keys.size,
+      );
+    });
+  });
+
   void it('instances starting at once apply each migration exactly once', async () => {
     await withStores(6, async (_stores, namespace) => {
       const c = new pg.Client({ connectionString: DATABASE_URL });
@@ -103,7 +150,7 @@ void describe('PostgreSQL store with several instances', { skip: skip ?? false }
         );
         assert.deepEqual(
           r.rows.map((x) => x.version),
-          [1],
+          MIGRATIONS.map((m) => m.version),
         );
       } finally {
         await c.end();

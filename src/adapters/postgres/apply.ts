@@ -1,12 +1,16 @@
 /**
- * The body of one apply (the caller owns BEGIN/COMMIT): record the deliveries, insert the
- * fresh events under the offset lock, bump the counters; then, after COMMIT, answer per item.
- * Five statements per batch at most, whatever its size; none per event.
+ * One apply = one call of the schema's apply_batch function (migration 2), sent outside
+ * BEGIN so the call is its own transaction: one round trip per batch whatever its size,
+ * and the namespace's offset lock is never held while PostgreSQL waits for Node.
+ *
+ * This module packs a batch into the function's arguments and turns its answer into the
+ * per-item result. The decisions (which delivery is fresh, which copy is stored, offsets,
+ * counters) are all taken inside the function, in the transaction; see its comment.
  */
-import type { PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { dedupKey } from '../../domain/event.js';
 import type { Delivery } from '../../ports/queue.js';
-import type { AppliedItem, ApplyResult, ApplyStatus } from '../../ports/store.js';
+import type { AppliedItem, ApplyResult } from '../../ports/store.js';
 import type { Statements } from './sql.js';
 
 export interface BatchInput {
@@ -33,149 +37,122 @@ export function parseDeliveryId(id: string): DeliveryId {
   return { ms, seq, key: `${ms}-${seq}` };
 }
 
-export function compareDeliveryIds(a: DeliveryId, b: DeliveryId): number {
-  const d = BigInt(a.ms) - BigInt(b.ms) || BigInt(a.seq) - BigInt(b.seq);
-  return d === 0n ? 0 : d < 0n ? -1 : 1;
+/** Ids already canonical (every Redis entry id): no BigInt round trip needed. */
+const CANONICAL_ID = /^(0|[1-9]\d{0,17})(?:-(0|[1-9]\d{0,17}))?$/;
+
+function splitDeliveryId(id: string): DeliveryId {
+  const m = CANONICAL_ID.exec(id);
+  if (m === null) return parseDeliveryId(id);
+  const ms = m[1] as string;
+  const seq = m[2] ?? '0';
+  return { ms, seq, key: m[2] === undefined ? `${ms}-0` : id };
 }
 
-interface KeyRow {
-  seq: string;
-  topic: string;
-  event_id: string;
-}
+/** Separates the values of one text argument; no topic, id, source or JSON text holds it. */
+const SEP = '\u001f';
 
-interface TopicTally {
-  unique: number;
-  duplicates: number;
-  lastOffset: number | null;
-}
+type Row = [base: string | null, outcome: string];
 
-/** What the transaction wrote, enough to answer per item once it has committed. */
-export interface Written {
-  readonly deliveries: readonly Delivery[];
-  /** Per delivery, in input order. */
-  readonly statuses: readonly ApplyStatus[];
-  /** Offsets of the keys inserted by this transaction. */
-  readonly offsets: Map<string, number>;
-  /** One delivery per key that was stored before this batch (its offset is looked up). */
-  readonly earlier: readonly Delivery[];
-  readonly stored: number;
-  readonly duplicates: number;
-}
-
-/**
- * Inside the transaction: record the deliveries, insert the fresh events under the offset
- * lock, bump the counters. Everything that decides a count happens here; the offsets of
- * duplicates of earlier rows are looked up after COMMIT (answerBatch), outside the lock,
- * because a stored row's offset never changes.
- */
-export async function writeBatch(
-  client: PoolClient,
+export async function applyBatch(
+  pool: Pool,
   sql: Statements,
   input: BatchInput,
-): Promise<Written> {
+): Promise<ApplyResult> {
   const { deliveries } = input;
-  // (a) Which deliveries are new? Sorted ids: overlapping batches lock in the same order.
-  const byKey = new Map<string, DeliveryId>();
-  for (const d of deliveries) {
-    const id = parseDeliveryId(d.id);
-    byKey.set(id.key, id);
-  }
-  const ids = [...byKey.values()].sort(compareDeliveryIds);
-  const recorded = await client.query<{ ms: string; seq: string }>(sql.recordDeliveries, [
-    ids.map((i) => i.ms),
-    ids.map((i) => i.seq),
-  ]);
-  const freshIds = new Set(recorded.rows.map((r) => `${r.ms}-${r.seq}`));
-  // A delivery listed twice in one batch is applied once.
-  const fresh = new Set(deliveries.filter((d) => freshIds.delete(parseDeliveryId(d.id).key)));
-
-  const offsets = new Map<string, number>();
-  if (fresh.size > 0) {
-    // (b) Offsets are drawn and made visible in one global order from here to COMMIT.
-    await client.query(sql.offsetLock, [input.lock[0], input.lock[1]]);
-    const list = [...fresh];
-    const inserted = await client.query<KeyRow>(sql.insertEvents, [
-      list.map((d) => d.event.topic),
-      list.map((d) => d.event.event_id),
-      list.map((d) => d.event.timestamp),
-      list.map((d) => d.event.source),
-      list.map((d) => d.event.payload),
-      input.processedAt,
-    ]);
-    for (const r of inserted.rows) offsets.set(dedupKey(r.topic, r.event_id), Number(r.seq));
-  }
-
-  const statuses: ApplyStatus[] = [];
-  const earlier = new Map<string, Delivery>();
-  const tallies = new Map<string, TopicTally>();
-  const firstCopy = new Set<string>();
-  let stored = 0;
-  let duplicates = 0;
-  for (const d of deliveries) {
-    if (!fresh.has(d)) {
-      statuses.push('redelivered');
+  // A delivery listed twice in one batch is applied once: the first listing; the others
+  // answer 'redelivered' (position -1).
+  const positions = new Int32Array(deliveries.length);
+  const seen = new Set<string>();
+  // The position of the first entry of each key (topic, event_id): the copy that is stored
+  // when the key is new (the function applies the same rule).
+  const firstOfKey = new Map<string, number>();
+  const first: string[] = [];
+  const ms: string[] = [];
+  const seq: string[] = [];
+  const topic: string[] = [];
+  const eventId: string[] = [];
+  const ts: string[] = [];
+  const source: string[] = [];
+  const payload: string[] = [];
+  for (let i = 0; i < deliveries.length; i++) {
+    const d = deliveries[i] as Delivery;
+    const id = splitDeliveryId(d.id);
+    if (seen.has(id.key)) {
+      positions[i] = -1;
       continue;
     }
-    const { topic, event_id } = d.event;
-    const key = dedupKey(topic, event_id);
-    const offset = offsets.get(key);
-    const tally = tallies.get(topic) ?? { unique: 0, duplicates: 0, lastOffset: null };
-    tallies.set(topic, tally);
-    // The first fresh copy of a key inserted now is the stored one; every other copy
-    // (later in this batch, or of a key stored earlier) is a duplicate.
-    if (offset !== undefined && !firstCopy.has(key)) {
-      firstCopy.add(key);
-      stored++;
-      tally.unique++;
-      tally.lastOffset = Math.max(tally.lastOffset ?? 0, offset);
-      statuses.push('stored');
+    seen.add(id.key);
+    const key = dedupKey(d.event.topic, d.event.event_id);
+    if (firstOfKey.has(key)) first.push('0');
+    else {
+      firstOfKey.set(key, ms.length);
+      first.push('1');
+    }
+    positions[i] = ms.length;
+    ms.push(id.ms);
+    seq.push(id.seq);
+    topic.push(d.event.topic);
+    eventId.push(d.event.event_id);
+    ts.push(d.event.timestamp);
+    source.push(d.event.source);
+    payload.push(d.event.payload);
+  }
+
+  const r = await pool.query<Row>({
+    text: sql.applyBatch,
+    rowMode: 'array',
+    values: [
+      ms.join(','),
+      seq.join(','),
+      first.join(','),
+      topic.join(SEP),
+      eventId.join(SEP),
+      ts.join(SEP),
+      source.join(SEP),
+      payload.join(SEP),
+      input.processedAt,
+      input.shard,
+      input.lock[0],
+      input.lock[1],
+    ],
+  });
+  const row = r.rows[0];
+  if (row === undefined) throw new Error('apply_batch returned no row');
+  const base = row[0] === null ? 0 : Number(row[0]);
+  const tokens = row[1].split(',');
+  if (tokens.length !== ms.length) throw new Error('apply_batch answered for another batch size');
+
+  // A key stored by this call was inserted from its first entry, at base + its position;
+  // its other fresh entries are duplicates of that row.
+  const items: AppliedItem[] = new Array<AppliedItem>(deliveries.length);
+  let stored = 0;
+  let duplicates = 0;
+  for (let i = 0; i < deliveries.length; i++) {
+    const d = deliveries[i] as Delivery;
+    const { topic: t, event_id } = d.event;
+    const p = positions[i] as number;
+    const token = p < 0 ? 'r' : (tokens[p] as string);
+    if (token === 'r') {
+      items[i] = { delivery: d.id, topic: t, event_id, status: 'redelivered', offset: null };
+    } else if (token === '') {
+      const head = firstOfKey.get(dedupKey(t, event_id)) ?? p;
+      if (head === p) {
+        stored++;
+        items[i] = { delivery: d.id, topic: t, event_id, status: 'stored', offset: base + p + 1 };
+      } else {
+        duplicates++;
+        items[i] = {
+          delivery: d.id,
+          topic: t,
+          event_id,
+          status: 'duplicate',
+          offset: base + head + 1,
+        };
+      }
     } else {
-      if (offset === undefined) earlier.set(key, d);
       duplicates++;
-      tally.duplicates++;
-      statuses.push('duplicate');
+      items[i] = { delivery: d.id, topic: t, event_id, status: 'duplicate', offset: Number(token) };
     }
   }
-
-  if (stored + duplicates > 0) {
-    // (c) Counters, in the same transaction as the rows they count.
-    const topics = [...tallies.keys()];
-    const t = topics.map((k) => tallies.get(k) as TopicTally);
-    await client.query(sql.bumpCounters, [
-      input.shard,
-      stored,
-      duplicates,
-      topics,
-      t.map((x) => x.unique),
-      t.map((x) => x.duplicates),
-      t.map((x) => x.lastOffset),
-      input.processedAt,
-    ]);
-  }
-  return { deliveries, statuses, offsets, earlier: [...earlier.values()], stored, duplicates };
-}
-
-/** After COMMIT: the per-item answer, with the earlier offset of every duplicate. */
-export async function answerBatch(
-  client: PoolClient,
-  sql: Statements,
-  w: Written,
-): Promise<ApplyResult> {
-  const offsets = new Map(w.offsets);
-  if (w.earlier.length > 0) {
-    const existing = await client.query<KeyRow>(sql.existingOffsets, [
-      w.earlier.map((d) => d.event.topic),
-      w.earlier.map((d) => d.event.event_id),
-    ]);
-    for (const r of existing.rows) offsets.set(dedupKey(r.topic, r.event_id), Number(r.seq));
-  }
-  const items: AppliedItem[] = w.deliveries.map((d, i) => {
-    const status = w.statuses[i] ?? 'redelivered';
-    const { topic, event_id } = d.event;
-    const offset =
-      status === 'redelivered' ? null : (offsets.get(dedupKey(topic, event_id)) ?? null);
-    return { delivery: d.id, topic, event_id, status, offset };
-  });
-  return { items, stored: w.stored, duplicates: w.duplicates };
+  return { items, stored, duplicates };
 }

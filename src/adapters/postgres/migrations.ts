@@ -69,6 +69,149 @@ CREATE TABLE ${s}.topic_counters (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'apply_batch: a whole apply in one statement',
+    sql: (s) => `
+-- One apply in one round trip. Called outside BEGIN, the call is its own transaction: it
+-- commits when the statement returns, so the offset lock taken inside is held from before
+-- the offsets are drawn until that commit, with no client round trip in between (before
+-- this, the lock holder waited for Node between its INSERT, counter UPDATE and COMMIT, and
+-- every other writer of the namespace waited behind it).
+--
+-- Input: one entry per delivery, in batch order, each delivery id listed once. Ids travel as
+-- two comma-separated integer lists; topic, event_id, timestamp, source and payload as texts
+-- joined by U+001F, which none of them can contain (validation refuses control characters in
+-- names, and JSON text has none raw); a list of another length is refused. p_first says, per
+-- entry, whether it is the first entry of its key (topic, event_id) in the batch ('1'/'0').
+-- Arrays are only ever read with unnest (one linear pass), never subscripted: a subscript on
+-- an array of texts walks it from the start.
+--
+-- Guarantees:
+-- * a delivery id already recorded is 'redelivered' and changes nothing; recording happens
+--   with INSERT ... ON CONFLICT, so of two transactions recording one id, exactly one
+--   applies it (the other waits for its outcome);
+-- * a key (topic, event_id) is stored once: its first entry in the batch is inserted when it
+--   is fresh and the key is not stored yet; every other fresh entry of the key counts as a
+--   duplicate (of the row stored earlier, or of this batch's first entry). When the first
+--   entry is not fresh, it was applied by a committed transaction, so the key is stored and
+--   every fresh entry of it is a duplicate of that row;
+-- * offsets: the entry at batch position p gets offset base + p, where base + 1 is drawn
+--   from event_offsets under the namespace's offset lock (pg_advisory_xact_lock, held until
+--   COMMIT) and the sequence is moved past base + n. Offsets therefore grow in commit order
+--   and in batch order, and a reader paging with "after" never skips a row committed later.
+--   Positions that store nothing leave gaps (offsets are strictly increasing, not dense);
+-- * counters change in the same transaction as the rows they count, on this instance's shard.
+--
+-- Returns base (null when nothing was inserted) and one token per entry, comma-separated:
+-- 'r' redelivered; '' fresh, key stored by this call (at base + the position of its first
+-- entry); digits: fresh, a duplicate of the row stored earlier at that offset.
+CREATE FUNCTION ${s}.apply_batch(
+  p_ms text, p_seq text, p_first text,
+  p_topic text, p_event_id text, p_ts text, p_source text, p_payload text,
+  p_processed_at timestamptz, p_shard smallint, p_lock_class integer, p_lock_key integer,
+  OUT base bigint, OUT outcome text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_ms bigint[] := string_to_array(p_ms, ',')::bigint[];
+  v_seq bigint[] := string_to_array(p_seq, ',')::bigint[];
+  v_first boolean[] := string_to_array(p_first, ',')::boolean[];
+  v_topic text[] := string_to_array(p_topic, chr(31));
+  v_id text[] := string_to_array(p_event_id, chr(31));
+  v_ts text[] := string_to_array(p_ts, chr(31));
+  v_source text[] := string_to_array(p_source, chr(31));
+  v_payload text[] := string_to_array(p_payload, chr(31));
+  v_n integer := cardinality(v_ms);
+  v_fresh boolean[];  -- per entry: delivery recorded by this call, so applied by it
+  v_prev bigint[];    -- per fresh entry: offset of its key's row stored by an earlier transaction
+  v_todo bigint;      -- entries to insert: fresh, first of a key not stored yet
+  v_inserted bigint;
+BEGIN
+  IF v_n IS NULL OR v_n = 0 OR cardinality(v_seq) <> v_n OR cardinality(v_first) <> v_n
+     OR cardinality(v_topic) <> v_n OR cardinality(v_id) <> v_n OR cardinality(v_ts) <> v_n
+     OR cardinality(v_source) <> v_n OR cardinality(v_payload) <> v_n THEN
+    RAISE EXCEPTION 'apply_batch: field lists of different lengths (a value holds U+001F?)';
+  END IF;
+
+  -- (a) Record the delivery ids, sorted so overlapping batches lock them in one order.
+  WITH rec AS (
+    INSERT INTO ${s}.applied_deliveries AS a (ms, seq)
+    SELECT u.ms, u.seq FROM unnest(v_ms, v_seq) AS u(ms, seq) ORDER BY u.ms, u.seq
+    ON CONFLICT (ms, seq) DO NOTHING
+    RETURNING a.ms, a.seq
+  )
+  SELECT array_agg(rec.seq IS NOT NULL ORDER BY u.pos) INTO v_fresh
+  FROM unnest(v_ms, v_seq) WITH ORDINALITY AS u(ms, seq, pos)
+  LEFT JOIN rec ON rec.ms = u.ms AND rec.seq = u.seq;
+
+  -- (b) Still before the lock: the keys stored earlier, and how many rows to insert.
+  SELECT array_agg(e.seq ORDER BY u.pos),
+         count(*) FILTER (WHERE u.fresh AND u.first AND e.seq IS NULL)
+  INTO v_prev, v_todo
+  FROM unnest(v_topic, v_id, v_fresh, v_first) WITH ORDINALITY
+    AS u(topic, event_id, fresh, first, pos)
+  LEFT JOIN ${s}.events e ON u.fresh AND e.topic = u.topic AND e.event_id = u.event_id;
+
+  IF v_todo > 0 THEN
+    -- (c) Offsets are drawn and made visible in one global order from here to COMMIT.
+    PERFORM pg_advisory_xact_lock(p_lock_class, p_lock_key);
+    base := nextval('${s}.event_offsets') - 1;
+    PERFORM setval('${s}.event_offsets', base + v_n);
+    INSERT INTO ${s}.events (seq, topic, event_id, ts, source, payload, processed_at)
+    SELECT base + u.pos, u.topic, u.event_id, u.ts, u.source, u.payload::json, p_processed_at
+    FROM unnest(v_topic, v_id, v_ts, v_source, v_payload, v_fresh, v_first, v_prev)
+      WITH ORDINALITY AS u(topic, event_id, ts, source, payload, fresh, first, prev, pos)
+    WHERE u.fresh AND u.first AND u.prev IS NULL
+    ON CONFLICT (topic, event_id) DO NOTHING;
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    IF v_inserted < v_todo THEN
+      -- Rare: a transaction that committed between (b) and the lock stored some of these
+      -- keys (its offsets are <= base). Every fresh entry of such a key is its duplicate.
+      SELECT array_agg(coalesce(u.prev, e.seq) ORDER BY u.pos) INTO v_prev
+      FROM unnest(v_topic, v_id, v_fresh, v_prev) WITH ORDINALITY
+        AS u(topic, event_id, fresh, prev, pos)
+      LEFT JOIN ${s}.events e
+        ON u.fresh AND e.topic = u.topic AND e.event_id = u.event_id AND e.seq <= base;
+    END IF;
+  END IF;
+
+  -- (d) Counters: per topic, the fresh entries and the rows stored; duplicates are the rest.
+  IF true = ANY (v_fresh) THEN
+    WITH t AS (
+      SELECT u.topic, count(*) AS fresh,
+             count(*) FILTER (WHERE u.first AND u.prev IS NULL) AS uniq,
+             max(base + u.pos) FILTER (WHERE u.first AND u.prev IS NULL) AS last_offset
+      FROM unnest(v_topic, v_fresh, v_first, v_prev) WITH ORDINALITY
+        AS u(topic, fresh, first, prev, pos)
+      WHERE u.fresh
+      GROUP BY u.topic
+    ), total AS (
+      INSERT INTO ${s}.counters AS c (shard, unique_processed, duplicate_dropped)
+      SELECT p_shard, sum(t.uniq), sum(t.fresh - t.uniq) FROM t
+      ON CONFLICT (shard) DO UPDATE SET
+        unique_processed = c.unique_processed + excluded.unique_processed,
+        duplicate_dropped = c.duplicate_dropped + excluded.duplicate_dropped
+    )
+    INSERT INTO ${s}.topic_counters AS tc
+      (topic, shard, unique_count, duplicates, last_offset, last_processed_at)
+    SELECT t.topic, p_shard, t.uniq, t.fresh - t.uniq, t.last_offset,
+           CASE WHEN t.uniq > 0 THEN p_processed_at END
+    FROM t
+    ON CONFLICT (topic, shard) DO UPDATE SET
+      unique_count = tc.unique_count + excluded.unique_count,
+      duplicates = tc.duplicates + excluded.duplicates,
+      last_offset = GREATEST(tc.last_offset, excluded.last_offset),
+      last_processed_at = GREATEST(tc.last_processed_at, excluded.last_processed_at);
+  END IF;
+
+  SELECT string_agg(CASE WHEN NOT u.fresh THEN 'r' ELSE coalesce(u.prev::text, '') END, ','
+                    ORDER BY u.pos)
+  INTO outcome
+  FROM unnest(v_fresh, v_prev) WITH ORDINALITY AS u(fresh, prev, pos);
+END
+$fn$;
+`,
+  },
 ];
 
 /** Advisory lock class ids ("LS" + purpose), paired with the namespace's hash. */

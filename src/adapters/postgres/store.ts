@@ -2,23 +2,24 @@
  * Store port on PostgreSQL, shared by every instance of a deployment. Tables live in a
  * schema named by the namespace (migrations.ts).
  *
- * apply = one transaction:
+ * apply = one call of apply_batch (migration 2), which is its own transaction:
  *   (a) record the batch's delivery ids; only ids recorded now are applied, the others
  *       answer 'redelivered' and change nothing (a batch committed here whose XACK was lost
  *       comes back through XAUTOCLAIM and is recognised);
- *   (b) take the namespace's offset lock, insert the fresh events in one multi-row
- *       INSERT ... ON CONFLICT DO NOTHING RETURNING;
- *   (c) add to this instance's counter shard, in the same transaction;
- * then, after COMMIT, look up the earlier offsets of the duplicates for the answer.
+ *   (b) still before the offset lock: find the keys stored earlier (their copies are
+ *       duplicates) and the first fresh copy of every new key;
+ *   (c) take the namespace's offset lock, insert those copies in one INSERT ... ON CONFLICT
+ *       DO NOTHING (a key stored meanwhile by another instance turns into a duplicate);
+ *   (d) add to this instance's counter shard, in the same transaction; COMMIT.
+ * One round trip per batch: PostgreSQL never waits for Node while the lock is held.
  *
  * Offsets that never skip. A sequence value drawn before commit may become visible after a
  * larger one, and a reader paging with `after` would then skip it forever. We hold a
- * transaction-level advisory lock from just before nextval() until commit, so offsets are
- * assigned and made visible in one global order: when a reader sees offset n, every offset
- * below n is either visible or was never committed (gaps from rollbacks and from conflicting
- * rows are fine; the promise is "strictly increasing", not "dense"). The lock covers only the
- * insert + counter update + commit; recording deliveries happens before it and the lookup of
- * duplicates' offsets after it. We chose it
+ * transaction-level advisory lock from just before the offsets are drawn until commit, so
+ * offsets are assigned and made visible in one global order: when a reader sees offset n,
+ * every offset below n is either visible or was never committed (gaps from rollbacks, from
+ * duplicates and from redelivered positions are fine; the promise is "strictly increasing",
+ * not "dense"). The lock covers only the insert + counter update + commit. We chose it
  * over a visibility watermark (readers only see offsets below the oldest in-flight one)
  * because it needs no extra bookkeeping on the read path and live subscribers get events as
  * soon as they commit; its cost is that commits of one namespace are serial, measured in
@@ -46,7 +47,7 @@ import type {
   StoreCounters,
   TopicSummary,
 } from '../../ports/store.js';
-import { answerBatch, parseDeliveryId, writeBatch, type Written } from './apply.js';
+import { applyBatch, parseDeliveryId } from './apply.js';
 import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
 import { asOutage } from './outage.js';
 import { quoteIdent, statements } from './sql.js';
@@ -148,42 +149,20 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   return {
     async apply(deliveries: readonly Delivery[], processedAt: Date): Promise<ApplyResult> {
       if (deliveries.length === 0) return { items: [] as AppliedItem[], stored: 0, duplicates: 0 };
-      const client = await read('apply', () => pool.connect());
-      // A checked-out client whose server dies emits 'error' besides failing its query;
-      // unheard, that event would crash the process.
-      const onLost = (err: Error): void => {
-        opts.log?.warn({ err: err.message }, 'postgres connection lost during apply');
-      };
-      client.on('error', onLost);
-      let result: ApplyResult;
-      let broken = false;
+      // pool.query listens for 'error' on the client while the call runs (a server dying
+      // mid-apply fails the call instead of crashing the process) and destroys the client
+      // after any failure. If the connection is lost, the call's outcome is unknown; the
+      // batch is released, and if it did commit, it comes back 'redelivered'.
       try {
-        let written: Written;
-        await client.query('BEGIN');
-        try {
-          written = await writeBatch(client, sql, {
-            deliveries,
-            processedAt,
-            shard,
-            lock: [LOCK_CLASS.offsets, lockKey],
-          });
-          await client.query('COMMIT');
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => {
-            broken = true;
-          });
-          throw err;
-        }
-        // Committed. Should this fail, the batch is released and comes back 'redelivered'.
-        result = await answerBatch(client, sql, written);
+        return await applyBatch(pool, sql, {
+          deliveries,
+          processedAt,
+          shard,
+          lock: [LOCK_CLASS.offsets, lockKey],
+        });
       } catch (err) {
         throw asOutage(err, 'apply');
-      } finally {
-        // A connection that could not even roll back is destroyed, not reused.
-        client.off('error', onLost);
-        client.release(broken);
       }
-      return result;
     },
 
     list(query: EventsQuery): Promise<StoredEvent[]> {
