@@ -81,7 +81,9 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const { queue, store } = await openAdapters(config, log);
   const startedAt = (opts.now ?? (() => new Date()))();
   const consumes = config.role !== 'api';
-  const waiters = consumes ? new ResultWaiters() : null;
+  // In cluster mode another instance may consume a request's deliveries, so only embedded
+  // mode can answer ?wait=true from its own workers.
+  const waiters = consumes && config.queue === 'embedded' ? new ResultWaiters() : null;
   const intake: Intake = { accepting: true, rejected: 0 };
   const changes = new Changes();
   const metrics = createMetrics(async () => (await queue.stats()).depth);

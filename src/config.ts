@@ -159,6 +159,15 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     );
   }
   const cluster = queue === 'redis';
+  const role = oneOf<Role>('ROLE', ['all', 'api', 'worker']);
+  if (!cluster && role !== 'all') {
+    // One process owns an embedded DATA_DIR: without consumers nothing would ever drain it,
+    // and without the API nothing would ever fill it.
+    throw new ConfigError(
+      'ROLE',
+      `must be "all" in embedded mode (api and worker split a cluster), got "${role}"`,
+    );
+  }
   const namespace = str('NAMESPACE');
   if (!/^[a-z][a-z0-9_]{0,40}$/.test(namespace)) {
     throw new ConfigError('NAMESPACE', 'must match ^[a-z][a-z0-9_]{0,40}$');
@@ -193,7 +202,7 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     databaseUrl: cluster ? url('DATABASE_URL', ['postgres:', 'postgresql:']) : str('DATABASE_URL'),
     consumerName,
     claimIdleMs: int('CLAIM_IDLE_MS', 100, 86_400_000),
-    role: oneOf<Role>('ROLE', ['all', 'api', 'worker']),
+    role,
     shutdownTimeoutS: int('SHUTDOWN_TIMEOUT_S', 1, 3_600),
     namespace,
     pgPoolMax: int('PG_POOL_MAX', 1, 1_000),

@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   validation_failed: 400,
   empty_batch: 400,
   invalid_query: 400,
+  wait_unsupported: 400,
   unauthorized: 401,
   not_found: 404,
   body_too_large: 413,

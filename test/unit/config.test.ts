@@ -73,6 +73,8 @@ void describe('configuration', () => {
     ['QUEUE_MAX', { QUEUE_MAX: '1.5' }],
     ['MAX_PAYLOAD_BYTES', { MAX_PAYLOAD_BYTES: 'lots' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['ROLE', { ROLE: 'api' }],
+    ['ROLE', { ROLE: 'worker' }],
     ['ROLE', { ROLE: 'boss' }],
     ['API_KEYS', { API_KEYS: 'short' }],
     ['QUEUE', { QUEUE: 'kafka' }],

@@ -8,6 +8,7 @@ import {
   PublishQuerySchema,
   PublishResultsSchema,
 } from '../../domain/schemas.js';
+import type { ResultWaiters } from '../../consumer/waiters.js';
 import type { HttpContext } from '../context.js';
 
 export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
@@ -43,17 +44,22 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
     async (request, reply) => {
       const events = ctx.validate(request.body);
+      // Refused before enqueueing: a client must never get an error for events it
+      // would then re-send.
+      if (request.query.wait === true && ctx.waiters === null) {
+        throw new AppError(
+          'wait_unsupported',
+          'wait=true needs this process to consume its own deliveries (embedded mode); in cluster mode, poll GET /events/:topic/:event_id',
+        );
+      }
       const ids = await ctx.queue.enqueue(events);
       ctx.metrics.accepted(events);
       if (request.query.wait !== true) {
         return reply.code(202).send({ accepted: events.length });
       }
-      if (ctx.waiters === null) {
-        throw new AppError('unavailable', 'wait=true needs a consumer in this process (ROLE=all)');
-      }
       let items;
       try {
-        items = await ctx.waiters.wait(ids, ctx.waitTimeoutMs);
+        items = await (ctx.waiters as ResultWaiters).wait(ids, ctx.waitTimeoutMs);
       } catch (cause) {
         throw new AppError(
           'timeout',
