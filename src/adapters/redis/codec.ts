@@ -65,6 +65,27 @@ export function parseReadGroup(reply: unknown): Delivery[] {
   return parseEntries(first[1]);
 }
 
+/** The READ script's reply (see scripts.ts): `id 0xFF value 0xFF` per entry. */
+export function parseReadBlob(reply: unknown): { deliveries: Delivery[]; lastId: string | null } {
+  const out: Delivery[] = [];
+  if (!Buffer.isBuffer(reply) || reply.length === 0) return { deliveries: out, lastId: null };
+  let lastId: string | null = null;
+  let at = 0;
+  while (at < reply.length) {
+    const idEnd = reply.indexOf(0xff, at);
+    const valueEnd = idEnd < 0 ? -1 : reply.indexOf(0xff, idEnd + 1);
+    if (valueEnd < 0) throw new Error('truncated reply from the READ script');
+    const id = reply.toString('latin1', at, idEnd);
+    lastId = id;
+    // An empty value: the entry was deleted while pending; nothing to deliver.
+    if (valueEnd > idEnd + 1) {
+      out.push({ id, event: decodeEvent(reply.toString('utf8', idEnd + 1, valueEnd)) });
+    }
+    at = valueEnd + 1;
+  }
+  return { deliveries: out, lastId };
+}
+
 /** XAUTOCLAIM reply: `[nextCursor, entries, deletedIds]`. */
 export function parseAutoClaim(reply: unknown): { cursor: string; deliveries: Delivery[] } {
   if (!Array.isArray(reply)) return { cursor: '0-0', deliveries: [] };

@@ -28,9 +28,9 @@ import type { Logger } from 'pino';
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
-import { compareIds, encodeEvent, parseAutoClaim, parseReadGroup } from './codec.js';
+import { compareIds, encodeEvent, parseAutoClaim, parseReadBlob, parseReadGroup } from './codec.js';
 import { closeRedis, connectRedis } from './connection.js';
-import { ACK, ENQUEUE, FLOOR, runScript } from './scripts.js';
+import { ACK, ENQUEUE, FLOOR, READ, runScript, runScriptBuffer } from './scripts.js';
 
 export interface RedisQueueOptions {
   readonly url: string;
@@ -124,21 +124,28 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
     return ds.filter((d) => !held.has(d.id));
   }
 
+  /** XREADGROUP without blocking, through the READ script (one compact reply). */
+  async function readNow(
+    conn: Redis,
+    max: number,
+    from: string,
+  ): Promise<{ deliveries: Delivery[]; lastId: string | null }> {
+    const reply = await runScriptBuffer(
+      conn,
+      READ,
+      [keys.stream],
+      [GROUP, opts.consumerName, max, from],
+    );
+    return parseReadBlob(reply);
+  }
+
   /** One read step (sources 2-4). Runs alone on the reader connection. */
   async function readOnce(max: number): Promise<Delivery[] | null> {
     const conn = await getReader();
-    const groupArgs = ['GROUP', GROUP, opts.consumerName, 'COUNT', max];
     if (ownCursor !== null) {
-      const reply = await conn.call('XREADGROUP', [
-        ...groupArgs,
-        'STREAMS',
-        keys.stream,
-        ownCursor,
-      ]);
-      const own = parseReadGroup(reply);
-      const last = own.at(-1);
-      ownCursor = last === undefined ? null : last.id;
-      const ds = fresh(own);
+      const own = await readNow(conn, max, ownCursor);
+      ownCursor = own.lastId;
+      const ds = fresh(own.deliveries);
       if (ds.length > 0 || ownCursor !== null) return ds;
     }
     if (Date.now() >= nextClaimAt) {
@@ -162,15 +169,21 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
     }
     if (intakeStopped) {
       if (lastEnqueued === null || drainedPastBound) return null;
-      const reply = await conn.call('XREADGROUP', [...groupArgs, 'STREAMS', keys.stream, '>']);
-      const ds = parseReadGroup(reply);
-      const last = ds.at(-1);
-      if (last === undefined) return null;
-      if (compareIds(last.id, lastEnqueued) >= 0) drainedPastBound = true;
+      const { deliveries: ds, lastId } = await readNow(conn, max, '>');
+      if (lastId === null) return null;
+      if (compareIds(lastId, lastEnqueued) >= 0) drainedPastBound = true;
       return ds;
     }
+    // Under load there are entries waiting: take them with the compact script reply. Only
+    // when there are none, block (and parse the plain reply of what wakes us up).
+    const ready = await readNow(conn, max, '>');
+    if (ready.lastId !== null) return ready.deliveries;
     const reply = await conn.call('XREADGROUP', [
-      ...groupArgs,
+      'GROUP',
+      GROUP,
+      opts.consumerName,
+      'COUNT',
+      max,
       'BLOCK',
       blockMs,
       'STREAMS',
@@ -256,7 +269,10 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
           { retryAfter: RETRY_AFTER_S },
         );
       }
-      const ids = rest.map(String);
+      const ids = typeof rest[0] === 'string' ? rest[0].split(',') : [];
+      if (ids.length !== events.length) {
+        throw new AppError('internal', 'ENQUEUE answered another number of ids');
+      }
       const last = ids.at(-1);
       if (last !== undefined && (lastEnqueued === null || compareIds(last, lastEnqueued) > 0)) {
         lastEnqueued = last;
