@@ -31,7 +31,7 @@ export function decodeEvent(text: string): AcceptedEvent {
 }
 
 /**
- * Entries as XREADGROUP / XAUTOCLAIM return them: `[[id, [field, value, ...]], ...]`.
+ * Entries as XAUTOCLAIM returns them: `[[id, [field, value, ...]], ...]`.
  * An entry whose body is nil (deleted while pending; Redis 6.2 reports those) is skipped.
  */
 export function parseEntries(reply: unknown): Delivery[] {
@@ -53,22 +53,26 @@ export function parseEntries(reply: unknown): Delivery[] {
   return out;
 }
 
-/**
- * XREADGROUP reply for one stream, or null when the block timed out. RESP2 answers
- * `[[stream, entries]]`; RESP3 answers a map, which ioredis flattens to `[stream, entries]`.
- */
-export function parseReadGroup(reply: unknown): Delivery[] {
-  if (!Array.isArray(reply)) return [];
-  const first: unknown = reply[0];
-  if (typeof first === 'string') return parseEntries(reply[1]);
-  if (!Array.isArray(first)) return [];
-  return parseEntries(first[1]);
+export interface ReadBlob {
+  readonly deliveries: Delivery[];
+  /** The last entry read (deleted ones included), or null when none was. */
+  readonly lastId: string | null;
+  /** When none was read: the id to wait after for a newer entry. */
+  readonly waitAfter: string;
 }
 
-/** The READ script's reply (see scripts.ts): `id 0xFF value 0xFF` per entry. */
-export function parseReadBlob(reply: unknown): { deliveries: Delivery[]; lastId: string | null } {
+/**
+ * The READ script's reply (see scripts.ts): `id 0xFF value 0xFF` per entry, or '=' and the
+ * id to wait after when there was none.
+ */
+export function parseReadBlob(reply: unknown): ReadBlob {
   const out: Delivery[] = [];
-  if (!Buffer.isBuffer(reply) || reply.length === 0) return { deliveries: out, lastId: null };
+  if (!Buffer.isBuffer(reply) || reply.length === 0) {
+    return { deliveries: out, lastId: null, waitAfter: '$' };
+  }
+  if (reply[0] === 0x3d) {
+    return { deliveries: out, lastId: null, waitAfter: reply.toString('latin1', 1) };
+  }
   let lastId: string | null = null;
   let at = 0;
   while (at < reply.length) {
@@ -83,7 +87,7 @@ export function parseReadBlob(reply: unknown): { deliveries: Delivery[]; lastId:
     }
     at = valueEnd + 1;
   }
-  return { deliveries: out, lastId };
+  return { deliveries: out, lastId, waitAfter: lastId ?? '$' };
 }
 
 /** XAUTOCLAIM reply: `[nextCursor, entries, deletedIds]`. */

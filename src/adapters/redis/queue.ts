@@ -28,7 +28,7 @@ import type { Logger } from 'pino';
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
-import { compareIds, encodeEvent, parseAutoClaim, parseReadBlob, parseReadGroup } from './codec.js';
+import { compareIds, encodeEvent, parseAutoClaim, parseReadBlob, type ReadBlob } from './codec.js';
 import { closeRedis, connectRedis } from './connection.js';
 import { ACK, ENQUEUE, FLOOR, READ, runScript, runScriptBuffer } from './scripts.js';
 
@@ -125,11 +125,7 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
   }
 
   /** XREADGROUP without blocking, through the READ script (one compact reply). */
-  async function readNow(
-    conn: Redis,
-    max: number,
-    from: string,
-  ): Promise<{ deliveries: Delivery[]; lastId: string | null }> {
+  async function readNow(conn: Redis, max: number, from: string): Promise<ReadBlob> {
     const reply = await runScriptBuffer(
       conn,
       READ,
@@ -174,23 +170,23 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
       if (compareIds(lastId, lastEnqueued) >= 0) drainedPastBound = true;
       return ds;
     }
-    // Under load there are entries waiting: take them with the compact script reply. Only
-    // when there are none, block (and parse the plain reply of what wakes us up).
+    // Under load there are entries waiting: take them with the compact script reply. When
+    // there are none, wait for an entry newer than the newest one now (a plain XREAD, which
+    // hands out nothing, so its small reply is all we decode), then read through the script
+    // again; another instance may have taken the entry meanwhile (take loops on []).
     const ready = await readNow(conn, max, '>');
     if (ready.lastId !== null) return ready.deliveries;
-    const reply = await conn.call('XREADGROUP', [
-      'GROUP',
-      GROUP,
-      opts.consumerName,
+    const woke = await conn.call('XREAD', [
       'COUNT',
-      max,
+      1,
       'BLOCK',
       blockMs,
       'STREAMS',
       keys.stream,
-      '>',
+      ready.waitAfter,
     ]);
-    return parseReadGroup(reply);
+    if (woke === null) return [];
+    return (await readNow(conn, max, '>')).deliveries;
   }
 
   /** Serialises `readOnce`, recreating the group if Redis lost it. */

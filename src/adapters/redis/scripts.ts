@@ -57,12 +57,18 @@ return {'ok', table.concat(ids, ',')}
  * the value empty for an entry deleted while pending. 0xFF never occurs in UTF-8 text, so it
  * cannot occur in an id or a value, and the client decodes one reply element instead of five
  * per entry (the nested XREADGROUP reply cost more client CPU than anything else it did).
+ * When nothing was read: '=' and the id of the stream's last entry ('0-0' when it is empty),
+ * the id to wait after (XREAD BLOCK) for an entry newer than every one read so far.
  */
 export const READ = script(
   'read',
   `local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
   'STREAMS', KEYS[1], ARGV[4])
-if not reply then return '' end
+local function nothing()
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+  return '=' .. (last and last[1] or '0-0')
+end
+if not reply then return nothing() end
 local out = {}
 local n = 0
 for _, entry in ipairs(reply[1][2]) do
@@ -77,7 +83,7 @@ for _, entry in ipairs(reply[1][2]) do
   out[n + 2] = value
   n = n + 2
 end
-if n == 0 then return '' end
+if n == 0 then return nothing() end
 return table.concat(out, '\\255') .. '\\255'
 `,
 );
