@@ -209,6 +209,7 @@ export class LogQueue implements Queue {
       this.waiting = this.waiting.slice(this.waitingHead);
       this.waitingHead = 0;
     }
+    // `waiting` is kept in sequence order, so the first delivery has the lowest seq.
     const lease: LogLease = { deliveries, firstSeq: Number((deliveries[0] as Delivery).id) };
     this.leases.add(lease);
     this.leasedCount += n;
@@ -242,7 +243,25 @@ export class LogQueue implements Queue {
   release(lease: Lease): Promise<void> {
     if (this.leases.delete(lease as LogLease)) {
       this.leasedCount -= lease.deliveries.length;
-      this.waiting = [...lease.deliveries, ...this.waiting.slice(this.waitingHead)];
+      // Merge back in sequence order: leases may be released in any order, and both the
+      // replay order and the segment low-water mark rely on `waiting` being sorted.
+      const rest = this.waiting.slice(this.waitingHead);
+      const merged: Delivery[] = [];
+      let i = 0;
+      let j = 0;
+      const back = lease.deliveries;
+      while (i < back.length || j < rest.length) {
+        const a = back[i];
+        const b = rest[j];
+        if (b === undefined || (a !== undefined && Number(a.id) < Number(b.id))) {
+          merged.push(a as Delivery);
+          i++;
+        } else {
+          merged.push(b);
+          j++;
+        }
+      }
+      this.waiting = merged;
       this.waitingHead = 0;
       this.readySince = 0;
       this.wakeTakers();
