@@ -88,9 +88,9 @@ CREATE TABLE ${s}.topic_counters (
 -- an array of texts walks it from the start.
 --
 -- Guarantees:
--- * a delivery id already recorded is 'redelivered' and changes nothing; recording happens
---   with INSERT ... ON CONFLICT, so of two transactions recording one id, exactly one
---   applies it (the other waits for its outcome);
+-- * a delivery id already recorded is 'redelivered' and changes nothing; recording goes
+--   through the primary key, so of two transactions recording one id, exactly one applies
+--   it (the other waits for its outcome);
 -- * a key (topic, event_id) is stored once: its first entry in the batch is inserted when it
 --   is fresh and the key is not stored yet; every other fresh entry of the key counts as a
 --   duplicate (of the row stored earlier, or of this batch's first entry). When the first
@@ -125,6 +125,7 @@ DECLARE
   v_fresh boolean[];  -- per entry: delivery recorded by this call, so applied by it
   v_prev bigint[];    -- per fresh entry: offset of its key's row stored by an earlier transaction
   v_todo bigint;      -- entries to insert: fresh, first of a key not stored yet
+  v_json json[];      -- per entry: its payload parsed when it is to be inserted, else null
   v_inserted bigint;
 BEGIN
   IF v_n IS NULL OR v_n = 0 OR cardinality(v_seq) <> v_n OR cardinality(v_first) <> v_n
@@ -134,22 +135,34 @@ BEGIN
   END IF;
 
   -- (a) Record the delivery ids, sorted so overlapping batches lock them in one order.
-  WITH rec AS (
-    INSERT INTO ${s}.applied_deliveries AS a (ms, seq)
-    SELECT u.ms, u.seq FROM unnest(v_ms, v_seq) AS u(ms, seq) ORDER BY u.ms, u.seq
-    ON CONFLICT (ms, seq) DO NOTHING
-    RETURNING a.ms, a.seq
-  )
-  SELECT array_agg(rec.seq IS NOT NULL ORDER BY u.pos) INTO v_fresh
-  FROM unnest(v_ms, v_seq) WITH ORDINALITY AS u(ms, seq, pos)
-  LEFT JOIN rec ON rec.ms = u.ms AND rec.seq = u.seq;
+  -- Redeliveries are rare, so first a plain INSERT (every id new); only if one is already
+  -- recorded, the subtransaction rolls back and ON CONFLICT sorts them out. Either way a
+  -- concurrent transaction recording the same id makes this one wait for its outcome.
+  BEGIN
+    INSERT INTO ${s}.applied_deliveries (ms, seq)
+    SELECT u.ms, u.seq FROM unnest(v_ms, v_seq) AS u(ms, seq) ORDER BY u.ms, u.seq;
+    v_fresh := array_fill(true, ARRAY[v_n]);
+  EXCEPTION WHEN unique_violation THEN
+    WITH rec AS (
+      INSERT INTO ${s}.applied_deliveries AS a (ms, seq)
+      SELECT u.ms, u.seq FROM unnest(v_ms, v_seq) AS u(ms, seq) ORDER BY u.ms, u.seq
+      ON CONFLICT (ms, seq) DO NOTHING
+      RETURNING a.ms, a.seq
+    )
+    SELECT array_agg(rec.seq IS NOT NULL ORDER BY u.pos) INTO v_fresh
+    FROM unnest(v_ms, v_seq) WITH ORDINALITY AS u(ms, seq, pos)
+    LEFT JOIN rec ON rec.ms = u.ms AND rec.seq = u.seq;
+  END;
 
-  -- (b) Still before the lock: the keys stored earlier, and how many rows to insert.
+  -- (b) Still before the lock: the keys stored earlier, how many rows to insert, and their
+  -- payloads parsed (json_in validates), so the lock covers little more than the writes.
   SELECT array_agg(e.seq ORDER BY u.pos),
-         count(*) FILTER (WHERE u.fresh AND u.first AND e.seq IS NULL)
-  INTO v_prev, v_todo
-  FROM unnest(v_topic, v_id, v_fresh, v_first) WITH ORDINALITY
-    AS u(topic, event_id, fresh, first, pos)
+         count(*) FILTER (WHERE u.fresh AND u.first AND e.seq IS NULL),
+         array_agg(CASE WHEN u.fresh AND u.first AND e.seq IS NULL THEN u.payload::json END
+                   ORDER BY u.pos)
+  INTO v_prev, v_todo, v_json
+  FROM unnest(v_topic, v_id, v_fresh, v_first, v_payload) WITH ORDINALITY
+    AS u(topic, event_id, fresh, first, payload, pos)
   LEFT JOIN ${s}.events e ON u.fresh AND e.topic = u.topic AND e.event_id = u.event_id;
 
   IF v_todo > 0 THEN
@@ -157,22 +170,35 @@ BEGIN
     PERFORM pg_advisory_xact_lock(p_lock_class, p_lock_key);
     base := nextval('${s}.event_offsets') - 1;
     PERFORM setval('${s}.event_offsets', base + v_n);
-    INSERT INTO ${s}.events (seq, topic, event_id, ts, source, payload, processed_at)
-    SELECT base + u.pos, u.topic, u.event_id, u.ts, u.source, u.payload::json, p_processed_at
-    FROM unnest(v_topic, v_id, v_ts, v_source, v_payload, v_fresh, v_first, v_prev)
-      WITH ORDINALITY AS u(topic, event_id, ts, source, payload, fresh, first, prev, pos)
-    WHERE u.fresh AND u.first AND u.prev IS NULL
-    ON CONFLICT (topic, event_id) DO NOTHING;
-    GET DIAGNOSTICS v_inserted = ROW_COUNT;
-    IF v_inserted < v_todo THEN
-      -- Rare: a transaction that committed between (b) and the lock stored some of these
-      -- keys (its offsets are <= base). Every fresh entry of such a key is its duplicate.
-      SELECT array_agg(coalesce(u.prev, e.seq) ORDER BY u.pos) INTO v_prev
-      FROM unnest(v_topic, v_id, v_fresh, v_prev) WITH ORDINALITY
-        AS u(topic, event_id, fresh, prev, pos)
-      LEFT JOIN ${s}.events e
-        ON u.fresh AND e.topic = u.topic AND e.event_id = u.event_id AND e.seq <= base;
-    END IF;
+    -- A key stored between (b) and the lock is rare: first a plain INSERT (cheaper than
+    -- ON CONFLICT's speculative insertion); on a conflict its subtransaction rolls back and
+    -- the rows go in again with ON CONFLICT DO NOTHING.
+    BEGIN
+      INSERT INTO ${s}.events (seq, topic, event_id, ts, source, payload, processed_at)
+      SELECT base + u.pos, u.topic, u.event_id, u.ts, u.source, u.payload, p_processed_at
+      FROM unnest(v_topic, v_id, v_ts, v_source, v_json)
+        WITH ORDINALITY AS u(topic, event_id, ts, source, payload, pos)
+      WHERE u.payload IS NOT NULL;
+    EXCEPTION WHEN unique_violation THEN
+      INSERT INTO ${s}.events (seq, topic, event_id, ts, source, payload, processed_at)
+      SELECT base + u.pos, u.topic, u.event_id, u.ts, u.source, u.payload, p_processed_at
+      FROM unnest(v_topic, v_id, v_ts, v_source, v_json)
+        WITH ORDINALITY AS u(topic, event_id, ts, source, payload, pos)
+      WHERE u.payload IS NOT NULL
+      ON CONFLICT (topic, event_id) DO NOTHING;
+      GET DIAGNOSTICS v_inserted = ROW_COUNT;
+      -- Some of these keys were stored by a transaction that committed between (b) and the
+      -- lock. Every fresh entry whose key's row is not the one it inserted itself (at base +
+      -- its position) is a duplicate of that row.
+      IF v_inserted < v_todo THEN
+        SELECT array_agg(coalesce(u.prev, nullif(e.seq, base + u.pos)) ORDER BY u.pos)
+        INTO v_prev
+        FROM unnest(v_topic, v_id, v_fresh, v_prev) WITH ORDINALITY
+          AS u(topic, event_id, fresh, prev, pos)
+        LEFT JOIN ${s}.events e
+          ON u.fresh AND e.topic = u.topic AND e.event_id = u.event_id;
+      END IF;
+    END;
   END IF;
 
   -- (d) Counters: per topic, the fresh entries and the rows stored; duplicates are the rest.
