@@ -211,6 +211,31 @@ void describe('Redis queue: consumers of one group', { skip: skip ?? false }, ()
     }
   });
 
+  void it('an event holding the enqueue separator is refused as a bug and nothing of its request is queued', async () => {
+    const ns = randomNamespace();
+    const q = await open(REDIS_URL, ns, 'x');
+    try {
+      // Impossible for a validated event (JSON text escapes control characters); the script
+      // must still refuse the whole request rather than split it wrongly.
+      const bad = { ...event(), payload: '{"a":"\u001e"}' };
+      await assert.rejects(q.enqueue([event(), bad, event()]), (err: unknown) => {
+        assert.ok(err instanceof AppError);
+        assert.equal(err.code, 'internal');
+        return true;
+      });
+      assert.deepEqual(await q.stats(), { received: 0, depth: 0 });
+      const ids = await q.enqueue(events(3));
+      const [lease] = await takeN(q, 3);
+      assert.deepEqual(
+        lease?.deliveries.map((d) => d.id),
+        ids,
+      );
+    } finally {
+      await q.close();
+      await dropRedisNamespace(REDIS_URL, ns);
+    }
+  });
+
   void it('two instances enqueueing at once never pass queueMax together', async () => {
     const ns = randomNamespace();
     const mk = () =>

@@ -11,6 +11,9 @@ import type { Delivery } from '../../ports/queue.js';
 
 export const EVENT_FIELD = 'e';
 
+/** Joins the encoded events of one ENQUEUE; never part of an encoded event (see ENQUEUE). */
+export const EVENT_SEPARATOR = '\u001e';
+
 export function encodeEvent(e: AcceptedEvent): string {
   return `${JSON.stringify([e.topic, e.event_id, e.timestamp, e.source])}\n${e.payload}`;
 }

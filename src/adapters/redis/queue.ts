@@ -28,7 +28,14 @@ import type { Logger } from 'pino';
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
-import { compareIds, encodeEvent, parseAutoClaim, parseReadBlob, type ReadBlob } from './codec.js';
+import {
+  EVENT_SEPARATOR,
+  compareIds,
+  encodeEvent,
+  parseAutoClaim,
+  parseReadBlob,
+  type ReadBlob,
+} from './codec.js';
 import { closeRedis, connectRedis } from './connection.js';
 import { ACK, ENQUEUE, FLOOR, READ, runScript, runScriptBuffer } from './scripts.js';
 
@@ -248,12 +255,15 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
         });
       }
       if (events.length === 0) return [];
-      const args: (string | number)[] = [opts.queueMax];
-      for (const e of events) args.push(encodeEvent(e));
+      const args = [opts.queueMax, events.length, events.map(encodeEvent).join(EVENT_SEPARATOR)];
       let reply: unknown;
       try {
         reply = await runScript(cmd, ENQUEUE, [keys.stream, keys.received, keys.depth], args);
       } catch (err) {
+        // Refused by the script itself: a bug, not an outage, so no retry would help.
+        if (err instanceof Error && err.message.startsWith('ENQUEUE:')) {
+          throw new AppError('internal', err.message, { cause: err });
+        }
         throw unavailable(err);
       }
       if (!Array.isArray(reply)) throw new AppError('internal', 'unexpected reply from ENQUEUE');
