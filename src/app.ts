@@ -51,6 +51,12 @@ const EMBEDDED_LINGER_MS = 5;
 interface Adapters {
   readonly queue: Queue;
   readonly store: Store;
+  /**
+   * Named liveness checks: false means a component broke for good (a failed queue-log
+   * write, a dead store thread) and only a restart recovers, so /healthz fails and a
+   * supervisor restarts the process. Cluster outages are transient and not listed here.
+   */
+  readonly liveness?: () => Record<string, boolean>;
 }
 
 async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
@@ -69,7 +75,11 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
       beforeSegmentDelete: () => store.checkpoint(),
       lingerMs: EMBEDDED_LINGER_MS,
     });
-    return { queue, store };
+    return {
+      queue,
+      store,
+      liveness: () => ({ queue_log: queue.writable(), store_thread: store.alive }),
+    };
   } catch (err) {
     await store.close();
     throw err;
@@ -78,7 +88,7 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const log = opts.logger;
-  const { queue, store } = await openAdapters(config, log);
+  const { queue, store, liveness } = await openAdapters(config, log);
   const startedAt = (opts.now ?? (() => new Date()))();
   const consumes = config.role !== 'api';
   // In cluster mode another instance may consume a request's deliveries, so only embedded
@@ -86,6 +96,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const waiters = consumes && config.queue === 'embedded' ? new ResultWaiters() : null;
   const intake: Intake = { accepting: true, rejected: 0 };
   const changes = new Changes();
+  const closingController = new AbortController();
   const metrics = createMetrics(async () => (await queue.stats()).depth);
 
   const stats = async (): Promise<StatsView> => {
@@ -123,11 +134,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       return { queue: q && intake.accepting, store: s };
     },
     waiters,
+    liveness: liveness ?? (() => ({})),
     apiKeys: config.apiKeys,
     intake,
     waitTimeoutMs: 30_000,
     metrics,
     changes,
+    closing: closingController.signal,
   };
   const server = await createServer(ctx, {
     version: VERSION,
@@ -165,6 +178,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       intake.accepting = false;
+      closingController.abort();
       changes.wake();
       queue.stopIntake();
       if (workers !== null) {

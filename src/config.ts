@@ -175,6 +175,9 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
   const consumerName = raw('CONSUMER_NAME') ?? `${hostname()}-${process.pid}`;
   const batchMax = int('BATCH_MAX', 1, 50_000);
   const queueMax = int('QUEUE_MAX', 1, 100_000_000);
+  // A request larger than the whole queue could never be accepted, only retried forever:
+  // the effective per-request limit is the smaller of the two (413 above it).
+  const maxBatchEvents = Math.min(int('MAX_BATCH_EVENTS', 1, 1_000_000), queueMax);
 
   return Object.freeze({
     port: int('PORT', 0, 65_535),
@@ -184,7 +187,7 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     queueMax,
     batchMax,
     maxPayloadBytes: int('MAX_PAYLOAD_BYTES', 2, 16 * 1024 * 1024),
-    maxBatchEvents: int('MAX_BATCH_EVENTS', 1, 1_000_000),
+    maxBatchEvents,
     maxBodyBytes: int('MAX_BODY_BYTES', 1024, 1024 * 1024 * 1024),
     apiKeys: Object.freeze(apiKeys),
     logLevel: oneOf<LogLevel>('LOG_LEVEL', [

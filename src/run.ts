@@ -25,7 +25,15 @@ export async function runServer(argv: readonly string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const url = await app.listen();
+  let url: string;
+  try {
+    url = await app.listen();
+  } catch (err) {
+    console.error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+    await app.close().catch(() => undefined);
+    process.exitCode = 1;
+    return;
+  }
   logger.info(
     {
       url,

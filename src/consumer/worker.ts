@@ -80,8 +80,9 @@ async function runWorker(index: number, deps: WorkerDeps, signal: AbortSignal): 
       continue;
     }
     deps.afterCommit?.();
-    // Embedded adapters commit synchronously inside apply, and this ack runs in the same
-    // microtask checkpoint, so no /stats request can observe the batch counted twice.
+    // The embedded store updates its counter mirror when the commit's reply arrives, and
+    // this ack runs in the same macrotask, so no /stats request sees the batch counted in
+    // both the store and the queue depth.
     try {
       await queue.ack(lease);
     } catch (err) {

@@ -89,7 +89,12 @@ export const EventsQuerySchema = Type.Object(
   {
     topic: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH })),
     source: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH })),
-    after: Type.Integer({ minimum: 0, default: 0, description: 'Offset, exclusive.' }),
+    after: Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      default: 0,
+      description: 'Offset, exclusive.',
+    }),
     limit: Type.Integer({ minimum: 1, maximum: MAX_QUERY_LIMIT, default: DEFAULT_QUERY_LIMIT }),
     order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' }),
   },

@@ -110,7 +110,13 @@ function extraChecks(
       return { field, message: 'must be well-formed Unicode (no lone surrogates)' };
     }
   }
-  const payload = JSON.stringify(item.payload);
+  let payload: string;
+  try {
+    payload = JSON.stringify(item.payload);
+  } catch {
+    // Only a structure nested deeper than the stack allows gets here (RangeError).
+    return { field: 'payload', message: 'is nested too deeply' };
+  }
   // JSON.stringify writes null for Infinity (what 1e400 parses to): refuse instead of
   // silently changing the value. Only payloads whose text has a null need the walk.
   if (payload.includes('null') && hasNonFiniteNumber(item.payload)) {
@@ -165,11 +171,16 @@ function toDetail(index: number, err: ErrorObject): ErrorDetail {
   return { index, field, message };
 }
 
-function hasNonFiniteNumber(value: unknown): boolean {
-  if (typeof value === 'number') return !Number.isFinite(value);
-  if (value === null || typeof value !== 'object') return false;
-  for (const v of Array.isArray(value) ? value : Object.values(value)) {
-    if (hasNonFiniteNumber(v)) return true;
+/** Iterative, so no payload depth can overflow the stack here. */
+function hasNonFiniteNumber(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return true;
+    } else if (value !== null && typeof value === 'object') {
+      for (const v of Array.isArray(value) ? value : Object.values(value)) stack.push(v);
+    }
   }
   return false;
 }

@@ -34,6 +34,8 @@ export interface HttpContext {
   /** Named readiness checks; /readyz is 200 only when all are true. */
   readonly readiness: () => Promise<Record<string, boolean>>;
   readonly waiters: ResultWaiters | null;
+  /** Named liveness checks; /healthz fails when one is false (see app.ts). */
+  readonly liveness: () => Record<string, boolean>;
   readonly apiKeys: readonly string[];
   readonly intake: Intake;
   /** How long ?wait=true may wait for processing. */
@@ -41,4 +43,6 @@ export interface HttpContext {
   readonly metrics: Metrics;
   /** Woken whenever this process stores events (live subscribers). */
   readonly changes: Changes;
+  /** Aborted when the app starts to close: long-lived responses (SSE) end. */
+  readonly closing: AbortSignal;
 }

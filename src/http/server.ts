@@ -34,6 +34,8 @@ export async function createServer(
     bodyLimit: opts.maxBodyBytes,
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
+    // /events/:topic/:event_id with both at their 200-character limit, percent-encoded.
+    routerOptions: { maxParamLength: 1_300 },
     ajv: {
       customOptions: {
         removeAdditional: false,

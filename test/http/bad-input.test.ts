@@ -112,6 +112,14 @@ const cases: BadPublish[] = [
     details: ['0:payload'],
   },
   {
+    name: 'a payload nested deeper than the stack allows',
+    body: `{"topic":"t","event_id":"deep","timestamp":"2025-10-24T00:00:00Z","source":"s","payload":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`,
+    headers: JSON_CT,
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:payload'],
+  },
+  {
     name: 'two bad events among valid ones (all-or-nothing)',
     body: {
       events: [
@@ -223,6 +231,7 @@ void describe('GET /events rejects bad query parameters', () => {
     'after=-1',
     'after=1.5',
     'order=sideways',
+    'after=100000000000000000000',
     'unknown=1',
   ]) {
     void it(`answers 400 invalid_query to ?${query} and changes no counter`, async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ResultWaiters } from '../../src/consumer/waiters.js';
+import { Changes } from '../../src/http/changes.js';
 import type { AppliedItem, ApplyResult } from '../../src/ports/store.js';
 
 const item = (delivery: string, status: AppliedItem['status'] = 'stored'): AppliedItem => ({
@@ -55,5 +56,18 @@ void describe('ResultWaiters', () => {
     const waiters = new ResultWaiters();
     waiters.settle(batch(item('1')));
     assert.equal(waiters.size, 0);
+  });
+});
+
+void describe('live-subscriber wake-ups', () => {
+  void it('forget a waiter whose timer fired, so idle subscribers do not accumulate', async () => {
+    const changes = new Changes();
+    await Promise.all(Array.from({ length: 50 }, () => changes.next(1)));
+    assert.equal(changes.size, 0);
+    const woken = changes.next(60_000);
+    assert.equal(changes.size, 1);
+    changes.wake();
+    await woken;
+    assert.equal(changes.size, 0);
   });
 });

@@ -282,6 +282,11 @@ export class LogQueue implements Queue {
     return { received: this.durableNext - 1, depth: this.depthNow() };
   }
 
+  /** False once a log write has failed (only a restart recovers). */
+  writable(): boolean {
+    return this.writer.failed === null;
+  }
+
   ready(): Promise<boolean> {
     return Promise.resolve(this.state === 'open' && this.writer.failed === null);
   }

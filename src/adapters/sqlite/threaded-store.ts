@@ -56,7 +56,7 @@ export class ThreadedSqliteStore implements Store {
   private counterMirror: StoreCounters;
   private readonly topicMirror: Set<string>;
   private readonly applied: RangeSet;
-  private alive = true;
+  private isAlive = true;
 
   constructor(
     private readonly worker: Worker,
@@ -68,9 +68,14 @@ export class ThreadedSqliteStore implements Store {
     worker.on('message', (reply: Reply) => this.onReply(reply));
     worker.on('error', (err) => this.failAll(err));
     worker.on('exit', (code) => {
-      this.alive = false;
+      this.isAlive = false;
       this.failAll(new Error(`store thread exited with code ${code}`));
     });
+  }
+
+  /** False once the thread has exited (closed, or crashed). */
+  get alive(): boolean {
+    return this.isAlive;
   }
 
   /** Applied sequence numbers as of opening (for the queue log's recovery). */
@@ -83,7 +88,7 @@ export class ThreadedSqliteStore implements Store {
   }
 
   private call<R extends Request>(request: R): Promise<ResultOf<R>> {
-    if (!this.alive) return Promise.reject(new Error('the store is closed'));
+    if (!this.isAlive) return Promise.reject(new Error('the store is closed'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -159,13 +164,13 @@ export class ThreadedSqliteStore implements Store {
   }
 
   ready(): Promise<boolean> {
-    return Promise.resolve(this.alive);
+    return Promise.resolve(this.isAlive);
   }
 
   async close(): Promise<void> {
-    if (!this.alive) return;
+    if (!this.isAlive) return;
     await this.call({ op: 'close' });
-    this.alive = false;
+    this.isAlive = false;
     await this.worker.terminate();
   }
 }

@@ -19,12 +19,18 @@ const ListQuerySchema = Type.Composite(
     EventsQuerySchema,
     Type.Object({
       before: Type.Optional(
-        Type.Integer({ minimum: 1, description: 'Offset, exclusive (paging with order=desc).' }),
+        Type.Integer({
+          minimum: 1,
+          maximum: Number.MAX_SAFE_INTEGER,
+          description: 'Offset, exclusive (paging with order=desc).',
+        }),
       ),
     }),
   ],
   { additionalProperties: false },
 );
+
+const MAX_PAGE_CHARS = 32 * 1024 * 1024;
 
 export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get<{ Querystring: EventsQuery & { before?: number } }>(
@@ -38,7 +44,20 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
     async (request, reply) => {
       const rows = await ctx.reader.list(request.query);
       // Rows are serialised by hand so stored payload text is sent as is, never re-parsed.
-      return sendJson(reply, `[${rows.map(storedEventJson).join(',')}]`);
+      // A page stops early at MAX_PAGE_CHARS (10,000 payloads of 64 KiB would be 640 MB);
+      // the header tells a client to continue from the last offset it got.
+      const parts: string[] = [];
+      let chars = 2;
+      for (const row of rows) {
+        const json = storedEventJson(row);
+        if (parts.length > 0 && chars + json.length + 1 > MAX_PAGE_CHARS) {
+          void reply.header('x-page-truncated', 'true');
+          break;
+        }
+        parts.push(json);
+        chars += json.length + 1;
+      }
+      return sendJson(reply, `[${parts.join(',')}]`);
     },
   );
 

@@ -14,8 +14,14 @@ export function opsRoutes(app: FastifyInstance, ctx: HttpContext): void {
       return reply.type(ctx.metrics.registry.contentType).send(text);
     },
   );
-  app.get('/healthz', { schema: { response: { 200: HealthSchema } } }, (_request, reply) =>
-    reply.send({ status: 'ok' }),
+  app.get(
+    '/healthz',
+    { schema: { response: { 200: HealthSchema, 503: HealthSchema } } },
+    (_request, reply) => {
+      const checks = ctx.liveness();
+      const ok = Object.values(checks).every(Boolean);
+      return reply.code(ok ? 200 : 503).send(ok ? { status: 'ok' } : { status: 'failed', checks });
+    },
   );
   app.get(
     '/readyz',

@@ -7,6 +7,7 @@
  * have stored events).
  */
 import { Type } from '@sinclair/typebox';
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { storedEventJson } from '../../domain/event.js';
 import { MAX_NAME_LENGTH } from '../../domain/schemas.js';
@@ -16,10 +17,25 @@ const PAGE = 500;
 const POLL_MS = 1_000;
 const HEARTBEAT_MS = 15_000;
 
+/** Resolves when `raw` can take more, or the client is gone, or the server is stopping. */
+function drainedOrGone(raw: ServerResponse, closing: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      closing.removeEventListener('abort', done);
+      resolve();
+    };
+    raw.once('drain', done);
+    raw.once('close', done);
+    closing.addEventListener('abort', done, { once: true });
+  });
+}
+
 const SubscribeQuerySchema = Type.Object(
   {
     topic: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH })),
-    after: Type.Optional(Type.Integer({ minimum: 0 })),
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
   },
   { additionalProperties: false },
 );
@@ -43,34 +59,45 @@ export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
       });
       raw.write('retry: 2000\n\n');
       let open = true;
-      request.raw.on('close', () => {
+      const onClose = (): void => {
         open = false;
         ctx.changes.wake();
-      });
+      };
+      raw.on('close', onClose);
       let lastWrite = Date.now();
-      while (open && ctx.intake.accepting) {
-        const rows = await ctx.reader.list({
-          after: cursor,
-          limit: PAGE,
-          order: 'asc',
-          ...(topic !== undefined ? { topic } : {}),
-        });
-        for (const row of rows) {
-          const ok = raw.write(
-            `id: ${row.offset}\nevent: event\ndata: ${storedEventJson(row)}\n\n`,
-          );
-          cursor = row.offset;
-          if (!ok) await new Promise((resolve) => raw.once('drain', resolve));
-          lastWrite = Date.now();
+      try {
+        while (open && !ctx.closing.aborted) {
+          const rows = await ctx.reader.list({
+            after: cursor,
+            limit: PAGE,
+            order: 'asc',
+            ...(topic !== undefined ? { topic } : {}),
+          });
+          for (const row of rows) {
+            if (!open) break;
+            const flushed = raw.write(
+              `id: ${row.offset}\nevent: event\ndata: ${storedEventJson(row)}\n\n`,
+            );
+            cursor = row.offset;
+            lastWrite = Date.now();
+            // A client that stops reading must not hold the loop (or shutdown) forever.
+            if (!flushed) await drainedOrGone(raw, ctx.closing);
+          }
+          if (rows.length === PAGE) continue;
+          if (Date.now() - lastWrite >= HEARTBEAT_MS) {
+            raw.write(': keep-alive\n\n');
+            lastWrite = Date.now();
+          }
+          await ctx.changes.next(POLL_MS);
         }
-        if (rows.length === PAGE) continue;
-        if (Date.now() - lastWrite >= HEARTBEAT_MS) {
-          raw.write(': keep-alive\n\n');
-          lastWrite = Date.now();
-        }
-        await ctx.changes.next(POLL_MS);
+      } catch (err) {
+        // End the stream so the client reconnects (after `retry`) from its last id.
+        request.log.warn({ err }, 'subscription ended: the store could not be read');
+      } finally {
+        raw.off('close', onClose);
+        if (raw.writableNeedDrain) raw.destroy();
+        else raw.end();
       }
-      raw.end();
     },
   );
 }
