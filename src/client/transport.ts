@@ -227,10 +227,13 @@ export function responseError(res: Response): PublisherError {
     typeof body.message === 'string' ? body.message : typeof res.body === 'string' ? res.body : '';
   const summary = `${res.url}: HTTP ${res.status}${serverCode ? ` ${serverCode}` : ''}${message ? `: ${message}` : ''}`;
   if (res.status === 503 || res.status === 429 || res.status === 408) {
-    // The server promises a 503 means nothing was enqueued; 408/429 likewise refuse the work.
+    // queue_full (backpressure) is decided before anything is written, and 408/429 refuse
+    // the work. Any other 503 ('unavailable') can follow a write whose outcome is unknown
+    // (a Redis reply lost to a timeout, a failed log write that reached the disk), so the
+    // events may have been taken after all.
     return new AttemptError('unavailable', summary, {
       status: res.status,
-      maybeDelivered: false,
+      maybeDelivered: res.status === 503 && serverCode !== 'queue_full',
       ...(res.retryAfterMs === undefined ? {} : { retryAfterMs: res.retryAfterMs }),
     });
   }
