@@ -95,6 +95,13 @@ export const EventsQuerySchema = Type.Object(
       default: 0,
       description: 'Offset, exclusive.',
     }),
+    before: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: 'Offset, exclusive (to page backwards with order=desc).',
+      }),
+    ),
     limit: Type.Integer({ minimum: 1, maximum: MAX_QUERY_LIMIT, default: DEFAULT_QUERY_LIMIT }),
     order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' }),
   },

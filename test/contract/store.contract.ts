@@ -185,7 +185,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
       });
     });
 
-    void it('list filters by topic and source, honours limit, after and descending order', async () => {
+    void it('list filters by topic and source, honours limit, after, before and descending order', async () => {
       await withStore(open, async (store) => {
         const r = await store.apply(
           deliver([
@@ -202,6 +202,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
           topic?: string;
           source?: string;
           after?: number;
+          before?: number;
           limit?: number;
           order?: 'asc' | 'desc';
         }): Promise<number[]> =>
@@ -215,6 +216,10 @@ export function runStoreContract(name: string, open: StoreOpener): void {
         assert.deepEqual(await list({ order: 'desc' }), [...off].reverse());
         assert.deepEqual(await list({ order: 'desc', limit: 2 }), [off[4], off[3]]);
         assert.deepEqual(await list({ order: 'desc', topic: 'order' }), [off[4], off[1]]);
+        // Paging backwards: each page continues below the last offset it returned.
+        assert.deepEqual(await list({ order: 'desc', limit: 2, before: off[3] }), [off[2], off[1]]);
+        assert.deepEqual(await list({ order: 'desc', before: off[1] }), [off[0]]);
+        assert.deepEqual(await list({ after: off[0], before: off[3] }), [off[1], off[2]]);
       });
     });
 

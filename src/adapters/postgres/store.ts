@@ -168,6 +168,10 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     list(query: EventsQuery): Promise<StoredEvent[]> {
       const params: (string | number)[] = [query.after];
       const where = ['seq > $1'];
+      if (query.before !== undefined) {
+        params.push(query.before);
+        where.push(`seq < $${params.length}`);
+      }
       if (query.topic !== undefined) {
         params.push(query.topic);
         where.push(`topic = $${params.length}`);

@@ -7,7 +7,7 @@ import type { Range } from './ranges.js';
 
 export type Request =
   | { readonly op: 'apply'; readonly deliveries: readonly Delivery[]; readonly at: number }
-  | { readonly op: 'list'; readonly query: EventsQuery & { before?: number } }
+  | { readonly op: 'list'; readonly query: EventsQuery }
   | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
   | { readonly op: 'topics' }
   | { readonly op: 'checkpoint' }

@@ -245,7 +245,7 @@ export class SqliteStore implements Store {
     return { items, stored, duplicates };
   }
 
-  list(query: EventsQuery & { before?: number }): Promise<StoredEvent[]> {
+  list(query: EventsQuery): Promise<StoredEvent[]> {
     const where = ['"offset" > ?'];
     const params: unknown[] = [query.after];
     if (query.before !== undefined) {

@@ -138,7 +138,7 @@ export class ThreadedSqliteStore implements Store {
     return { items, stored: packed.stored, duplicates: packed.duplicates };
   }
 
-  list(query: EventsQuery & { before?: number }): Promise<StoredEvent[]> {
+  list(query: EventsQuery): Promise<StoredEvent[]> {
     return this.call({ op: 'list', query });
   }
 

@@ -14,30 +14,14 @@ import {
 import type { HttpContext } from '../context.js';
 import { DASHBOARD_HTML } from '../dashboard-page.js';
 
-const ListQuerySchema = Type.Composite(
-  [
-    EventsQuerySchema,
-    Type.Object({
-      before: Type.Optional(
-        Type.Integer({
-          minimum: 1,
-          maximum: Number.MAX_SAFE_INTEGER,
-          description: 'Offset, exclusive (paging with order=desc).',
-        }),
-      ),
-    }),
-  ],
-  { additionalProperties: false },
-);
-
 const MAX_PAGE_CHARS = 32 * 1024 * 1024;
 
 export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
-  app.get<{ Querystring: EventsQuery & { before?: number } }>(
+  app.get<{ Querystring: EventsQuery }>(
     '/events',
     {
       schema: {
-        querystring: ListQuerySchema,
+        querystring: EventsQuerySchema,
         response: { 200: Type.Array(StoredEventSchema), 400: ErrorSchema },
       },
     },
