@@ -17,10 +17,9 @@ import { createEventValidator } from './domain/validate.js';
 import type { HttpContext, Intake, StatsView } from './http/context.js';
 import { Changes } from './http/changes.js';
 import { createServer } from './http/server.js';
-import type { Queue } from './ports/queue.js';
-import type { ApplyResult, Store } from './ports/store.js';
 import { createMetrics } from './metrics.js';
-import type { Delivery } from './ports/queue.js';
+import type { Delivery, Queue } from './ports/queue.js';
+import type { ApplyResult, Store } from './ports/store.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string })
   .version;
@@ -57,6 +56,8 @@ interface Adapters {
    * supervisor restarts the process. Cluster outages are transient and not listed here.
    */
   readonly liveness?: () => Record<string, boolean>;
+  /** Topic names from the same instant as the counters, when the store mirrors them. */
+  readonly topicNames?: () => string[];
 }
 
 async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
@@ -79,6 +80,7 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
       queue,
       store,
       liveness: () => ({ queue_log: queue.writable(), store_thread: store.alive }),
+      topicNames: () => store.topicNames(),
     };
   } catch (err) {
     await store.close();
@@ -88,7 +90,7 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const log = opts.logger;
-  const { queue, store, liveness } = await openAdapters(config, log);
+  const { queue, store, liveness, topicNames } = await openAdapters(config, log);
   const startedAt = (opts.now ?? (() => new Date()))();
   const consumes = config.role !== 'api';
   // In cluster mode another instance may consume a request's deliveries, so only embedded
@@ -100,9 +102,14 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const metrics = createMetrics(async () => (await queue.stats()).depth);
 
   const stats = async (): Promise<StatsView> => {
-    // Called together so that embedded adapters (synchronous underneath) answer from one
-    // instant: the invariant holds in every response, not only when idle.
-    const [q, c, topics] = await Promise.all([queue.stats(), store.counters(), store.topics()]);
+    // Called together so that embedded adapters (mirrors in this thread) answer from one
+    // instant: the invariant holds in every response, not only when idle, and the topic
+    // list matches the counters.
+    const [q, c, topics] = await Promise.all([
+      queue.stats(),
+      store.counters(),
+      topicNames ? topicNames() : store.topics().then((all) => all.map((t) => t.topic)),
+    ]);
     const now = (opts.now ?? (() => new Date()))();
     return {
       received: q.received,
@@ -110,7 +117,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       duplicate_dropped: c.duplicate_dropped,
       queue_depth: q.depth,
       rejected: intake.rejected,
-      topics: topics.map((t) => t.topic),
+      topics,
       uptime_seconds: Math.round((now.getTime() - startedAt.getTime()) / 100) / 10,
       started_at: startedAt.toISOString(),
       workers: consumes ? config.workers : 0,
