@@ -165,37 +165,39 @@ return false
  * use, or after a restart). Arguments travel as one array, never spread, so a batch of tens
  * of thousands of events does not hit the engine's argument limit.
  */
-/** runScript, with the reply's strings as raw bytes. */
-export async function runScriptBuffer(
+export function runScript(
   redis: Redis,
   lua: LuaScript,
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
-  const tail = (keys as readonly (string | number)[]).concat(args);
-  try {
-    return await redis.callBuffer('EVALSHA', [lua.sha, keys.length].concat(tail));
-  } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
-      return redis.callBuffer('EVAL', [lua.text, keys.length].concat(tail));
-    }
-    throw err;
-  }
+  return evalScript(redis, 'call', lua, keys, args);
 }
 
-export async function runScript(
+/** runScript, with the reply's strings as raw bytes. */
+export function runScriptBuffer(
   redis: Redis,
   lua: LuaScript,
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
+  return evalScript(redis, 'callBuffer', lua, keys, args);
+}
+
+async function evalScript(
+  redis: Redis,
+  method: 'call' | 'callBuffer',
+  lua: LuaScript,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
   const tail = (keys as readonly (string | number)[]).concat(args);
+  const send = (command: string, first: string): Promise<unknown> =>
+    redis[method](command, [first, keys.length].concat(tail));
   try {
-    return await redis.call('EVALSHA', [lua.sha, keys.length].concat(tail));
+    return await send('EVALSHA', lua.sha);
   } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
-      return redis.call('EVAL', [lua.text, keys.length].concat(tail));
-    }
+    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return send('EVAL', lua.text);
     throw err;
   }
 }
