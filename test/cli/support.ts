@@ -5,8 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { launch, MAIN_JS } from '../helpers/server.js';
-import { sleep } from '../helpers/tmp.js';
+import { MAIN_JS, spawnServer } from '../helpers/server.js';
 
 /** dist/test/cli/support.js -> dist/src/cli/main.js */
 export const CLI_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -59,29 +58,12 @@ export async function serveOn(
   dataDir: string,
   env: Record<string, string> = {},
 ): Promise<PortServer> {
-  const url = `http://127.0.0.1:${port}`;
-  const proc = launch({ PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env });
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
-  let healthy = false;
-  for (let i = 0; i < 400 && !exited && !healthy; i++) {
-    try {
-      healthy = (await fetch(`${url}/healthz`)).status === 200;
-    } catch {
-      await sleep(25);
-    }
-  }
-  if (!healthy) {
-    proc.child.kill('SIGKILL');
-    await proc.exited;
-    throw new Error(`server on ${url} did not become healthy: ${proc.stderr()}`);
-  }
+  const server = await spawnServer({ LOG_LEVEL: 'warn', ...env, DATA_DIR: dataDir }, { port });
   return {
-    url,
-    stderr: () => proc.stderr(),
+    url: server.url,
+    stderr: () => server.stderr(),
     stop: async (signal = 'SIGKILL') => {
-      if (!exited) proc.child.kill(signal);
-      await proc.exited;
+      await server.kill(signal);
     },
   };
 }

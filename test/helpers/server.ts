@@ -50,17 +50,18 @@ export function launch(env: Record<string, string>): Launched {
   return { child, exited, stdout: () => out, stderr: () => err };
 }
 
-/** Spawns the server on a free port and waits (bounded) until /healthz answers 200. */
+/** Spawns the server (on a free port unless one is given) and waits (bounded) until /healthz answers 200. */
 export async function spawnServer(
   env: Record<string, string> & { DATA_DIR: string },
+  opts: { readonly port?: number } = {},
 ): Promise<SpawnedServer> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const proc = launch({ ...env, PORT: String(port) });
   let exit: Exit | null = null;
   void proc.exited.then((e) => (exit = e));
   let healthy = false;
-  for (let i = 0; i < 300 && exit === null && !healthy; i++) {
+  for (let i = 0; i < 400 && exit === null && !healthy; i++) {
     try {
       healthy = (await fetch(`${url}/healthz`)).status === 200;
     } catch {
@@ -83,7 +84,7 @@ export async function spawnServer(
       if (exit === null) proc.child.kill(signal);
       return proc.exited;
     },
-    restart: () => spawnServer(env),
+    restart: () => spawnServer(env, opts),
   };
   return server;
 }
