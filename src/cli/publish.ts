@@ -124,7 +124,8 @@ export async function publishCommand(argv: readonly string[], io: Io): Promise<n
   const publisher = new Publisher({
     url: urls,
     maxInFlight: concurrency,
-    requestTimeoutMs: integer('timeout', v.timeout, 10_000, 1),
+    // setTimeout holds at most 2^31 - 1 ms; longer would fire at once.
+    requestTimeoutMs: integer('timeout', v.timeout, 10_000, 1, 2_147_483_647),
     maxAttempts: integer('max-attempts', v['max-attempts'], 10, 1, 1000),
     maxRetryTimeMs: decimal('max-retry-time', v['max-retry-time'], 60, 0.001, 86_400) * 1000,
     ...(v['api-key'] === undefined ? {} : { apiKey: v['api-key'] }),
