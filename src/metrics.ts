@@ -15,8 +15,21 @@ export interface Metrics {
   applied(result: ApplyResult, lagSeconds: readonly number[]): void;
 }
 
+/**
+ * Topics get their own label value up to this many; later ones share `_other`, so a client
+ * inventing topics cannot grow the registry (and every scrape) without bound.
+ */
+export const MAX_TOPIC_LABELS = 1_000;
+
 export function createMetrics(queueDepth: () => Promise<number>): Metrics {
   const registry = new Registry();
+  const labelled = new Set<string>();
+  const label = (topic: string): string => {
+    if (labelled.has(topic)) return topic;
+    if (labelled.size >= MAX_TOPIC_LABELS) return '_other';
+    labelled.add(topic);
+    return topic;
+  };
   collectDefaultMetrics({ register: registry, prefix: 'logsieve_process_' });
   const received = new Counter({
     name: 'logsieve_events_received_total',
@@ -68,7 +81,10 @@ export function createMetrics(queueDepth: () => Promise<number>): Metrics {
     registry,
     accepted(events) {
       const byTopic = new Map<string, number>();
-      for (const e of events) byTopic.set(e.topic, (byTopic.get(e.topic) ?? 0) + 1);
+      for (const e of events) {
+        const topic = label(e.topic);
+        byTopic.set(topic, (byTopic.get(topic) ?? 0) + 1);
+      }
       for (const [topic, n] of byTopic) received.inc({ topic }, n);
     },
     rejected(reason) {
@@ -83,7 +99,9 @@ export function createMetrics(queueDepth: () => Promise<number>): Metrics {
       for (const item of result.items) {
         const target =
           item.status === 'stored' ? stored : item.status === 'duplicate' ? dropped : null;
-        if (target !== null) target.set(item.topic, (target.get(item.topic) ?? 0) + 1);
+        if (target === null) continue;
+        const topic = label(item.topic);
+        target.set(topic, (target.get(topic) ?? 0) + 1);
       }
       for (const [topic, n] of stored) unique.inc({ topic }, n);
       for (const [topic, n] of dropped) duplicates.inc({ topic }, n);

@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AcceptedEvent } from '../../src/domain/event.js';
+import { createMetrics, MAX_TOPIC_LABELS } from '../../src/metrics.js';
+
+const event = (topic: string): AcceptedEvent => ({
+  topic,
+  event_id: 'e',
+  timestamp: '2025-10-24T00:00:00.000Z',
+  source: 's',
+  payload: '{}',
+});
+
+void describe('metrics', () => {
+  void it('gives topics their own label up to a bound, then counts the rest under _other', async () => {
+    const metrics = createMetrics(() => Promise.resolve(0));
+    const topics = Array.from({ length: MAX_TOPIC_LABELS + 5 }, (_, i) => `t${i}`);
+    metrics.accepted(topics.map(event));
+    metrics.accepted([event('t0'), event(`t${MAX_TOPIC_LABELS + 1}`)]);
+    const text = await metrics.registry.metrics();
+    const lines = text.split('\n').filter((l) => l.startsWith('logsieve_events_received_total{'));
+    assert.equal(lines.length, MAX_TOPIC_LABELS + 1);
+    assert.ok(lines.includes('logsieve_events_received_total{topic="t0"} 2'));
+    assert.ok(lines.includes('logsieve_events_received_total{topic="_other"} 6'));
+  });
+});
