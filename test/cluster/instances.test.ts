@@ -22,6 +22,7 @@ import {
   dropRedisNamespace,
   randomNamespace,
 } from './services.js';
+import { composeAggregatorEnv } from './compose.js';
 
 const skip = await clusterServicesSkipReason();
 const CLI_JS = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -37,15 +38,15 @@ interface Cluster {
 async function startCluster(n: number, extra: Record<string, string> = {}): Promise<Cluster> {
   const namespace = randomNamespace();
   const dataDir = await makeDataDir('logsieve-cluster');
+  // The services' variables come from docker-compose.yml itself (aggregator-1..3).
   const env = (i: number): Record<string, string> & { DATA_DIR: string } => ({
-    DATA_DIR: dataDir,
-    QUEUE: 'redis',
-    STORE: 'postgres',
-    REDIS_URL,
-    DATABASE_URL,
-    NAMESPACE: namespace,
+    ...composeAggregatorEnv(`aggregator-${((i - 1) % 3) + 1}`, {
+      redisUrl: REDIS_URL,
+      databaseUrl: DATABASE_URL,
+      namespace,
+    }),
     CONSUMER_NAME: `instance-${i}`,
-    WORKERS: '2',
+    DATA_DIR: dataDir,
     ...extra,
   });
   const servers = await Promise.all(Array.from({ length: n }, (_, i) => spawnServer(env(i + 1))));
