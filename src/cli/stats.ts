@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { Publisher } from '../client/publisher.js';
 import type { ServerStats } from '../client/types.js';
+import { invariantHolds } from '../domain/stats.js';
 import { urlList } from './args.js';
 import type { Io } from './publish.js';
 
@@ -15,7 +16,7 @@ export function formatStats(s: ServerStats): string {
     processed > 0
       ? ` (${((100 * s.duplicate_dropped) / processed).toFixed(1)} % of processed)`
       : '';
-  const holds = s.received === s.unique_processed + s.duplicate_dropped + s.queue_depth;
+  const holds = invariantHolds(s);
   return (
     [
       `mode         ${s.mode}, ${s.workers} worker(s)`,

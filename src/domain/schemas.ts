@@ -2,7 +2,7 @@
  * The one set of schemas: request validation is compiled from them once, and the OpenAPI
  * document is generated from them. Limits that come from configuration are parameters.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 
 export const TOPIC_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:/-]*$';
 /** No C0/C1 control characters and no DEL. */
@@ -37,7 +37,6 @@ export const EventSchema = Type.Object(
   },
   { additionalProperties: false, $id: 'Event' },
 );
-export type EventBody = Static<typeof EventSchema>;
 
 export const ErrorSchema = Type.Object(
   {
@@ -139,5 +138,3 @@ export const HealthSchema = Type.Object({
   status: Type.String(),
   checks: Type.Optional(Type.Record(Type.String(), Type.Boolean())),
 });
-
-export type Schema = TSchema;

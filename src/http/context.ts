@@ -1,4 +1,5 @@
 /** What the HTTP layer is given: narrow views of the ports and a few app-level functions. */
+import type { Counters } from '../domain/stats.js';
 import type { EventValidator } from '../domain/validate.js';
 import type { Metrics } from '../metrics.js';
 import type { Changes } from './changes.js';
@@ -6,11 +7,7 @@ import type { ResultWaiters } from '../consumer/waiters.js';
 import type { QueueWriter } from '../ports/queue.js';
 import type { EventReader } from '../ports/store.js';
 
-export interface StatsView {
-  readonly received: number;
-  readonly unique_processed: number;
-  readonly duplicate_dropped: number;
-  readonly queue_depth: number;
+export interface StatsView extends Counters {
   readonly rejected: number;
   readonly topics: readonly string[];
   readonly uptime_seconds: number;
