@@ -102,26 +102,60 @@ async function assertExact(
   assert.equal(new Set(rows.map((r) => `${r.topic}/${r.event_id}`)).size, keys);
 }
 
+interface Pipeline {
+  readonly queue: RedisQueue;
+  readonly store: PostgresStore;
+  /** Stops the workers, then closes the queue and the store. */
+  stop(): Promise<void>;
+}
+
+/** A Redis queue, a PostgreSQL store and two real consumer workers between them. */
+async function startPipeline(opts: {
+  redisUrl: string;
+  databaseUrl: string;
+  namespace: string;
+  claimIdleMs: number;
+  store?: { statementTimeoutMs: number; connectTimeoutMs: number };
+}): Promise<Pipeline> {
+  const queue = await openRedisQueue({
+    url: opts.redisUrl,
+    namespace: opts.namespace,
+    consumerName: 'w',
+    claimIdleMs: opts.claimIdleMs,
+    queueMax: 100_000,
+  });
+  const store = await openPostgresStore({
+    url: opts.databaseUrl,
+    namespace: opts.namespace,
+    poolMax: 4,
+    consumerName: 'w',
+    ...opts.store,
+  });
+  const workers = startWorkers({ queue, store, log, count: 2, batchMax: 200 });
+  return {
+    queue,
+    store,
+    async stop() {
+      workers.abort();
+      await workers.done;
+      await queue.close();
+      await store.close();
+    },
+  };
+}
+
 void describe('cluster outages under load', { skip: skip ?? false }, () => {
   void it('PostgreSQL crash mid-load: reads fail fast, events wait in Redis, all applied once after it returns', async () => {
     const pg = await privatePostgres();
     const ns = randomNamespace();
-    const queue = await openRedisQueue({
-      url: REDIS_URL,
+    const pipeline = await startPipeline({
+      redisUrl: REDIS_URL,
+      databaseUrl: pg.url,
       namespace: ns,
-      consumerName: 'w',
       claimIdleMs: 5_000,
-      queueMax: 100_000,
+      store: { statementTimeoutMs: 2_000, connectTimeoutMs: 1_000 },
     });
-    const store = await openPostgresStore({
-      url: pg.url,
-      namespace: ns,
-      poolMax: 4,
-      consumerName: 'w',
-      statementTimeoutMs: 2_000,
-      connectTimeoutMs: 1_000,
-    });
-    const workers = startWorkers({ queue, store, log, count: 2, batchMax: 200 });
+    const { queue, store } = pipeline;
     try {
       const batches = workload(60, 50);
       const publishing = publish(queue, batches, 20);
@@ -145,10 +179,7 @@ void describe('cluster outages under load', { skip: skip ?? false }, () => {
       console.log(`postgres outage: ready() false in ${readyMs} ms, list failed in ${listMs} ms`);
       await assertExact(queue, store, batches);
     } finally {
-      workers.abort();
-      await workers.done;
-      await queue.close();
-      await store.close();
+      await pipeline.stop();
       await dropRedisNamespace(REDIS_URL, ns);
       await pg.destroy();
     }
@@ -157,20 +188,13 @@ void describe('cluster outages under load', { skip: skip ?? false }, () => {
   void it('Redis crash mid-load: enqueue answers 503 fast, workers back off, nothing lost or double counted', async () => {
     const redis = await privateRedis();
     const ns = randomNamespace();
-    const queue = await openRedisQueue({
-      url: redis.url,
+    const pipeline = await startPipeline({
+      redisUrl: redis.url,
+      databaseUrl: DATABASE_URL,
       namespace: ns,
-      consumerName: 'w',
       claimIdleMs: 2_000,
-      queueMax: 100_000,
     });
-    const store = await openPostgresStore({
-      url: DATABASE_URL,
-      namespace: ns,
-      poolMax: 4,
-      consumerName: 'w',
-    });
-    const workers = startWorkers({ queue, store, log, count: 2, batchMax: 200 });
+    const { queue, store } = pipeline;
     try {
       const batches = workload(60, 50);
       const publishing = publish(queue, batches, 20);
@@ -190,10 +214,7 @@ void describe('cluster outages under load', { skip: skip ?? false }, () => {
       console.log(`redis outage: enqueue failed in ${failMs} ms; ${rejected} publishes retried`);
       await assertExact(queue, store, batches);
     } finally {
-      workers.abort();
-      await workers.done;
-      await queue.close();
-      await store.close();
+      await pipeline.stop();
       await dropPostgresSchema(DATABASE_URL, ns);
       await redis.destroy();
     }
