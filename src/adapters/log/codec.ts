@@ -39,9 +39,18 @@ export function decodeRecord(line: string): DecodedRecord | null {
   ) {
     return null;
   }
-  // JSON.stringify(JSON.parse(text)) reproduces text that JSON.stringify produced.
+  // The payload is taken as the text between the header encodeRecord wrote and the closing
+  // bracket, never serialised again: JSON.stringify recurses once per nesting level (JSON.parse
+  // does not), so a payload validation accepted near the stack limit would throw RangeError
+  // here, at start-up recovery, from a deeper stack. The header is rebuilt the way the encoder
+  // wrote it (JSON.stringify of a parsed string reproduces it); a line that was not written by
+  // encodeRecord does not match it and is not a record.
+  const head =
+    `[${seq},${JSON.stringify(topic)},${JSON.stringify(eventId)},` +
+    `${JSON.stringify(timestamp)},${JSON.stringify(source)},`;
+  if (!line.startsWith(head) || !line.endsWith(']')) return null;
   return {
     seq,
-    event: { topic, event_id: eventId, timestamp, source, payload: JSON.stringify(payload) },
+    event: { topic, event_id: eventId, timestamp, source, payload: line.slice(head.length, -1) },
   };
 }
