@@ -11,7 +11,7 @@ import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { openThreadedSqliteStore } from '../../src/adapters/sqlite/threaded-store.js';
 import type { Lease, Queue } from '../../src/ports/queue.js';
 import { runQueueContract } from './queue.contract.js';
-import { runStoreContract } from './store.contract.js';
+import { runStoreContract, sequenceIds } from './store.contract.js';
 
 const log = pino({ level: 'silent' });
 
@@ -64,6 +64,7 @@ runStoreContract('sqlite', async () => {
   const store = openSqliteStore({ file: join(dir, 'events.db') });
   return {
     store,
+    nextDeliveryId: sequenceIds,
     cleanup: async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
@@ -76,6 +77,7 @@ runStoreContract('sqlite on its thread', async () => {
   const store = await openThreadedSqliteStore(join(dir, 'events.db'));
   return {
     store,
+    nextDeliveryId: sequenceIds,
     cleanup: async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import type { AcceptedEvent } from '../../src/domain/event.js';
 import { AppError } from '../../src/domain/errors.js';
 import type { Delivery, Lease, Queue } from '../../src/ports/queue.js';
+import { deepestValidEvent, payloadOfBytes, validEvents } from '../helpers/hostile.js';
 
 export interface QueueContractOptions {
   /** The bound on depth the queue must enforce. */
@@ -116,6 +117,35 @@ export function runQueueContract(name: string, open: QueueOpener): void {
         await queue.enqueue([sent]);
         const lease = await take(queue, 10);
         assert.deepEqual(lease?.deliveries[0]?.event, sent);
+      });
+    });
+
+    void it('hostile events the validator accepts travel byte for byte, in order, in one enqueue (separators, unicode, longest names, deepest and largest payloads)', async () => {
+      await withQueue(open, { queueMax: BIG }, async (opened) => {
+        const sent = [
+          ...validEvents(0xbad, 300),
+          deepestValidEvent(),
+          event({ payload: payloadOfBytes(64 * 1024) }),
+          ...validEvents(0xbee, 50),
+        ];
+        const ids = await opened.queue.enqueue(sent);
+        assert.equal(ids.length, sent.length);
+        // Read back after a restart where the adapter has one: the stored form is decoded then.
+        let queue = opened.queue;
+        if (opened.reopen !== undefined) {
+          await queue.close();
+          queue = await opened.reopen();
+        }
+        const { deliveries, leases } = await takeN(queue, sent.length, 10_000);
+        assert.deepEqual(
+          deliveries.map((d) => d.id),
+          ids,
+        );
+        for (const [i, d] of deliveries.entries())
+          assert.deepEqual(d.event, sent[i], `event #${i}`);
+        for (const l of leases) await queue.ack(l);
+        assert.deepEqual(await queue.stats(), { received: sent.length, depth: 0 });
+        if (queue !== opened.queue) await queue.close();
       });
     });
 

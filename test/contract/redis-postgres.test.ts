@@ -15,7 +15,7 @@ import {
   randomNamespace,
 } from '../cluster/services.js';
 import { runQueueContract } from './queue.contract.js';
-import { runStoreContract } from './store.contract.js';
+import { runStoreContract, streamIds } from './store.contract.js';
 
 const skip = await clusterServicesSkipReason();
 
@@ -59,6 +59,7 @@ if (skip !== null) {
     });
     return {
       store,
+      nextDeliveryId: streamIds,
       cleanup: async () => {
         await store.close();
         await dropPostgresSchema(DATABASE_URL, namespace);

@@ -3,17 +3,24 @@
  * adapter. An adapter's test file calls `runStoreContract(name, open)`; `open` gives a fresh,
  * empty store on its own storage each time.
  *
- * Delivery ids here are decimal strings ("1", "2", ...), valid both as log sequence numbers
- * and as opaque ids.
+ * Delivery ids are opaque to the suite: each opener supplies fresh ids in the shape its
+ * store really receives from its queue (log sequence numbers for SQLite, Redis stream ids
+ * for PostgreSQL), and the suite only ever passes them in and compares them for equality.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AcceptedEvent } from '../../src/domain/event.js';
+import { dedupKey, type AcceptedEvent } from '../../src/domain/event.js';
 import type { Delivery } from '../../src/ports/queue.js';
-import type { ApplyResult, Store } from '../../src/ports/store.js';
+import type { AppliedItem, ApplyResult, Store } from '../../src/ports/store.js';
+import { deepestValidEvent, payloadOfBytes, validEvents } from '../helpers/hostile.js';
 
 export interface OpenedStore {
   readonly store: Store;
+  /**
+   * A delivery id never given out before for this store, shaped as the queue this store is
+   * paired with makes them (the order of calls is the order the queue would hand them out).
+   */
+  readonly nextDeliveryId: () => string;
   /** Closes the store and deletes its storage. */
   cleanup(): Promise<void>;
 }
@@ -36,15 +43,47 @@ export function ev(over: Partial<AcceptedEvent> = {}): AcceptedEvent {
 }
 
 let deliverySeq = 0;
-/** New deliveries (fresh ids) of the given events. */
-export function deliver(events: readonly AcceptedEvent[]): Delivery[] {
-  return events.map((event) => ({ id: String(++deliverySeq), event }));
+/** Fresh delivery ids as log sequence numbers ("1", "2", ...): the embedded queue's shape. */
+export const sequenceIds = (): string => String(++deliverySeq);
+
+let streamMs = 1_700_000_000_000;
+let streamSeq = 0;
+/**
+ * Fresh delivery ids as Redis stream ids ("ms-seq", ascending): the cluster queue's shape,
+ * with several entries per millisecond as under load.
+ */
+export function streamIds(): string {
+  if (++streamSeq > 3) {
+    streamMs += 1 + (streamSeq % 5);
+    streamSeq = 0;
+  }
+  return `${streamMs}-${streamSeq}`;
 }
 
-async function withStore(open: StoreOpener, body: (store: Store) => Promise<void>): Promise<void> {
+/** New deliveries (fresh ids from `ids`) of the given events. */
+export function deliver(
+  events: readonly AcceptedEvent[],
+  ids: () => string = sequenceIds,
+): Delivery[] {
+  return events.map((event) => ({ id: ids(), event }));
+}
+
+interface StoreUnderTest {
+  readonly store: Store;
+  /** deliver() with this store's delivery ids. */
+  readonly deliver: (events: readonly AcceptedEvent[]) => Delivery[];
+}
+
+async function withStore(
+  open: StoreOpener,
+  body: (s: StoreUnderTest) => Promise<void>,
+): Promise<void> {
   const opened = await open();
   try {
-    await body(opened.store);
+    await body({
+      store: opened.store,
+      deliver: (events) => deliver(events, opened.nextDeliveryId),
+    });
   } finally {
     await opened.cleanup();
   }
@@ -65,7 +104,7 @@ function assertIncreasing(values: readonly (number | null)[]): void {
 export function runStoreContract(name: string, open: StoreOpener): void {
   void describe(`Store contract: ${name}`, () => {
     void it('starts empty with zero counters', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store }) => {
         assert.deepEqual(await store.counters(), { unique_processed: 0, duplicate_dropped: 0 });
         assert.deepEqual(await store.topics(), []);
         assert.deepEqual(await store.list({ after: 0, limit: 10, order: 'asc' }), []);
@@ -73,7 +112,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('stores new events with strictly increasing offsets in input order', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const batch = deliver([ev(), ev(), ev({ topic: 'login' }), ev()]);
         const r = await store.apply(batch, AT);
         assert.deepEqual(statusesOf(r), ['stored', 'stored', 'stored', 'stored']);
@@ -89,7 +128,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('first stored wins: a later copy with another payload is a duplicate carrying the earlier offset', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const first = ev({ payload: '{"v":"first"}' });
         const r1 = await store.apply(deliver([first]), AT);
         const r2 = await store.apply(deliver([{ ...first, payload: '{"v":"second"}' }, ev()]), AT);
@@ -104,7 +143,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('copies inside one batch: the first is stored, the others are duplicates of it', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const e = ev();
         const r = await store.apply(deliver([e, ev(), { ...e, payload: '{"other":1}' }, e]), AT);
         assert.deepEqual(statusesOf(r), ['stored', 'stored', 'duplicate', 'duplicate']);
@@ -116,7 +155,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('the same event_id in two topics is two events', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const r = await store.apply(
           deliver([ev({ topic: 'a', event_id: 'same' }), ev({ topic: 'b', event_id: 'same' })]),
           AT,
@@ -129,7 +168,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('a delivery applied again is redelivered and changes nothing; new deliveries in the same batch still count', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const batch = deliver([ev(), ev(), ev()]);
         await store.apply(batch, AT);
         const before = await store.counters();
@@ -151,7 +190,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('concurrent applies racing on the same key store it once', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const e = ev();
         const results = await Promise.all(
           Array.from({ length: 8 }, () => store.apply(deliver([e]), AT)),
@@ -165,7 +204,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('offsets keep increasing across batches and paging with after returns every event once', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const all: (number | null)[] = [];
         for (let b = 0; b < 5; b++) {
           const r = await store.apply(deliver(Array.from({ length: 7 }, () => ev())), AT);
@@ -186,7 +225,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('list filters by topic and source, honours limit, after, before and descending order', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const r = await store.apply(
           deliver([
             ev({ topic: 'login', source: 's1' }),
@@ -224,7 +263,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('an event round-trips exactly: unicode, nested payload text, fine timestamp, processed_at', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const e = ev({
           topic: 'app/prod:api.v1',
           event_id: 'ünï-😀-"quoted"\\',
@@ -249,7 +288,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
     });
 
     void it('topics() reports per-topic unique, duplicates, last offset and last processed time', async () => {
-      await withStore(open, async (store) => {
+      await withStore(open, async ({ store, deliver }) => {
         const a = ev({ topic: 'alpha' });
         const r1 = await store.apply(
           deliver([a, ev({ topic: 'beta' }), ev({ topic: 'alpha' })]),
@@ -276,6 +315,73 @@ export function runStoreContract(name: string, open: StoreOpener): void {
         ]);
         const c = await store.counters();
         assert.deepEqual(c, { unique_processed: 3, duplicate_dropped: 2 });
+      });
+    });
+
+    void it('paging never skips: a reader paging with after while writers apply concurrently sees every event once, in offset order', async () => {
+      await withStore(open, async ({ store, deliver }) => {
+        const WRITERS = 6;
+        const BATCHES = 12;
+        const BATCH = 25;
+        let writing = true;
+        const written: number[] = [];
+        const writers = Array.from({ length: WRITERS }, async () => {
+          for (let b = 0; b < BATCHES; b++) {
+            const r = await store.apply(deliver(Array.from({ length: BATCH }, () => ev())), AT);
+            for (const item of r.items) if (item.offset !== null) written.push(item.offset);
+          }
+        });
+        const seen: number[] = [];
+        const read = (async () => {
+          let after = 0;
+          for (;;) {
+            const done = !writing;
+            const page = await store.list({ after, limit: 37, order: 'asc' });
+            for (const e of page) seen.push(e.offset);
+            after = page.at(-1)?.offset ?? after;
+            // Stop only after a pass that started once every writer had finished came up empty.
+            if (done && page.length === 0) return;
+          }
+        })();
+        await Promise.all(writers);
+        writing = false;
+        await read;
+        const total = WRITERS * BATCHES * BATCH;
+        assert.equal(written.length, total);
+        assert.equal(seen.length, total, `the reader saw ${seen.length} of ${total}`);
+        assert.deepEqual(
+          seen,
+          [...written].sort((x, y) => x - y),
+        );
+        assert.deepEqual(await store.counters(), { unique_processed: total, duplicate_dropped: 0 });
+      });
+    });
+
+    void it('hostile events the validator accepts round-trip exactly (separators, unicode, longest names, deepest and largest payloads)', async () => {
+      await withStore(open, async ({ store, deliver }) => {
+        const events = [
+          ...validEvents(0x5eed, 240),
+          deepestValidEvent(),
+          { ...ev(), payload: payloadOfBytes(64 * 1024) },
+        ];
+        const items: AppliedItem[] = [];
+        for (let i = 0; i < events.length; i += 60) {
+          items.push(...(await store.apply(deliver(events.slice(i, i + 60)), AT)).items);
+        }
+        // Random names can repeat a key: the first copy is the one stored.
+        const first = new Map<string, AcceptedEvent>();
+        for (const e of events)
+          if (!first.has(dedupKey(e.topic, e.event_id)))
+            first.set(dedupKey(e.topic, e.event_id), e);
+        assert.equal(items.filter((i) => i.status === 'stored').length, first.size);
+        const rows = await store.list({ after: 0, limit: 10_000, order: 'asc' });
+        assert.equal(rows.length, first.size);
+        for (const row of rows) {
+          const e = first.get(dedupKey(row.topic, row.event_id));
+          assert.ok(e !== undefined, `row ${row.offset} is one of the events`);
+          assert.deepEqual(row, { ...e, offset: row.offset, processed_at: AT.toISOString() });
+          assert.deepEqual(await store.get(e.topic, e.event_id), row);
+        }
       });
     });
   });

@@ -191,3 +191,31 @@ export function payloadOfBytes(bytes: number): string {
   if (Buffer.byteLength(text) !== bytes) throw new Error('payloadOfBytes miscounted');
   return text;
 }
+
+/**
+ * The most deeply nested payload the validator accepts (found by bisection at the caller's
+ * stack depth), as validation hands it on. JSON.stringify recurses per level, so this is the
+ * payload most likely to break a codec that serialises it again from a deeper stack.
+ */
+export function deepestValidEvent(): AcceptedEvent {
+  const validate = createEventValidator({ maxEvents: 1, maxPayloadBytes: 16 * 1024 * 1024 });
+  const accepts = (depth: number): AcceptedEvent | null => {
+    const payload = JSON.parse(`{"a":${'['.repeat(depth)}${']'.repeat(depth)}}`) as object;
+    const input = { topic: 'deep', event_id: `d${depth}`, timestamp: TIMESTAMPS[0], source: 's' };
+    try {
+      return validate({ ...input, payload })[0] ?? null;
+    } catch {
+      return null;
+    }
+  };
+  let lo = 1;
+  let hi = 1 << 20;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (accepts(mid) !== null) lo = mid;
+    else hi = mid - 1;
+  }
+  const deepest = accepts(lo);
+  if (deepest === null || lo < 100) throw new Error(`validation accepts nesting only to ${lo}`);
+  return deepest;
+}

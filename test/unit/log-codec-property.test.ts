@@ -6,9 +6,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeRecord, encodeRecord } from '../../src/adapters/log/codec.js';
 import type { AcceptedEvent } from '../../src/domain/event.js';
-import { createEventValidator } from '../../src/domain/validate.js';
 import { prng } from '../helpers/events.js';
-import { anyString, int, jsonObject, payloadOfBytes, validEvents } from '../helpers/hostile.js';
+import {
+  anyString,
+  deepestValidEvent,
+  int,
+  jsonObject,
+  payloadOfBytes,
+  validEvents,
+} from '../helpers/hostile.js';
 
 const SEEDS = [1, 2, 3, 0x5eed, 20251024];
 
@@ -77,31 +83,7 @@ void describe('queue log codec: properties', () => {
     // serialises the payload once (at the depth of the HTTP handler); a decoder that
     // serialised it again from a deeper stack (start-up recovery) would throw RangeError on
     // an acknowledged event and the aggregator could not start.
-    const validate = createEventValidator({ maxEvents: 1, maxPayloadBytes: 16 * 1024 * 1024 });
-    const accepts = (depth: number): AcceptedEvent | null => {
-      const payload = JSON.parse(`{"a":${'['.repeat(depth)}${']'.repeat(depth)}}`) as object;
-      try {
-        const [e] = validate({
-          topic: 't',
-          event_id: 'e',
-          timestamp: '2025-10-24T00:00:00Z',
-          source: 's',
-          payload,
-        });
-        return e ?? null;
-      } catch {
-        return null;
-      }
-    };
-    let lo = 1;
-    let hi = 1 << 20;
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (accepts(mid) !== null) lo = mid;
-      else hi = mid - 1;
-    }
-    const deepest = accepts(lo);
-    assert.ok(deepest !== null && lo > 100, `validation accepts nesting up to ${lo}`);
+    const deepest = deepestValidEvent();
     const line = encodeRecord(1, deepest).slice(0, -1);
     assert.deepEqual(
       underFrames(300, () => decodeRecord(line)),
