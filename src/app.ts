@@ -144,7 +144,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     liveness: liveness ?? (() => ({})),
     apiKeys: config.apiKeys,
     intake,
-    waitTimeoutMs: 30_000,
+    waitTimeoutMs: config.waitTimeoutMs,
     metrics,
     changes,
     closing: closingController.signal,

@@ -32,6 +32,8 @@ export interface Config {
   readonly role: Role;
   /** Seconds a drain may take at SIGTERM before the process exits anyway. */
   readonly shutdownTimeoutS: number;
+  /** Longest a POST /publish?wait=true waits for processing before it answers 504. */
+  readonly waitTimeoutMs: number;
   /** Redis stream/key prefix and Postgres schema, so several deployments can share servers. */
   readonly namespace: string;
   readonly pgPoolMax: number;
@@ -60,6 +62,7 @@ export const DEFAULTS = {
   CLAIM_IDLE_MS: 30_000,
   ROLE: 'all',
   SHUTDOWN_TIMEOUT_S: 30,
+  WAIT_TIMEOUT_MS: 30_000,
   NAMESPACE: 'logsieve',
   PG_POOL_MAX: 10,
 } as const;
@@ -207,6 +210,8 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     claimIdleMs: int('CLAIM_IDLE_MS', 100, 86_400_000),
     role,
     shutdownTimeoutS: int('SHUTDOWN_TIMEOUT_S', 1, 3_600),
+    // Up to what setTimeout can hold (a larger delay would fire at once).
+    waitTimeoutMs: int('WAIT_TIMEOUT_MS', 1, 2_147_483_647),
     namespace,
     pgPoolMax: int('PG_POOL_MAX', 1, 1_000),
     faultAfterCommit: parseFault(raw('FAULT_AFTER_COMMIT')),
