@@ -16,16 +16,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Static } from '@sinclair/typebox';
+import type { StatsSchema } from '../src/domain/schemas.js';
+import type { Counters } from '../src/domain/stats.js';
 import { startCluster } from './cluster.js';
 import { getJson, makeEvents, percentile, sendAll, sendAllFast } from './load.js';
 import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
 
-interface Stats {
-  received: number;
-  unique_processed: number;
-  duplicate_dropped: number;
-  queue_depth: number;
-}
+/** GET /stats, as the server's StatsSchema declares it. */
+type Stats = Readonly<Static<typeof StatsSchema>>;
 
 interface Round {
   /** Events per second from the first request to /stats showing all processed. */
@@ -56,7 +55,7 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** Polls /stats until `expected` more events than in `before` are processed; returns the delta. */
-async function waitProcessed(url: string, expected: number, before: Stats): Promise<Stats> {
+async function waitProcessed(url: string, expected: number, before: Stats): Promise<Counters> {
   const target = before.unique_processed + before.duplicate_dropped + expected;
   for (let i = 0; i < 12_000; i++) {
     const s = await getJson<Stats>(`${url}/stats`);

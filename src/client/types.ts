@@ -1,4 +1,6 @@
 /** Wire types shared by the client and the CLI. They mirror SPEC.md §2 and §3. */
+import type { Static } from '@sinclair/typebox';
+import type { StatsSchema } from '../domain/schemas.js';
 
 /** One log event as POST /publish takes it. */
 export interface PublishEvent {
@@ -12,19 +14,8 @@ export interface PublishEvent {
   readonly payload: Readonly<Record<string, unknown>>;
 }
 
-/** GET /stats. */
-export interface ServerStats {
-  readonly received: number;
-  readonly unique_processed: number;
-  readonly duplicate_dropped: number;
-  readonly queue_depth: number;
-  readonly rejected?: number;
-  readonly topics: readonly string[];
-  readonly uptime_seconds: number;
-  readonly started_at: string;
-  readonly workers: number;
-  readonly mode: string;
-}
+/** GET /stats, as the server's StatsSchema declares it (a type-only import: nothing loads). */
+export type ServerStats = Readonly<Static<typeof StatsSchema>>;
 
 /** What the publisher has done so far; every field only grows. */
 export interface PublisherCounters {

@@ -1,5 +1,6 @@
 /** What the HTTP layer is given: narrow views of the ports and a few app-level functions. */
-import type { Counters } from '../domain/stats.js';
+import type { Static } from '@sinclair/typebox';
+import type { StatsSchema } from '../domain/schemas.js';
 import type { EventValidator } from '../domain/validate.js';
 import type { Metrics } from '../metrics.js';
 import type { Changes } from './changes.js';
@@ -7,14 +8,8 @@ import type { ResultWaiters } from '../consumer/waiters.js';
 import type { QueueWriter } from '../ports/queue.js';
 import type { EventReader } from '../ports/store.js';
 
-export interface StatsView extends Counters {
-  readonly rejected: number;
-  readonly topics: readonly string[];
-  readonly uptime_seconds: number;
-  readonly started_at: string;
-  readonly workers: number;
-  readonly mode: string;
-}
+/** GET /stats: the shape is declared once, by StatsSchema (which also serialises it). */
+export type StatsView = Readonly<Static<typeof StatsSchema>>;
 
 export interface Intake {
   /** False from SIGTERM on: /publish answers 503. */

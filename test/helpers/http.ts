@@ -1,4 +1,6 @@
 /** Small HTTP helpers over the global fetch: JSON in, status + parsed JSON out. */
+import type { Static } from '@sinclair/typebox';
+import type { StatsSchema } from '../../src/domain/schemas.js';
 import { sleep } from './tmp.js';
 
 export interface JsonResponse<T = unknown> {
@@ -7,18 +9,8 @@ export interface JsonResponse<T = unknown> {
   readonly body: T;
 }
 
-export interface StatsBody {
-  readonly received: number;
-  readonly unique_processed: number;
-  readonly duplicate_dropped: number;
-  readonly queue_depth: number;
-  readonly rejected: number;
-  readonly topics: string[];
-  readonly workers: number;
-  readonly mode: string;
-  readonly uptime_seconds: number;
-  readonly started_at: string;
-}
+/** GET /stats as StatsSchema declares it (test/http/stats-schema.test.ts checks real answers). */
+export type StatsBody = Readonly<Static<typeof StatsSchema>>;
 
 export interface ErrorBody {
   readonly error: string;
