@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { HEADER_BYTES, writeHeader } from '../../src/adapters/log/frame.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
+import type { AppError } from '../../src/domain/errors.js';
 import type { AcceptedEvent } from '../../src/domain/event.js';
 import type { Lease } from '../../src/ports/queue.js';
 import { makeDataDir, removeDir, sleep } from '../helpers/tmp.js';
@@ -162,6 +163,41 @@ void describe('embedded queue log', () => {
     await assert.rejects(q.enqueue(range(500, 6)), { code: 'queue_full' });
     assert.deepEqual(q.statsNow(), before);
     await q.close();
+  });
+});
+
+void describe('embedded queue log, bounded by bytes', () => {
+  void it('refuses a whole request that would pass queueMaxBytes, accepting none of it', async () => {
+    const dir = await makeDataDir();
+    try {
+      const q = await openLogQueue({
+        dir,
+        queueMax: 10_000,
+        queueMaxBytes: 2_000,
+        log,
+        isApplied: () => false,
+      });
+      // An empty queue takes one request whatever its size, so it can never be stuck.
+      assert.equal((await q.enqueue(range(0, 30))).length, 30);
+      const before = q.statsNow();
+      const bytes = q.bytesNow();
+      assert.ok(bytes > 2_000);
+      await assert.rejects(q.enqueue(range(30, 1)), (err: AppError) => {
+        assert.equal(err.code, 'queue_full');
+        assert.ok((err.retryAfter ?? 0) > 0);
+        return true;
+      });
+      assert.deepEqual(q.statsNow(), before);
+      assert.equal(q.bytesNow(), bytes);
+      // Once consumed, the bytes are free again.
+      const lease = (await q.take(100)) as Lease;
+      await q.ack(lease);
+      assert.equal(q.bytesNow(), 0);
+      assert.deepEqual(await q.enqueue(range(30, 1)), ['31']);
+      await q.close();
+    } finally {
+      await removeDir(dir);
+    }
   });
 });
 
