@@ -4,12 +4,13 @@
  * file and byte position, and leaves the file exactly as it was.
  */
 import assert from 'node:assert/strict';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { encodeRecord } from '../../src/adapters/log/codec.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
+import { salvageQueueLog } from '../../src/adapters/log/salvage.js';
 import { segmentPath } from '../../src/adapters/log/segments.js';
 import type { AcceptedEvent } from '../../src/domain/event.js';
 import { makeDataDir, removeDir } from '../helpers/tmp.js';
@@ -186,6 +187,45 @@ void describe('queue log damage', () => {
       await q.close();
     } finally {
       await removeDir(dir);
+    }
+  });
+
+  void it('recover salvages every intact record around a damaged block and counts the rest', async () => {
+    const root = await makeDataDir('logsieve-damage');
+    const dir = join(root, 'queue');
+    try {
+      await mkdir(dir);
+      const file = await fill(dir);
+      const bytes = await readFile(file);
+      const at = Math.floor(bytes.length / 2);
+      bytes.fill(0, at, at + 100);
+      await writeFile(file, bytes);
+      await assert.rejects(open(dir), /damaged at byte/);
+
+      const noneApplied = { isApplied: () => false, maxAppliedSeq: () => 0 };
+      const report = await salvageQueueLog(dir, noneApplied, new Date());
+      assert.equal(report.segments.length, 1);
+      assert.ok(report.unreadable >= 1 && report.unreadable <= 2, `${report.unreadable}`);
+      assert.equal(report.salvaged + report.unreadable, 100);
+      assert.equal(report.uncountedBytes, 0);
+      assert.deepEqual(
+        await readFile(report.segments[0]?.movedTo ?? ''),
+        bytes,
+        'the damaged segment is kept',
+      );
+
+      const q = await open(dir);
+      // The lost events are no longer counted as received: the invariant holds again.
+      assert.deepEqual(q.statsNow(), { received: report.salvaged, depth: report.salvaged });
+      const ids = await drainIds(q);
+      assert.equal(ids.length, report.salvaged);
+      assert.equal(new Set(ids).size, ids.length);
+      assert.deepEqual(await q.enqueue([ev(500)]), ['101'], 'seqs are never reused');
+      await q.close();
+      const again = await salvageQueueLog(dir, noneApplied, new Date());
+      assert.equal(again.segments.length, 0, 'a salvaged log has no damage left');
+    } finally {
+      await removeDir(root);
     }
   });
 });
