@@ -249,6 +249,10 @@ export class LogQueue implements Queue {
       (err: unknown) => {
         this.unflushedCount -= n;
         this.queuedBytes -= bytes;
+        // The writer refuses every append it has not acknowledged and cuts their bytes, so
+        // once none is left in flight their seqs were never on disk: reuse them, or a
+        // restart would count the gap (received is derived from the last seq).
+        if (this.unflushedCount === 0) this.nextSeq = this.durableNext;
         this.wakeTakers();
         throw this.refusal(err);
       },
