@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { encodeRecord } from '../../src/adapters/log/codec.js';
+import { HEADER_BYTES, writeHeader } from '../../src/adapters/log/frame.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
 import { salvageQueueLog } from '../../src/adapters/log/salvage.js';
 import { segmentPath } from '../../src/adapters/log/segments.js';
@@ -44,6 +45,15 @@ async function drainIds(q: LogQueue): Promise<string[]> {
     await q.ack(lease);
   }
   return ids;
+}
+
+/** One frame as the writer writes it. */
+function frame(lines: string): Buffer {
+  const body = Buffer.from(lines);
+  const buf = Buffer.alloc(HEADER_BYTES + body.length);
+  body.copy(buf, HEADER_BYTES);
+  writeHeader(buf, body.length);
+  return buf;
 }
 
 /** A segment as the unframed writer before format 2 left it: bare record lines. */
@@ -226,6 +236,31 @@ void describe('queue log damage', () => {
       assert.equal(again.segments.length, 0, 'a salvaged log has no damage left');
     } finally {
       await removeDir(root);
+    }
+  });
+
+  void it('cuts NULs followed by one later write, but refuses NULs followed by two', async () => {
+    for (const later of [1, 2]) {
+      const dir = await makeDataDir('logsieve-damage');
+      try {
+        const file = await fill(dir);
+        const intact = await readFile(file);
+        // Two writes in flight at a crash: the first never landed (NULs), the next did. A
+        // third write cannot have started before the first was acknowledged.
+        const tail: Buffer[] = [Buffer.alloc(64)];
+        for (let k = 0; k < later; k++) tail.push(frame(encodeRecord(110 + k, ev(110 + k))));
+        await writeFile(file, Buffer.concat([intact, ...tail]));
+        if (later === 1) {
+          const q = await open(dir);
+          assert.deepEqual(q.statsNow(), { received: 100, depth: 100 });
+          await q.close();
+          assert.deepEqual(await readFile(file), intact, 'cut back to the intact prefix');
+        } else {
+          await assert.rejects(open(dir), new RegExp(`byte ${intact.length}\\b`));
+        }
+      } finally {
+        await removeDir(dir);
+      }
     }
   });
 });
