@@ -263,4 +263,29 @@ void describe('queue log damage', () => {
       }
     }
   });
+
+  void it('detects damage to a record held only as a position when it is read back', async () => {
+    const dir = await makeDataDir('logsieve-damage');
+    try {
+      const file = await fill(dir);
+      const q = await open(dir, 200);
+      // After start-up checked it, a byte of a cold record changes (still valid JSON).
+      const bytes = await readFile(file);
+      const at = bytes.lastIndexOf(0x61);
+      bytes[at] = 0x62;
+      await writeFile(file, bytes);
+      const first = await q.take(1);
+      assert.ok(first !== null);
+      await q.ack(first);
+      await assert.rejects(q.take(1000), (err: Error) => {
+        assert.ok(err.message.includes(file) && /byte \d+/.test(err.message), err.message);
+        return true;
+      });
+      assert.equal(q.statsNow().depth, 99, 'the records stay queued, nothing is served altered');
+      assert.equal(q.writable(), false, 'reported unhealthy');
+      await q.close();
+    } finally {
+      await removeDir(dir);
+    }
+  });
 });

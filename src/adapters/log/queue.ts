@@ -27,6 +27,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { mkdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
@@ -34,6 +35,7 @@ import { LogRate } from '../../log-rate.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
 import { encodeRecord } from './codec.js';
 import {
+  QueueLogDamage,
   readSlots,
   recoverSegments,
   segmentPath,
@@ -167,6 +169,8 @@ export class LogQueue implements Queue {
   private lingerTimer: NodeJS.Timeout | null = null;
   private gc: Promise<void> | null = null;
   private readonly maxBytes: number;
+  /** Damage found when reading a record back (after start-up). */
+  private damage: QueueLogDamage | null = null;
   private readonly writeErrors = new LogRate(10_000);
   private readonly gcErrors = new LogRate(10_000);
 
@@ -279,12 +283,16 @@ export class LogQueue implements Queue {
       const id = String(seq);
       const len = lens[i] as number;
       ids[i] = id;
+      const event = events[i] as AcceptedEvent;
       this.waiting.push({
         seq,
         segment: placed.segment,
         pos,
         len,
-        delivery: hot ? { id, event: events[i] as AcceptedEvent } : null,
+        delivery: hot ? { id, event } : null,
+        // Only for records kept as positions (a consumer lagging by more than the hot
+        // budget), so the common path pays nothing; encodeRecord is deterministic.
+        crc: hot ? 0 : crc32(encodeRecord(seq, event)),
       });
       pos += len;
     }
@@ -395,6 +403,12 @@ export class LogQueue implements Queue {
       },
       async (err: unknown) => {
         await this.release(lease);
+        if (err instanceof QueueLogDamage && this.damage === null) {
+          // Nothing altered is ever served: the records stay queued, and /healthz fails so
+          // that a restart runs the start-up check, which names the damage (then: recover).
+          this.damage = err;
+          this.opts.log.fatal({ path: err.path, at: err.position }, err.message);
+        }
         throw err;
       },
     );
@@ -475,15 +489,16 @@ export class LogQueue implements Queue {
     return this.queuedBytes;
   }
 
-  /** False once a log write failed and could not be undone (only a restart recovers). */
+  /**
+   * False once a log write failed and could not be undone, or a record read back from the
+   * log turned out damaged: only a restart (and, for damage, `logsieve recover`) recovers.
+   */
   writable(): boolean {
-    return this.writer.failed === null;
+    return this.writer.failed === null && this.damage === null;
   }
 
   ready(): Promise<boolean> {
-    return Promise.resolve(
-      this.state === 'open' && this.writer.failed === null && !this.writer.blocked,
-    );
+    return Promise.resolve(this.state === 'open' && this.writable() && !this.writer.blocked);
   }
 
   /** The lowest seq still needed: everything below it is applied. */
