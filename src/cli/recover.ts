@@ -40,8 +40,9 @@ export async function recoverCommand(argv: readonly string[], io: Io): Promise<n
   );
   // The store knows which records were applied already (those are not lost). Opening it
   // takes its exclusive lock, so recover refuses to run beside a live aggregator.
-  const store = hasDb ? openSqliteStore({ file: dbFile }) : null;
+  let store: ReturnType<typeof openSqliteStore> | null = null;
   try {
+    store = hasDb ? openSqliteStore({ file: dbFile }) : null;
     const report = await salvageQueueLog(
       queueDir,
       store ?? { isApplied: () => false, maxAppliedSeq: () => 0 },

@@ -40,6 +40,9 @@ void describe('a damaged queue log', () => {
       );
       for (const e of sent) assert.equal((await postJson(`${server.url}/publish`, e)).status, 202);
       await waitIdle(server.url);
+      const beside = await runCli(['recover', '--data-dir', dataDir]);
+      assert.equal(beside.code, 1, 'recover refuses to run beside a live aggregator');
+      assert.match(beside.err, /^logsieve recover: .*in use by another process[^\n]*\n$/);
       assert.equal((await server.kill('SIGTERM')).code, 0);
 
       const queueDir = join(dataDir, 'queue');
