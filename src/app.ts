@@ -70,6 +70,7 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
     const queue = await openLogQueue({
       dir: join(config.dataDir, 'queue'),
       queueMax: config.queueMax,
+      queueMaxBytes: config.queueMaxBytes,
       log: log.child({ component: 'queue' }),
       isApplied: (seq) => store.isApplied(seq),
       minNextSeq: store.maxAppliedSeq() + 1,

@@ -17,6 +17,8 @@ export interface Config {
   readonly dataDir: string;
   readonly workers: number;
   readonly queueMax: number;
+  /** Embedded mode: bytes of queued records on disk before /publish answers 503. */
+  readonly queueMaxBytes: number;
   readonly batchMax: number;
   readonly maxPayloadBytes: number;
   readonly maxBatchEvents: number;
@@ -50,6 +52,7 @@ export const DEFAULTS = {
   DATA_DIR: './data',
   WORKERS: 2,
   QUEUE_MAX: 200_000,
+  QUEUE_MAX_BYTES: 1024 * 1024 * 1024,
   BATCH_MAX: 2_000,
   MAX_PAYLOAD_BYTES: 64 * 1024,
   MAX_BATCH_EVENTS: 10_000,
@@ -188,6 +191,7 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     dataDir: str('DATA_DIR'),
     workers: int('WORKERS', 1, 64),
     queueMax,
+    queueMaxBytes: int('QUEUE_MAX_BYTES', 1024 * 1024, Number.MAX_SAFE_INTEGER),
     batchMax,
     maxPayloadBytes: int('MAX_PAYLOAD_BYTES', 2, 16 * 1024 * 1024),
     maxBatchEvents,

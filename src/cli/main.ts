@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The `logsieve` command: `publish`, `stats`, `start`. Only this file touches `process`
+ * The `logsieve` command: `publish`, `stats`, `start`, `recover`. Only this file touches `process`
  * (argv, stdio, signals, exit status); the commands take them as parameters.
  */
 import { UsageError } from './args.js';
 import { publishCommand, PUBLISH_HELP, type Io } from './publish.js';
+import { recoverCommand, RECOVER_HELP } from './recover.js';
 import { statsCommand, STATS_HELP } from './stats.js';
 
 const HELP = `Usage: logsieve <command> [options]
@@ -13,6 +14,7 @@ Commands:
   publish   generate events, send them with retries, report and verify against /stats
   stats     print the aggregator's /stats
   start     run the aggregator (same flags and environment as \`npm start\`)
+  recover   salvage a damaged embedded queue log (aggregator stopped)
 
 Run \`logsieve <command> --help\` for a command's options.
 `;
@@ -54,6 +56,12 @@ async function main(argv: readonly string[]): Promise<number> {
           return 0;
         }
         return await statsCommand(rest, io);
+      case 'recover':
+        if (wantsHelp) {
+          process.stdout.write(RECOVER_HELP);
+          return 0;
+        }
+        return await recoverCommand(rest, io);
       default:
         throw new UsageError(`unknown command "${command}"\n\n${HELP}`);
     }

@@ -4,14 +4,16 @@
  * code runs embedded (log queue + SQLite) and in cluster mode (Redis Streams + PostgreSQL).
  *
  * States of one worker: taking -> applying -> acking -> taking ... -> stopped.
- * - apply fails (store down): the lease is released and the worker backs off, so the events
- *   stay queued and counted in queue_depth.
+ * - apply fails (store down, disk full): the lease is released and the worker backs off
+ *   (at most 1 s) and retries, so the events stay queued and counted in queue_depth, and
+ *   the worker resumes by itself once the store can write again.
  * - ack fails after a commit: the queue hands the lease out again later and the store
  *   answers 'redelivered' for it, so nothing is counted twice.
  * - stop(): workers finish what they hold and take until the queue reports it is drained
  *   (take resolves null), or until the abort signal fires.
  */
 import type { Logger } from 'pino';
+import { LogRate } from '../log-rate.js';
 import type { Delivery, QueueReader } from '../ports/queue.js';
 import type { ApplyResult, EventWriter } from '../ports/store.js';
 
@@ -38,6 +40,7 @@ export interface Workers {
 const BACKOFF_MIN_MS = 50;
 // Short enough that an instance is back within a second of its store or queue returning.
 const BACKOFF_MAX_MS = 1_000;
+const APPLY_ERROR_LOG_MS = 10_000;
 
 export function startWorkers(deps: WorkerDeps): Workers {
   const controller = new AbortController();
@@ -51,13 +54,21 @@ export function startWorkers(deps: WorkerDeps): Workers {
 async function runWorker(index: number, deps: WorkerDeps, signal: AbortSignal): Promise<void> {
   const { queue, store, log, batchMax } = deps;
   const now = deps.now ?? (() => new Date());
+  const applyErrors = new LogRate(APPLY_ERROR_LOG_MS);
+  const takeErrors = new LogRate(APPLY_ERROR_LOG_MS);
   let backoff = BACKOFF_MIN_MS;
   while (!signal.aborted) {
     let lease;
     try {
       lease = await queue.take(batchMax, signal);
     } catch (err) {
-      log.error({ err, worker: index }, 'queue take failed; retrying');
+      const held = takeErrors.admit();
+      if (held >= 0) {
+        log.error(
+          { err, worker: index, failuresSinceLastLog: held },
+          'queue take failed; retrying',
+        );
+      }
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       continue;
@@ -68,10 +79,15 @@ async function runWorker(index: number, deps: WorkerDeps, signal: AbortSignal): 
     try {
       result = await store.apply(lease.deliveries, now());
     } catch (err) {
-      log.error(
-        { err, worker: index, events: lease.deliveries.length },
-        'store apply failed; batch stays queued',
-      );
+      // A store that cannot write (a full disk: SQLITE_FULL) fails every retry the same way;
+      // one line per interval keeps the log from adding to the full disk.
+      const held = applyErrors.admit();
+      if (held >= 0) {
+        log.error(
+          { err, worker: index, events: lease.deliveries.length, failuresSinceLastLog: held },
+          'store apply failed; batch stays queued and is retried',
+        );
+      }
       await queue
         .release(lease)
         .catch((e: unknown) => log.error({ err: e }, 'queue release failed'));

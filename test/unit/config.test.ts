@@ -20,6 +20,7 @@ void describe('configuration', () => {
     assert.equal(c.dataDir, './data');
     assert.equal(c.workers, DEFAULTS.WORKERS);
     assert.equal(c.queueMax, DEFAULTS.QUEUE_MAX);
+    assert.equal(c.queueMaxBytes, 1024 * 1024 * 1024);
     assert.equal(c.maxPayloadBytes, 64 * 1024);
     assert.equal(c.maxBatchEvents, 10_000);
     assert.equal(c.maxBodyBytes, 10 * 1024 * 1024);
@@ -36,6 +37,7 @@ void describe('configuration', () => {
       DATA_DIR: '/tmp/x',
       WORKERS: '4',
       QUEUE_MAX: '50',
+      QUEUE_MAX_BYTES: '2097152',
       API_KEYS: 'key-aaaaaaaa, key-bbbbbbbb',
       LOG_LEVEL: 'WARN',
     });
@@ -43,6 +45,7 @@ void describe('configuration', () => {
     assert.equal(c.dataDir, '/tmp/x');
     assert.equal(c.workers, 4);
     assert.equal(c.queueMax, 50);
+    assert.equal(c.queueMaxBytes, 2 * 1024 * 1024);
     assert.deepEqual(c.apiKeys, ['key-aaaaaaaa', 'key-bbbbbbbb']);
     assert.equal(c.logLevel, 'warn');
   });
@@ -71,6 +74,8 @@ void describe('configuration', () => {
     ['WORKERS', { WORKERS: '0' }],
     ['WORKERS', { WORKERS: '-1' }],
     ['QUEUE_MAX', { QUEUE_MAX: '1.5' }],
+    ['QUEUE_MAX_BYTES', { QUEUE_MAX_BYTES: '1gb' }],
+    ['QUEUE_MAX_BYTES', { QUEUE_MAX_BYTES: '1000' }],
     ['MAX_PAYLOAD_BYTES', { MAX_PAYLOAD_BYTES: 'lots' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['ROLE', { ROLE: 'api' }],

@@ -7,7 +7,9 @@ import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { HEADER_BYTES, writeHeader } from '../../src/adapters/log/frame.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
+import type { AppError } from '../../src/domain/errors.js';
 import type { AcceptedEvent } from '../../src/domain/event.js';
 import type { Lease } from '../../src/ports/queue.js';
 import { makeDataDir, removeDir, sleep } from '../helpers/tmp.js';
@@ -23,6 +25,15 @@ const ev = (i: number): AcceptedEvent => ({
 });
 const range = (from: number, n: number): AcceptedEvent[] =>
   Array.from({ length: n }, (_, k) => ev(from + k));
+
+/** One checksummed frame holding `lines`, as the writer writes it. */
+function frame(lines: string): Buffer {
+  const body = Buffer.from(lines);
+  const buf = Buffer.alloc(HEADER_BYTES + body.length);
+  body.copy(buf, HEADER_BYTES);
+  writeHeader(buf, body.length);
+  return buf;
+}
 
 void describe('embedded queue log', () => {
   let dir: string;
@@ -99,12 +110,14 @@ void describe('embedded queue log', () => {
     await again.close();
   });
 
-  void it('truncates a torn last line and keeps every complete record', async () => {
+  void it('truncates a torn last write and keeps every complete record', async () => {
     const q = await open();
     await q.enqueue(range(300, 3)); // seqs 43..45
     await q.close();
     const last = (await segments()).at(-1) ?? '';
-    await appendFile(join(dir, last), '[46,"t","e-torn","2025-10-24T00:00:00.000Z","s",{"i"');
+    // The last write reached the disk only in part: its frame runs past the end of the file.
+    const torn = frame('[46,"t","e-torn","2025-10-24T00:00:00.000Z","s",{"i":1}]\n');
+    await appendFile(join(dir, last), torn.subarray(0, torn.length - 10));
 
     const again = await open();
     assert.deepEqual(again.statsNow(), { received: 45, depth: 3 });
@@ -126,8 +139,8 @@ void describe('embedded queue log', () => {
     const last = (await segments()).at(-1) ?? '';
     // A crash with two writes in flight: the earlier one never landed (NUL bytes), the
     // later one did. Neither was acknowledged, so both go.
-    const later = '[52,"t","e-late","2025-10-24T00:00:00.000Z","s",{}]\n';
-    await appendFile(join(dir, last), Buffer.concat([Buffer.alloc(120), Buffer.from(later)]));
+    const later = frame('[52,"t","e-late","2025-10-24T00:00:00.000Z","s",{}]\n');
+    await appendFile(join(dir, last), Buffer.concat([Buffer.alloc(120), later]));
 
     const again = await open();
     assert.deepEqual(again.statsNow(), { received: 48, depth: 2 });
@@ -150,6 +163,41 @@ void describe('embedded queue log', () => {
     await assert.rejects(q.enqueue(range(500, 6)), { code: 'queue_full' });
     assert.deepEqual(q.statsNow(), before);
     await q.close();
+  });
+});
+
+void describe('embedded queue log, bounded by bytes', () => {
+  void it('refuses a whole request that would pass queueMaxBytes, accepting none of it', async () => {
+    const dir = await makeDataDir();
+    try {
+      const q = await openLogQueue({
+        dir,
+        queueMax: 10_000,
+        queueMaxBytes: 2_000,
+        log,
+        isApplied: () => false,
+      });
+      // An empty queue takes one request whatever its size, so it can never be stuck.
+      assert.equal((await q.enqueue(range(0, 30))).length, 30);
+      const before = q.statsNow();
+      const bytes = q.bytesNow();
+      assert.ok(bytes > 2_000);
+      await assert.rejects(q.enqueue(range(30, 1)), (err: AppError) => {
+        assert.equal(err.code, 'queue_full');
+        assert.ok((err.retryAfter ?? 0) > 0);
+        return true;
+      });
+      assert.deepEqual(q.statsNow(), before);
+      assert.equal(q.bytesNow(), bytes);
+      // Once consumed, the bytes are free again.
+      const lease = (await q.take(100)) as Lease;
+      await q.ack(lease);
+      assert.equal(q.bytesNow(), 0);
+      assert.deepEqual(await q.enqueue(range(30, 1)), ['31']);
+      await q.close();
+    } finally {
+      await removeDir(dir);
+    }
   });
 });
 

@@ -1,9 +1,12 @@
 /**
  * One queued event per line: `[seq,topic,event_id,timestamp,source,payload]\n`, the payload
- * spliced in as the JSON text validation produced. A line is complete only with its newline,
- * so a write torn by a crash is recognisable at the tail of the log.
+ * spliced in as the JSON text validation produced. Lines are grouped into checksummed frames
+ * (frame.ts). Records are read back from BYTES: positions are byte offsets in the file, and
+ * bytes that are not valid UTF-8 make a record unreadable instead of being replaced.
  */
 import type { AcceptedEvent } from '../../domain/event.js';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeRecord(seq: number, e: AcceptedEvent): string {
   return (
@@ -53,4 +56,39 @@ export function decodeRecord(line: string): DecodedRecord | null {
     seq,
     event: { topic, event_id: eventId, timestamp, source, payload: line.slice(head.length, -1) },
   };
+}
+
+/**
+ * Decodes the record line `bytes[start, end)` (without its newline); null when the bytes are
+ * not strict UTF-8 or not a record.
+ */
+export function decodeRecordBytes(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): DecodedRecord | null {
+  let line: string;
+  try {
+    line = strictUtf8.decode(bytes.subarray(start, end));
+  } catch {
+    return null;
+  }
+  return decodeRecord(line);
+}
+
+/**
+ * The sequence number at the start of the record line at `pos` (`[123,`), or -1. Enough to
+ * index a checksummed frame without parsing every record at start-up.
+ */
+export function seqAt(bytes: Uint8Array, pos: number, end: number): number {
+  if (bytes[pos] !== 0x5b) return -1;
+  let seq = 0;
+  let i = pos + 1;
+  for (; i < end && i < pos + 18; i++) {
+    const c = bytes[i] as number;
+    if (c === 0x2c) break;
+    if (c < 0x30 || c > 0x39) return -1;
+    seq = seq * 10 + (c - 0x30);
+  }
+  return bytes[i] === 0x2c && i > pos + 1 && Number.isSafeInteger(seq) ? seq : -1;
 }

@@ -3,31 +3,55 @@
  * group commit) plus the in-memory view the consumers take from.
  *
  * Why a log and not a SQLite table: the queue's only durable job is "the 202 was sent, so the
- * bytes are on disk". Appending lines and fdatasync'ing them off the main thread costs one
+ * bytes are on disk". Appending frames and fdatasync'ing them off the main thread costs one
  * write and one sync for every request that arrived while the previous one ran, and never
  * blocks the event loop. Consumption state is NOT kept here: the store records which
  * sequence numbers it applied in the same transaction as the events (Kafka-style consumer
  * offsets), so a crash between commit and ack cannot double count; at start the log is
  * replayed from what the store has not applied.
  *
+ * Memory is bounded by configuration, not by the backlog: every queued record is a slot
+ * (its seq and position in the log); only the oldest, up to `hotBytes` of records, also
+ * keep their decoded event. Colder ones are read back from the log when a consumer takes
+ * them, and a lease holds at most LEASE_MAX_BYTES of them. Intake is bounded both in events
+ * (`queueMax`) and in bytes on disk (`queueMaxBytes`), all-or-nothing per request.
+ *
  * States: open -> draining (stopIntake: enqueue rejects, takers drain) -> closed;
- *         any -> failed (the writer failed: enqueue rejects; restart to recover).
+ *         open -> blocked (the disk refused a write: enqueue answers 503 until the writer
+ *         retries by itself, RETRY_MS later) -> open; any -> failed (a failed write could
+ *         not be cut: enqueue rejects; restart to recover).
  * In memory: `waiting` (durable, not leased), leases (handed to a worker), `unflushed`
  * (accepted, not yet durable, not counted in received).
- * received = durableNext - 1; depth = waiting + leased.
+ * received = durableNext - 1 - lost; depth = waiting + leased.
  */
-import { mkdir, unlink, type FileHandle } from 'node:fs/promises';
+import { getHeapStatistics } from 'node:v8';
+import { mkdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
+import { LogRate } from '../../log-rate.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
 import { encodeRecord } from './codec.js';
-import { recoverSegments, segmentPath, syncDir, type Segment } from './segments.js';
-import { LogWriter, openSegment } from './writer.js';
+import {
+  QueueLogDamage,
+  readSlots,
+  recoverSegments,
+  segmentPath,
+  syncDir,
+  type Segment,
+  type Slot,
+} from './segments.js';
+import { LogWriteError, LogWriter, RETRY_MS, openSegment, type Placed } from './writer.js';
 
 export interface LogQueueOptions {
   readonly dir: string;
   readonly queueMax: number;
+  /** Bytes of queued records on disk before intake answers queue_full (default 1 GiB). */
+  readonly queueMaxBytes?: number;
+  /** Bytes of queued records kept decoded in memory (default: a share of the heap limit). */
+  readonly hotBytes?: number;
   readonly log: Logger;
   /** True for sequence numbers the store already applied (skipped at recovery). */
   readonly isApplied: (seq: number) => boolean;
@@ -47,24 +71,51 @@ export interface LogQueueOptions {
 }
 
 interface LogLease extends Lease {
+  deliveries: readonly Delivery[];
+  readonly slots: readonly Slot[];
   readonly firstSeq: number;
+  readonly bytes: number;
+  readonly hotBytes: number;
 }
 
-type Taker = { readonly max: number; readonly resolve: (lease: Lease | null) => void };
+type Taker = {
+  readonly max: number;
+  readonly resolve: (lease: LogLease | null | Promise<LogLease>) => void;
+};
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_QUEUE_MAX_BYTES = 1024 * 1024 * 1024;
+/**
+ * Decoded records kept in memory: 1/16 of the heap limit, at most 64 MiB. At the default heap
+ * (~2-4 GiB) that is the cap, enough that a consumer keeping up never reads the log back;
+ * under a small --max-old-space-size it shrinks with the heap instead of exhausting it.
+ */
+const HOT_CAP = 64 * 1024 * 1024;
+/** Most record bytes in one lease: what one batch (and its message to the store) may hold. */
+const LEASE_MAX_BYTES = 8 * 1024 * 1024;
+/** The file where `logsieve recover` records sequence numbers it could not salvage. */
+export const LOST_FILE = 'lost-seqs.json';
 
 export async function openLogQueue(opts: LogQueueOptions): Promise<LogQueue> {
   await mkdir(opts.dir, { recursive: true });
-  const recovered = await recoverSegments(opts.dir, opts.isApplied, opts.log);
+  const hotBytes =
+    opts.hotBytes ?? Math.min(HOT_CAP, Math.floor(getHeapStatistics().heap_size_limit / 16));
+  const recovered = await recoverSegments(opts.dir, opts.isApplied, opts.log, hotBytes);
+  const lost = await lostUnapplied(opts.dir, opts.isApplied);
   const nextSeq = Math.max(recovered.nextSeq, opts.minNextSeq ?? 1);
   const segments = recovered.segments;
   const segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   let active = segments.at(-1);
-  if (active === undefined || active.bytes >= segmentBytes || active.lastSeq + 1 !== nextSeq) {
+  if (
+    active === undefined ||
+    active.format !== 'framed' ||
+    active.bytes >= segmentBytes ||
+    active.lastSeq + 1 !== nextSeq
+  ) {
     active = {
       path: segmentPath(opts.dir, nextSeq),
       firstSeq: nextSeq,
+      format: 'framed',
       lastSeq: nextSeq - 1,
       bytes: 0,
     };
@@ -72,19 +123,44 @@ export async function openLogQueue(opts: LogQueueOptions): Promise<LogQueue> {
   }
   const handle = await openSegment(active.path);
   await syncDir(opts.dir);
-  const ready = recovered.pending.map((r) => ({ id: String(r.seq), event: r.event }));
+  const ready = recovered.pending;
   if (ready.length > 0) opts.log.info({ pending: ready.length }, 'queue recovered pending events');
-  return new LogQueue(opts, segments, handle, nextSeq, ready, segmentBytes);
+  if (lost > 0) {
+    opts.log.warn(
+      { lost },
+      'events lost to queue log damage (see logsieve recover) are not counted',
+    );
+  }
+  return new LogQueue(opts, segments, handle, nextSeq, ready, segmentBytes, hotBytes, lost);
+}
+
+/** How many seqs `recover` recorded as unreadable that the store never applied. */
+async function lostUnapplied(dir: string, isApplied: (seq: number) => boolean): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, LOST_FILE), 'utf8');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const ranges = (JSON.parse(text) as { ranges: [number, number][] }).ranges;
+  let lost = 0;
+  for (const [from, to] of ranges) for (let s = from; s <= to; s++) if (!isApplied(s)) lost++;
+  return lost;
 }
 
 export class LogQueue implements Queue {
   private state: 'open' | 'draining' | 'closed' = 'open';
   private readonly writer: LogWriter;
-  private waiting: Delivery[];
+  private waiting: Slot[];
   private waitingHead = 0;
   private readonly leases = new Set<LogLease>();
   private leasedCount = 0;
   private unflushedCount = 0;
+  /** Bytes on disk of every record accepted and not acked (unflushed included). */
+  private queuedBytes = 0;
+  /** Bytes of the records whose decoded event is held in memory. */
+  private hotUsed = 0;
   /** Seq after the last durable record. */
   private durableNext: number;
   private takers: Taker[] = [];
@@ -92,6 +168,11 @@ export class LogQueue implements Queue {
   private readySince = 0;
   private lingerTimer: NodeJS.Timeout | null = null;
   private gc: Promise<void> | null = null;
+  private readonly maxBytes: number;
+  /** Damage found when reading a record back (after start-up). */
+  private damage: QueueLogDamage | null = null;
+  private readonly writeErrors = new LogRate(10_000);
+  private readonly gcErrors = new LogRate(10_000);
 
   constructor(
     private readonly opts: LogQueueOptions,
@@ -99,11 +180,19 @@ export class LogQueue implements Queue {
     handle: FileHandle,
     /** Next seq to assign. */
     private nextSeq: number,
-    ready: Delivery[],
+    ready: Slot[],
     segmentBytes: number,
+    private readonly hotBytes: number,
+    /** Acknowledged seqs lost to damage (recover): not received, never to be applied. */
+    private readonly lost: number,
   ) {
     this.waiting = ready;
+    for (const s of ready) {
+      this.queuedBytes += s.len;
+      if (s.delivery !== null) this.hotUsed += s.len;
+    }
     this.durableNext = nextSeq;
+    this.maxBytes = opts.queueMaxBytes ?? DEFAULT_QUEUE_MAX_BYTES;
     this.writer = new LogWriter(opts.dir, segments, handle, segmentBytes, () =>
       this.collectGarbage(),
     );
@@ -128,46 +217,118 @@ export class LogQueue implements Queue {
         new AppError(
           'queue_full',
           `the queue holds ${depth} of ${this.opts.queueMax} events; retry later`,
-          {
-            retryAfter: this.opts.retryAfterS ?? 1,
-          },
+          { retryAfter: this.opts.retryAfterS ?? 1 },
         ),
       );
     }
-    const deliveries: Delivery[] = new Array<Delivery>(events.length);
+    const n = events.length;
+    const lens = new Array<number>(n);
     let text = '';
-    for (let i = 0; i < events.length; i++) {
-      const seq = this.nextSeq++;
-      const event = events[i] as AcceptedEvent;
-      text += encodeRecord(seq, event);
-      deliveries[i] = { id: String(seq), event };
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const record = encodeRecord(this.nextSeq + i, events[i] as AcceptedEvent);
+      const len = Buffer.byteLength(record);
+      text += record;
+      lens[i] = len;
+      bytes += len;
     }
-    this.unflushedCount += events.length;
+    // An empty queue takes any one request, so a request above the byte bound is not
+    // refused forever; otherwise the bound holds, all-or-nothing.
+    if (this.queuedBytes > 0 && this.queuedBytes + bytes > this.maxBytes) {
+      return Promise.reject(
+        new AppError(
+          'queue_full',
+          `the queue holds ${this.queuedBytes} of ${this.maxBytes} bytes; retry later`,
+          { retryAfter: this.opts.retryAfterS ?? 1 },
+        ),
+      );
+    }
+    const firstSeq = this.nextSeq;
+    this.nextSeq += n;
+    this.unflushedCount += n;
+    this.queuedBytes += bytes;
     // The writer resolves appends in call order, so these continuations run in seq order.
-    return this.writer.append(text, this.nextSeq - 1).then(
-      () => {
-        this.unflushedCount -= deliveries.length;
-        this.durableNext += deliveries.length;
-        if (this.waiting.length === this.waitingHead) this.readySince = performance.now();
-        for (const d of deliveries) this.waiting.push(d);
-        this.wakeTakers();
-        return deliveries.map((d) => d.id);
-      },
+    return this.writer.append(text, bytes, this.nextSeq - 1).then(
+      (placed) => this.arrived(events, lens, bytes, firstSeq, placed),
       (err: unknown) => {
-        this.unflushedCount -= deliveries.length;
-        this.opts.log.error({ err }, 'queue log write failed; intake stopped until restart');
+        this.unflushedCount -= n;
+        this.queuedBytes -= bytes;
+        // The writer refuses every append it has not acknowledged and cuts their bytes, so
+        // once none is left in flight their seqs were never on disk: reuse them, or a
+        // restart would count the gap (received is derived from the last seq).
+        if (this.unflushedCount === 0) this.nextSeq = this.durableNext;
         this.wakeTakers();
-        throw new AppError('unavailable', 'the queue log cannot be written', {
-          retryAfter: 5,
-          cause: err,
-        });
+        throw this.refusal(err);
       },
     );
   }
 
+  private arrived(
+    events: readonly AcceptedEvent[],
+    lens: readonly number[],
+    bytes: number,
+    firstSeq: number,
+    placed: Placed,
+  ): string[] {
+    const n = events.length;
+    this.unflushedCount -= n;
+    this.durableNext += n;
+    if (this.waiting.length === this.waitingHead) this.readySince = performance.now();
+    const hot = this.hotUsed + bytes <= this.hotBytes;
+    if (hot) this.hotUsed += bytes;
+    const ids = new Array<string>(n);
+    let pos = placed.pos;
+    for (let i = 0; i < n; i++) {
+      const seq = firstSeq + i;
+      const id = String(seq);
+      const len = lens[i] as number;
+      ids[i] = id;
+      const event = events[i] as AcceptedEvent;
+      this.waiting.push({
+        seq,
+        segment: placed.segment,
+        pos,
+        len,
+        delivery: hot ? { id, event } : null,
+        // Only for records kept as positions (a consumer lagging by more than the hot
+        // budget), so the common path pays nothing; encodeRecord is deterministic.
+        crc: hot ? 0 : crc32(encodeRecord(seq, event)),
+      });
+      pos += len;
+    }
+    this.wakeTakers();
+    return ids;
+  }
+
+  /** What a refused append is answered with; logged at a bounded rate. */
+  private refusal(err: unknown): AppError {
+    const e = err instanceof LogWriteError ? err : null;
+    const held = this.writeErrors.admit();
+    if (held >= 0) {
+      this.opts.log.error(
+        { code: e?.code, message: (err as Error).message, refusedSinceLastLog: held },
+        e?.cut === false
+          ? 'queue log write failed and could not be undone; intake stopped until restart'
+          : 'queue log write failed; refusing requests and retrying the disk',
+      );
+    }
+    const retryAfter = Math.ceil(RETRY_MS / 1000) + 1;
+    if (e?.cut === true && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) {
+      // Nothing of the request is on disk: like backpressure, it was simply not accepted.
+      return new AppError('queue_full', 'the disk holding the queue log is full; retry later', {
+        retryAfter,
+        cause: err,
+      });
+    }
+    return new AppError('unavailable', 'the queue log cannot be written', {
+      retryAfter,
+      cause: err,
+    });
+  }
+
   take(max: number, signal?: AbortSignal): Promise<Lease | null> {
     const lease = this.lease(max);
-    if (lease !== null) return Promise.resolve(lease);
+    if (lease !== null) return Promise.resolve(this.materialize(lease));
     if (this.drained() || signal?.aborted) return Promise.resolve(null);
     return new Promise((resolve) => {
       const taker: Taker = {
@@ -199,9 +360,18 @@ export class LogQueue implements Queue {
         return null;
       }
     }
-    const n = Math.min(max, available);
-    const deliveries = this.waiting.slice(this.waitingHead, this.waitingHead + n);
-    this.waitingHead += n;
+    const limit = Math.min(max, available);
+    const slots: Slot[] = [];
+    let bytes = 0;
+    let hotBytes = 0;
+    for (let i = 0; i < limit; i++) {
+      const slot = this.waiting[this.waitingHead + i] as Slot;
+      if (i > 0 && bytes + slot.len > LEASE_MAX_BYTES) break;
+      slots.push(slot);
+      bytes += slot.len;
+      if (slot.delivery !== null) hotBytes += slot.len;
+    }
+    this.waitingHead += slots.length;
     if (this.waitingHead === this.waiting.length) {
       this.waiting = [];
       this.waitingHead = 0;
@@ -209,11 +379,39 @@ export class LogQueue implements Queue {
       this.waiting = this.waiting.slice(this.waitingHead);
       this.waitingHead = 0;
     }
-    // `waiting` is kept in sequence order, so the first delivery has the lowest seq.
-    const lease: LogLease = { deliveries, firstSeq: Number((deliveries[0] as Delivery).id) };
+    const cold = hotBytes < bytes;
+    // `waiting` is kept in sequence order, so the first slot has the lowest seq.
+    const lease: LogLease = {
+      deliveries: cold ? [] : slots.map((s) => s.delivery as Delivery),
+      slots,
+      firstSeq: (slots[0] as Slot).seq,
+      bytes,
+      hotBytes,
+    };
     this.leases.add(lease);
-    this.leasedCount += n;
+    this.leasedCount += slots.length;
     return lease;
+  }
+
+  /** Reads a lease's cold records from the log; on failure gives the lease back. */
+  private materialize(lease: LogLease): LogLease | Promise<LogLease> {
+    if (lease.hotBytes === lease.bytes) return lease;
+    return readSlots(lease.slots).then(
+      (deliveries) => {
+        lease.deliveries = deliveries;
+        return lease;
+      },
+      async (err: unknown) => {
+        await this.release(lease);
+        if (err instanceof QueueLogDamage && this.damage === null) {
+          // Nothing altered is ever served: the records stay queued, and /healthz fails so
+          // that a restart runs the start-up check, which names the damage (then: recover).
+          this.damage = err;
+          this.opts.log.fatal({ path: err.path, at: err.position }, err.message);
+        }
+        throw err;
+      },
+    );
   }
 
   private wakeTakers(): void {
@@ -222,7 +420,7 @@ export class LogQueue implements Queue {
       const lease = this.lease(taker.max);
       if (lease === null && !this.drained()) return;
       this.takers.shift();
-      taker.resolve(lease);
+      taker.resolve(lease === null ? null : this.materialize(lease));
     }
   }
 
@@ -233,28 +431,32 @@ export class LogQueue implements Queue {
   }
 
   ack(lease: Lease): Promise<void> {
-    if (this.leases.delete(lease as LogLease)) {
-      this.leasedCount -= lease.deliveries.length;
+    const own = lease as LogLease;
+    if (this.leases.delete(own)) {
+      this.leasedCount -= own.slots.length;
+      this.queuedBytes -= own.bytes;
+      this.hotUsed -= own.hotBytes;
       if (this.segments.length > 1) this.collectGarbage();
     }
     return Promise.resolve();
   }
 
   release(lease: Lease): Promise<void> {
-    if (this.leases.delete(lease as LogLease)) {
-      this.leasedCount -= lease.deliveries.length;
+    const own = lease as LogLease;
+    if (this.leases.delete(own)) {
+      this.leasedCount -= own.slots.length;
       // Merge back in sequence order: leases may be released in any order, and both the
       // replay order and the segment low-water mark rely on `waiting` being sorted.
       const rest = this.waiting.slice(this.waitingHead);
-      const merged: Delivery[] = [];
+      const back = own.slots;
+      const merged: Slot[] = [];
       let i = 0;
       let j = 0;
-      const back = lease.deliveries;
       while (i < back.length || j < rest.length) {
         const a = back[i];
         const b = rest[j];
-        if (b === undefined || (a !== undefined && Number(a.id) < Number(b.id))) {
-          merged.push(a as Delivery);
+        if (b === undefined || (a !== undefined && a.seq < b.seq)) {
+          merged.push(a as Slot);
           i++;
         } else {
           merged.push(b);
@@ -279,23 +481,31 @@ export class LogQueue implements Queue {
 
   /** Synchronous view, consistent with the store's counters in the same tick. */
   statsNow(): QueueStats {
-    return { received: this.durableNext - 1, depth: this.depthNow() };
+    return { received: this.durableNext - 1 - this.lost, depth: this.depthNow() };
   }
 
-  /** False once a log write has failed (only a restart recovers). */
+  /** Bytes of queued records on disk (waiting, leased and not yet durable). */
+  bytesNow(): number {
+    return this.queuedBytes;
+  }
+
+  /**
+   * False once a log write failed and could not be undone, or a record read back from the
+   * log turned out damaged: only a restart (and, for damage, `logsieve recover`) recovers.
+   */
   writable(): boolean {
-    return this.writer.failed === null;
+    return this.writer.failed === null && this.damage === null;
   }
 
   ready(): Promise<boolean> {
-    return Promise.resolve(this.state === 'open' && this.writer.failed === null);
+    return Promise.resolve(this.state === 'open' && this.writable() && !this.writer.blocked);
   }
 
   /** The lowest seq still needed: everything below it is applied. */
   private lowestNeeded(): number {
     let low = this.durableNext;
     const head = this.waiting[this.waitingHead];
-    if (head !== undefined) low = Math.min(low, Number(head.id));
+    if (head !== undefined) low = Math.min(low, head.seq);
     for (const lease of this.leases) low = Math.min(low, lease.firstSeq);
     return low;
   }
@@ -315,7 +525,13 @@ export class LogQueue implements Queue {
         }
         await syncDir(this.opts.dir);
       } catch (err) {
-        this.opts.log.warn({ err }, 'queue segment cleanup failed; will retry');
+        const held = this.gcErrors.admit();
+        if (held >= 0) {
+          this.opts.log.warn(
+            { code: (err as { code?: string }).code, message: (err as Error).message, held },
+            'queue segment cleanup failed; will retry',
+          );
+        }
       } finally {
         this.gc = null;
       }

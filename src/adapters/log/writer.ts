@@ -1,6 +1,7 @@
 /**
- * Group-commit writer of the queue log: appends text to the active segment and resolves
- * each `append` only when its bytes, and every byte before them, are durable.
+ * Group-commit writer of the queue log: appends records to the active segment, one
+ * checksummed frame per write (frame.ts), and resolves each `append` only when its bytes,
+ * and every byte before them, are durable.
  *
  * - Group commit: everything that arrives while writes are in flight joins the next write,
  *   so durability costs one write per group of concurrent requests, not one per request.
@@ -10,20 +11,29 @@
  * - Pipelining: up to MAX_IN_FLIGHT writes run at once, each at its own reserved position,
  *   so a request arriving mid-write need not wait for the rest of the current one before its
  *   own starts. Two measured best under W2: every write is a thread-pool hop costing the
- *   main thread 20-40 µs here, so more writes in flight means smaller groups and more hops. Acknowledgements are released strictly in file order. A crash can
- *   therefore leave a hole (NUL bytes) where an earlier write had not landed before a later
- *   one did; neither was acknowledged, and recovery (segments.ts) cuts the file there.
+ *   main thread 20-40 µs here, so more writes in flight means smaller groups and more hops.
+ *   Acknowledgements are released strictly in file order. A crash can therefore leave a
+ *   hole (NUL bytes) where an earlier write had not landed before a later one did; neither
+ *   was acknowledged, and recovery (scan.ts) cuts the file there.
  *
- * States: open -> failed (a write failed: every pending and later append rejects; the queue
- * stops intake; a restart recovers from what reached the disk) | closed.
- * A segment that reaches `segmentBytes` is rotated once its writes have landed.
+ * States: open -> cutting (a write failed, e.g. ENOSPC: wait for the writes in flight, cut
+ * the file back to the last acknowledged byte and fdatasync it, reject every append not yet
+ * acknowledged) -> blocked (appends reject at once for RETRY_MS) -> open again, by itself.
+ * cutting -> failed when the cut itself fails: the outcome of the refused writes is then
+ * unknown, every later append rejects, and only a restart (which cuts the torn tail)
+ * recovers. open|blocked -> closed.
+ * A segment that reaches `segmentBytes` is rotated once its writes have landed; a rotation
+ * that cannot create the next file blocks the same way.
  */
-import { constants, fdatasync, write } from 'node:fs';
+import { constants, fdatasync, ftruncate, write } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { HEADER_BYTES, writeHeader } from './frame.js';
 import { segmentPath, syncDir, type Segment } from './segments.js';
 
 const O_DSYNC: number | undefined = (constants as { O_DSYNC?: number }).O_DSYNC;
 const MAX_IN_FLIGHT = O_DSYNC === undefined ? 1 : 2;
+/** After a failed write, how long appends are refused before the disk is tried again. */
+export const RETRY_MS = 1_000;
 
 /** Opens a segment for durable positional writes (creating it if needed). */
 export function openSegment(path: string): Promise<FileHandle> {
@@ -31,8 +41,33 @@ export function openSegment(path: string): Promise<FileHandle> {
   return open(path, constants.O_WRONLY | constants.O_CREAT | O_DSYNC, 0o644);
 }
 
+/**
+ * An append the writer refused. `cut`: nothing of it is on disk (the write never started,
+ * or its partial bytes were cut and the cut is durable), so it may be answered as "not
+ * accepted". `code` is the system error code (ENOSPC for a full disk).
+ */
+export class LogWriteError extends Error {
+  constructor(
+    message: string,
+    readonly cut: boolean,
+    readonly code: string | undefined,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+    this.name = 'LogWriteError';
+  }
+}
+
+/** Where an append's first byte landed. */
+export interface Placed {
+  readonly segment: Segment;
+  readonly pos: number;
+}
+
 interface Waiter {
-  readonly resolve: () => void;
+  /** Byte offset of this append inside the frame body. */
+  readonly offset: number;
+  readonly resolve: (placed: Placed) => void;
   readonly reject: (err: Error) => void;
 }
 
@@ -41,10 +76,17 @@ interface Write {
   readonly bytes: number;
   readonly lastSeq: number;
   done: boolean;
+  error: Error | null;
 }
+
+const codeOf = (err: unknown): string | undefined => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
 
 export class LogWriter {
   private parts: string[] = [];
+  private partBytes = 0;
   private waiters: Waiter[] = [];
   private lastSeq = 0;
   /** Writes started and not yet acknowledged, in file order. */
@@ -52,7 +94,11 @@ export class LogWriter {
   /** Next free byte of the active segment (written or reserved). */
   private reserved: number;
   private rotating = false;
-  private error: Error | null = null;
+  private cutting = false;
+  /** performance.now() before which appends are refused (after a failed write). */
+  private blockedUntil = 0;
+  private lastFailure: LogWriteError | null = null;
+  private error: LogWriteError | null = null;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -67,75 +113,157 @@ export class LogWriter {
     this.reserved = (segments.at(-1) as Segment).bytes;
   }
 
+  /** Set once a cut failed: only a restart recovers. */
   get failed(): Error | null {
     return this.error;
   }
 
-  /** `text` holds whole records, the last with sequence number `lastSeq`. */
-  append(text: string, lastSeq: number): Promise<void> {
+  /** True while appends are refused after a failed write (a full disk, say). */
+  get blocked(): boolean {
+    return this.cutting || performance.now() < this.blockedUntil;
+  }
+
+  /**
+   * `text` holds whole records, `bytes` long in UTF-8, the last with sequence number
+   * `lastSeq`. Resolves with where its first byte is, once durable.
+   */
+  append(text: string, bytes: number, lastSeq: number): Promise<Placed> {
     if (this.error !== null) return Promise.reject(this.error);
-    if (this.closed) return Promise.reject(new Error('the queue log is closed'));
+    if (this.closed)
+      return Promise.reject(new LogWriteError('the queue log is closed', true, undefined));
+    if (this.cutting) {
+      return Promise.reject(
+        new LogWriteError('the queue log is cutting back a failed write', true, undefined),
+      );
+    }
+    if (this.lastFailure !== null && performance.now() < this.blockedUntil) {
+      return Promise.reject(this.lastFailure);
+    }
     return new Promise((resolve, reject) => {
+      this.waiters.push({ offset: this.partBytes, resolve, reject });
       this.parts.push(text);
-      this.waiters.push({ resolve, reject });
+      this.partBytes += bytes;
       this.lastSeq = lastSeq;
       this.pump();
     });
   }
 
   private pump(): void {
-    while (this.waiters.length > 0 && this.error === null && !this.rotating) {
+    while (this.waiters.length > 0 && this.error === null && !this.rotating && !this.cutting) {
       if (this.reserved >= this.segmentBytes) {
         if (this.inFlight.length === 0) void this.rotate();
         return;
       }
       if (this.inFlight.length >= MAX_IN_FLIGHT) return;
-      const data = Buffer.from(this.parts.join(''), 'utf8');
+      // One allocation and one copy, as before framing: the header is written in front.
+      const data = Buffer.allocUnsafe(HEADER_BYTES + this.partBytes);
+      const written = data.write(this.parts.join(''), HEADER_BYTES, 'utf8');
+      if (written !== this.partBytes) {
+        // A caller's byte count was wrong; writing would misplace every later record.
+        this.fail(new Error(`queue log append sizes disagree (${written} != ${this.partBytes})`));
+        return;
+      }
+      writeHeader(data, written);
       const batch: Write = {
         waiters: this.waiters,
         bytes: data.length,
         lastSeq: this.lastSeq,
         done: false,
+        error: null,
       };
       this.parts = [];
+      this.partBytes = 0;
       this.waiters = [];
       const position = this.reserved;
       this.reserved += data.length;
       this.inFlight.push(batch);
       writeAt(this.handle.fd, data, position, (err) => {
-        if (err !== null) return this.fail(err);
         batch.done = true;
+        if (err !== null) {
+          batch.error = err;
+          this.cutting = true;
+        }
         this.settle();
       });
     }
   }
 
   private notifyIfIdle(): void {
-    if (this.inFlight.length > 0 || this.rotating) return;
+    if (this.inFlight.length > 0 || this.rotating || this.cutting) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
 
-  /** Acknowledges finished writes in file order. */
+  /** Acknowledges finished writes in file order; starts the cut once a failure has settled. */
   private settle(): void {
     const segment = this.segments.at(-1) as Segment;
-    while (this.inFlight[0]?.done === true) {
+    while (this.inFlight[0]?.done === true && this.inFlight[0].error === null) {
       const write = this.inFlight.shift() as Write;
+      const start = segment.bytes + HEADER_BYTES;
       segment.bytes += write.bytes;
       segment.lastSeq = write.lastSeq;
-      for (const w of write.waiters) w.resolve();
+      for (const w of write.waiters) w.resolve({ segment, pos: start + w.offset });
+    }
+    if (this.cutting) {
+      if (this.inFlight.every((w) => w.done)) this.cutBack();
+      return;
     }
     this.pump();
     this.notifyIfIdle();
   }
 
-  private fail(err: unknown): void {
-    this.error ??= err instanceof Error ? err : new Error(String(err));
+  /**
+   * Every write from the first failed one on is refused, even one that landed after it: acks
+   * go in file order. Their bytes are cut so that no restart can bring a refused event back.
+   */
+  private cutBack(): void {
+    const failed = this.inFlight.splice(0);
+    const cause = failed.find((w) => w.error !== null)?.error;
+    const refused = [...failed.flatMap((w) => w.waiters), ...this.waiters];
+    this.waiters = [];
+    this.parts = [];
+    this.partBytes = 0;
+    const segment = this.segments.at(-1) as Segment;
+    const fd = this.handle.fd;
+    const finish = (cutErr: Error | null): void => {
+      const code = codeOf(cause);
+      if (cutErr === null) {
+        this.reserved = segment.bytes;
+        this.blockedUntil = performance.now() + RETRY_MS;
+        this.lastFailure = new LogWriteError(
+          `the queue log cannot be written (${code ?? cause?.message ?? 'error'})`,
+          true,
+          code,
+          { cause },
+        );
+      } else {
+        this.error = new LogWriteError(
+          `the queue log cannot be written and a failed write could not be cut (${cutErr.message})`,
+          false,
+          code,
+          { cause: cutErr },
+        );
+        this.lastFailure = this.error;
+      }
+      this.cutting = false;
+      for (const w of refused) w.reject(this.lastFailure);
+      this.pump();
+      this.notifyIfIdle();
+    };
+    ftruncate(fd, segment.bytes, (err) => {
+      if (err !== null) return finish(err);
+      fdatasync(fd, finish);
+    });
+  }
+
+  private fail(err: Error): void {
+    this.error ??= new LogWriteError(err.message, false, codeOf(err), { cause: err });
     const waiters = [...this.inFlight.flatMap((w) => w.waiters), ...this.waiters];
     this.inFlight.length = 0;
     this.waiters = [];
     this.parts = [];
+    this.partBytes = 0;
     for (const w of waiters) w.reject(this.error);
     this.notifyIfIdle();
   }
@@ -148,11 +276,17 @@ export class LogWriter {
       const next: Segment = {
         path: segmentPath(this.dir, firstSeq),
         firstSeq,
+        format: 'framed',
         lastSeq: firstSeq - 1,
         bytes: 0,
       };
       const handle = await openSegment(next.path);
-      await syncDir(this.dir);
+      try {
+        await syncDir(this.dir);
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
       const old = this.handle;
       this.handle = handle;
       this.segments.push(next);
@@ -160,7 +294,20 @@ export class LogWriter {
       await old.close();
       this.onRotate();
     } catch (err) {
-      this.fail(err);
+      // Nothing of the waiting appends was written: refuse them and try again later.
+      const code = codeOf(err);
+      this.blockedUntil = performance.now() + RETRY_MS;
+      this.lastFailure = new LogWriteError(
+        `the queue log cannot start a new segment (${code ?? (err as Error).message})`,
+        true,
+        code,
+        { cause: err },
+      );
+      const refused = this.waiters;
+      this.waiters = [];
+      this.parts = [];
+      this.partBytes = 0;
+      for (const w of refused) w.reject(this.lastFailure);
     } finally {
       this.rotating = false;
     }
@@ -171,9 +318,9 @@ export class LogWriter {
   /** Waits for every accepted append to settle, then closes the file. */
   async close(): Promise<void> {
     this.closed = true;
-    // Pending appends are always in flight or behind a rotation, both of which end in
-    // notifyIfIdle().
-    while (this.inFlight.length > 0 || this.rotating) {
+    // Pending appends are always in flight, behind a rotation or in a cut, all of which end
+    // in notifyIfIdle().
+    while (this.inFlight.length > 0 || this.rotating || this.cutting) {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
     await this.handle.close();
