@@ -7,6 +7,7 @@
  *   W1       20,000 events, 30 % duplicates, batches of 500, 4 concurrent requests
  *   W2       5,000 single-event requests, 20 % duplicates, 16 concurrent
  *   C1, C3   W1 in cluster mode (Redis Streams + PostgreSQL) on 1 and 3 instances
+ *   compare  W2 against logsieve and a private NATS JetStream (`--compare`), interleaved
  *
  * Each workload runs `--rounds` times (default 4) on the same server with fresh ids. The
  * first round is reported as "cold" (a new process runs unoptimised code); the last round is
@@ -20,6 +21,7 @@ import type { Static } from '@sinclair/typebox';
 import type { StatsSchema } from '../src/domain/schemas.js';
 import type { Counters } from '../src/domain/stats.js';
 import { startCluster } from './cluster.js';
+import { natsAvailable, natsRound, startNats, type NatsRound } from './nats.js';
 import { getJson, makeEvents, percentile, sendAll, sendAllFast } from './load.js';
 import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
 
@@ -43,9 +45,10 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'ceiling,w1,w2,c1,c3' },
     rounds: { type: 'string', default: '4' },
     workers: { type: 'string' },
+    compare: { type: 'boolean', default: false },
   },
 });
-const only = new Set((args.only ?? '').split(','));
+const only = new Set(args.compare ? ['compare'] : (args.only ?? '').split(','));
 const rounds = Math.max(1, Number(args.rounds));
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -97,8 +100,7 @@ async function batchRound(urls: readonly string[], runId: string): Promise<Round
 }
 
 /** W2 shape: single events through autocannon, 16 connections. */
-async function singleRound(url: string, runId: string): Promise<Round> {
-  const bodies = w2Bodies(runId);
+async function singleRound(url: string, bodies: readonly Buffer[]): Promise<Round> {
   const before = await getJson<Stats>(`${url}/stats`);
   const t0 = process.hrtime.bigint();
   // Watched while sending: autocannon itself resolves only at its next 1 s tick.
@@ -197,7 +199,7 @@ if (only.has('w1')) {
 if (only.has('w2')) {
   await withEmbedded(async (server) => {
     const { cold, warm } = await repeat('W2', (i) =>
-      singleRound(server.url, `w2-${i}-${Date.now()}`),
+      singleRound(server.url, w2Bodies(`w2-${i}-${Date.now()}`)),
     );
     const mem = rssMiB(server.child.pid);
     report(
@@ -207,6 +209,49 @@ if (only.has('w2')) {
       `         cold first round: ${describe(cold, 'req/s')}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
     );
   });
+}
+
+if (only.has('compare')) {
+  if (!natsAvailable()) {
+    report('compare  skipped: nats-server is not installed (apt-get install nats-server)');
+  } else {
+    // Interleaved so that both see the same machine noise; one warm-up round each first.
+    const nats = await startNats();
+    const ours: Round[] = [];
+    const theirs: NatsRound[] = [];
+    try {
+      await withEmbedded(async (server) => {
+        for (let i = 0; i <= rounds; i++) {
+          const events = makeEvents(5_000, 0.2, `cmp-${i}-${Date.now()}`);
+          const a = await singleRound(
+            server.url,
+            events.map((e) => Buffer.from(JSON.stringify(e))),
+          );
+          const b = await natsRound(nats, events, 16, `BENCH${i}`);
+          console.error(
+            `  compare round ${i}${i === 0 ? ' (warm-up)' : ''}: logsieve ` +
+              `${Math.round(a.endToEnd)} req/s p99 ${a.p99.toFixed(1)} ms; JetStream ` +
+              `${Math.round(b.rate)} req/s p99 ${b.p99.toFixed(1)} ms, stored ${b.stored}`,
+          );
+          if (i === 0) continue;
+          ours.push(a);
+          theirs.push(b);
+        }
+      });
+    } finally {
+      await nats.stop();
+    }
+    const median = (xs: number[]): number => percentile(xs, 50);
+    const oursRate = median(ours.map((r) => r.endToEnd));
+    const theirsRate = median(theirs.map((r) => r.rate));
+    report(
+      `compare  W2, 5,000 single events (20% dup), 16 connections, median of ${rounds}: ` +
+        `logsieve ${Math.round(oursRate)} req/s end to end (p99 ${median(ours.map((r) => r.p99)).toFixed(1)} ms, ` +
+        `202 after O_DSYNC); NATS JetStream ${Math.round(theirsRate)} req/s ` +
+        `(p99 ${median(theirs.map((r) => r.p99)).toFixed(1)} ms, Nats-Msg-Id dedup, ack before fsync); ` +
+        `ratio ${(oursRate / theirsRate).toFixed(2)}`,
+    );
+  }
 }
 
 for (const instances of [1, 3]) {
