@@ -62,7 +62,7 @@ export function createMetrics(queueDepth: () => Promise<number>): Metrics {
   });
   const rejected = new Counter({
     name: 'logsieve_publish_rejected_total',
-    help: 'Rejected /publish requests, by error code.',
+    help: 'Rejected ingest requests (/publish, /v1/logs), by error code.',
     labelNames: ['reason'],
     registers: [registry],
   });

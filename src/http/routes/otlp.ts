@@ -46,7 +46,18 @@ export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPlu
             'An ExportLogsServiceRequest as application/x-protobuf or OTLP JSON, optionally gzip/deflate. ' +
             'Each log record becomes one event (see the README for the mapping). 200 with an ' +
             'ExportLogsServiceResponse in the request encoding once every record is durable.',
-          response: { '4xx': ErrorSchema, '5xx': ErrorSchema },
+          response: {
+            200: {
+              description:
+                'ExportLogsServiceResponse (empty: full success) in the request encoding.',
+              content: {
+                'application/x-protobuf': { schema: { type: 'string', format: 'binary' } },
+                'application/json': { schema: { type: 'object' } },
+              },
+            },
+            '4xx': ErrorSchema,
+            '5xx': ErrorSchema,
+          },
         },
         onRequest: ingestAccess(ctx),
         preParsing: contentDecoder(opts.bodyLimit),
