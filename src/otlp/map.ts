@@ -32,7 +32,7 @@
  * integer, else its decimal string, a non-finite double -> "NaN"/"Infinity"/"-Infinity",
  * bytes -> base64, no value -> null. Ids are lowercase hex; times are decimal ns strings.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ErrorDetail } from '../domain/errors.js';
 import { MAX_NAME_LENGTH } from '../domain/schemas.js';
 import type { OtlpAnyValue, OtlpExportRequest, OtlpKeyValue, OtlpLogRecord } from './types.js';
@@ -74,13 +74,15 @@ export function countRecords(request: OtlpExportRequest): number {
 export function mapLogsRequest(request: OtlpExportRequest, opts: MapOptions): MapResult {
   const events: MappedEvent[] = [];
   const problems: ErrorDetail[] = [];
-  const receivedAt = isoFromNanos(BigInt(opts.receivedAt.getTime()) * 1_000_000n);
+  const receivedAt = opts.receivedAt.toISOString();
   for (const rl of request.resourceLogs ?? []) {
     const resourceAttrs = rl.resource?.attributes ?? [];
     const topic = topicOf(findAttribute(resourceAttrs, opts.topicAttribute));
     const source = sourceOf(resourceAttrs);
     const resource = toJsonMap(resourceAttrs);
-    const resourceCanon = [canonAttrs(resourceAttrs), rl.resource?.droppedAttributesCount ?? 0];
+    // The canonical text up to the record is the same for every record of a scope: built
+    // once, then each record's hash covers prefix + record (see canonicalPrefix).
+    const resourceCanon = `[${JSON.stringify(canonAttrs(resourceAttrs))},${rl.resource?.droppedAttributesCount ?? 0},`;
     for (const sl of rl.scopeLogs ?? []) {
       const scope = sl.scope ?? {};
       const scopeAttrs = scope.attributes ?? [];
@@ -89,12 +91,15 @@ export function mapLogsRequest(request: OtlpExportRequest, opts: MapOptions): Ma
         version: scope.version ?? '',
         attributes: toJsonMap(scopeAttrs),
       };
-      const scopeCanon = [
-        scope.name ?? '',
-        scope.version ?? '',
-        canonAttrs(scopeAttrs),
-        scope.droppedAttributesCount ?? 0,
-      ];
+      const prefix =
+        resourceCanon +
+        JSON.stringify([
+          scope.name ?? '',
+          scope.version ?? '',
+          canonAttrs(scopeAttrs),
+          scope.droppedAttributesCount ?? 0,
+        ]) +
+        ',';
       for (const record of sl.logRecords ?? []) {
         const index = events.length + problems.length;
         const attrs = record.attributes ?? [];
@@ -108,8 +113,7 @@ export function mapLogsRequest(request: OtlpExportRequest, opts: MapOptions): Ma
           continue;
         }
         const uid = findAttribute(attrs, UID_ATTRIBUTE)?.stringValue;
-        const eventId =
-          uid ?? `sha256:${contentHash(resourceCanon, scopeCanon, recordCanon(record))}`;
+        const eventId = uid ?? `sha256:${contentHash(prefix, recordCanon(record))}`;
         events.push({
           topic,
           event_id: eventId,
@@ -183,26 +187,32 @@ function refusedKey(attrs: readonly OtlpKeyValue[]): string | null {
   return null;
 }
 
-/** A positive nanosecond count, or null for unset / zero. */
-function nanos(text: string | undefined): bigint | null {
+/** A positive nanosecond count as canonical decimal text, or null for unset / zero. */
+function nanos(text: string | undefined): string | null {
   if (text === undefined || text === '' || text === '0') return null;
-  // fixed64 can arrive as a negative decimal when a JSON client sent one: read it unsigned.
+  // The decoder writes fixed64 as plain decimal; only a JSON client's oddity (a negative or
+  // zero-padded number) needs the BigInt path, which reads it as unsigned 64-bit.
+  if (DECIMAL.test(text)) return text;
   const n = BigInt.asUintN(64, BigInt(text));
-  return n === 0n ? null : n;
+  return n === 0n ? null : n.toString();
 }
+
+const DECIMAL = /^[1-9]\d*$/;
 
 function timestampOf(record: OtlpLogRecord): string | null {
   const ns = nanos(record.timeUnixNano) ?? nanos(record.observedTimeUnixNano);
   return ns === null ? null : isoFromNanos(ns);
 }
 
-/** RFC 3339 in UTC with the sub-millisecond digits kept (the validator trims zeros). */
-function isoFromNanos(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString();
-  const sub = ns % 1_000_000n;
-  if (sub === 0n) return iso;
-  return `${iso.slice(0, -1)}${sub.toString().padStart(6, '0')}Z`;
+/**
+ * RFC 3339 in UTC with the sub-millisecond digits kept (the validator trims zeros), from
+ * canonical decimal nanoseconds: string slicing, no BigInt arithmetic on the hot path.
+ */
+function isoFromNanos(ns: string): string {
+  const padded = ns.padStart(7, '0');
+  const iso = new Date(Number(padded.slice(0, -6))).toISOString();
+  const sub = padded.slice(-6);
+  return sub === '000000' ? iso : `${iso.slice(0, -1)}${sub}Z`;
 }
 
 const hex = (b: Uint8Array | undefined): string =>
@@ -246,10 +256,13 @@ function recordCanon(r: OtlpLogRecord): Canon[] {
   ];
 }
 
-function contentHash(resource: Canon[], scope: Canon[], record: Canon[]): string {
-  return createHash('sha256')
-    .update(JSON.stringify([resource[0], resource[1], scope, record]))
-    .digest('hex');
+/**
+ * SHA-256 of the canonical text `[resourceAttrs,resourceDropped,scope,record]`, given its
+ * first three elements as `prefix` (`[` ... `,`): the same text JSON.stringify of the whole
+ * array would give, without re-serialising the resource and scope for every record.
+ */
+function contentHash(prefix: string, record: Canon[]): string {
+  return hash('sha256', `${prefix}${JSON.stringify(record)}]`, 'hex');
 }
 
 function toJson(v: OtlpAnyValue | undefined): unknown {
@@ -297,8 +310,8 @@ function payloadOf(
   if (r.eventName !== undefined && r.eventName !== '') payload.event_name = r.eventName;
   const time = nanos(r.timeUnixNano);
   const observed = nanos(r.observedTimeUnixNano);
-  if (time !== null) payload.time_unix_nano = time.toString();
-  if (observed !== null) payload.observed_time_unix_nano = observed.toString();
+  if (time !== null) payload.time_unix_nano = time;
+  if (observed !== null) payload.observed_time_unix_nano = observed;
   if (r.droppedAttributesCount !== undefined && r.droppedAttributesCount !== 0) {
     payload.dropped_attributes_count = r.droppedAttributesCount;
   }
