@@ -14,6 +14,8 @@
  *   integers as strings or numbers, enums as numbers, and trace/span ids as HEX (not the
  *   base64 of the generic mapping), so the ids are turned into bytes before `fromObject`.
  *   Unknown fields are ignored, as the OTLP spec requires of receivers.
+ * Nesting deeper than protobufjs's recursion limit (100 message levels, protoc's default) is
+ * refused in both encodings, which also bounds the recursion of the mapping.
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -57,9 +59,8 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
 
   return {
     decodeProtobuf(body) {
-      let message: protobuf.Message;
       try {
-        message = request.decode(body);
+        return request.toObject(request.decode(body), TO_OBJECT);
       } catch (cause) {
         throw new AppError(
           'invalid_otlp',
@@ -67,13 +68,11 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
           { cause },
         );
       }
-      return request.toObject(message, TO_OBJECT);
     },
     decodeJson(body) {
-      let message: protobuf.Message;
       try {
         if (!isObject(body)) throw new TypeError('the body must be a JSON object');
-        message = request.fromObject(withBinaryIds(body));
+        return request.toObject(request.fromObject(withBinaryIds(body)), TO_OBJECT);
       } catch (cause) {
         if (cause instanceof AppError) throw cause;
         throw new AppError(
@@ -82,7 +81,6 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
           { cause },
         );
       }
-      return request.toObject(message, TO_OBJECT);
     },
     successProtobuf: response.encode(response.create({})).finish(),
     successJson: JSON.stringify(response.toObject(response.create({}))),

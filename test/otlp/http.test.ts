@@ -157,6 +157,12 @@ void describe('POST /v1/logs (HTTP level)', () => {
     await rejected('{"resourceLogs": [', JSON_CT, 400, 'invalid_json');
   });
 
+  void it('answers 400 to values nested past the protobuf recursion limit', async () => {
+    let value: object = { stringValue: 'x' };
+    for (let i = 0; i < 60; i++) value = { arrayValue: { values: [value] } };
+    await rejected(otlpJson('deep', 1, [{ body: value }]), JSON_CT, 400, 'invalid_otlp');
+  });
+
   void it('answers 400 to a truncated gzip body', async () => {
     const gz = gzipSync(Buffer.from(JSON.stringify(otlpJson('svc', 10))));
     await rejected(
