@@ -15,6 +15,7 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY test ./test
 COPY bench ./bench
+COPY proto ./proto
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS runtime
@@ -26,6 +27,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+# The OTLP .proto files POST /v1/logs compiles at start-up (src/otlp/schema.ts).
+COPY --from=build /app/proto ./proto
 # The embedded mode's data dir; cluster mode keeps nothing on local disk.
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -63,8 +63,9 @@ export async function sendAll(
   bodies: readonly Buffer[],
   concurrency: number,
   headers: Record<string, string> = {},
+  path = '/publish',
 ): Promise<LoadResult> {
-  const targets = (typeof url === 'string' ? [url] : url).map((u) => new URL('/publish', u));
+  const targets = (typeof url === 'string' ? [url] : url).map((u) => new URL(path, u));
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latenciesMs: number[] = new Array<number>(bodies.length);
   const statuses: Record<number, number> = {};

@@ -5,6 +5,7 @@
  *
  *   ceiling  the load generators against a do-nothing server (their own limit)
  *   W1       20,000 events, 30 % duplicates, batches of 500, 4 concurrent requests
+ *   O1       W1's mix as OTLP/HTTP protobuf log exports to POST /v1/logs (bench/otlp.ts)
  *   W2       5,000 single-event requests, 20 % duplicates, 16 concurrent
  *   C1, C3   W1 in cluster mode (Redis Streams + PostgreSQL) on 1 and 3 instances
  *   compare  W2 against logsieve and a private NATS JetStream (`--compare`), interleaved
@@ -23,6 +24,7 @@ import type { Counters } from '../src/domain/stats.js';
 import { startCluster } from './cluster.js';
 import { natsAvailable, natsRound, startNats, type NatsRound } from './nats.js';
 import { getJson, makeEvents, percentile, sendAll, sendAllFast } from './load.js';
+import { otlpBodies } from './otlp.js';
 import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
 
 /** GET /stats, as the server's StatsSchema declares it. */
@@ -42,7 +44,7 @@ interface Round {
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'ceiling,w1,w2,c1,c3' },
+    only: { type: 'string', default: 'ceiling,w1,o1,w2,c1,c3' },
     rounds: { type: 'string', default: '4' },
     workers: { type: 'string' },
     compare: { type: 'boolean', default: false },
@@ -96,6 +98,31 @@ async function batchRound(urls: readonly string[], runId: string): Promise<Round
     unique: stats.unique_processed,
     duplicates: stats.duplicate_dropped,
     failed: Object.entries(load.statuses).filter(([s]) => s !== '202').length,
+  };
+}
+
+/** O1: W1's shape as OTLP protobuf exports to /v1/logs (200 = success). */
+async function otlpRound(url: string, runId: string): Promise<Round> {
+  const bodies = otlpBodies(runId);
+  const before = await getJson<Stats>(`${url}/stats`);
+  const t0 = process.hrtime.bigint();
+  const load = await sendAll(
+    url,
+    bodies,
+    4,
+    { 'content-type': 'application/x-protobuf' },
+    '/v1/logs',
+  );
+  const stats = await waitProcessed(url, 20_000, before);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return {
+    endToEnd: 20_000 / seconds,
+    ingest: 20_000 / load.seconds,
+    p50: percentile(load.latenciesMs, 50),
+    p99: percentile(load.latenciesMs, 99),
+    unique: stats.unique_processed,
+    duplicates: stats.duplicate_dropped,
+    failed: Object.entries(load.statuses).filter(([s]) => s !== '200').length,
   };
 }
 
@@ -181,17 +208,35 @@ if (only.has('ceiling')) {
   );
 }
 
+let w1EndToEnd: number | null = null;
 if (only.has('w1')) {
   await withEmbedded(async (server) => {
     const { cold, warm } = await repeat('W1', (i) =>
       batchRound([server.url], `w1-${i}-${Date.now()}`),
     );
+    w1EndToEnd = warm.endToEnd;
     const mem = rssMiB(server.child.pid);
     report(
       `W1       embedded, 20,000 events (30% dup), batches of 500, 4 concurrent: ${describe(warm, 'events/s')}`,
     );
     report(
       `         cold first round: ${describe(cold, 'events/s')}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
+    );
+  });
+}
+
+if (only.has('o1')) {
+  await withEmbedded(async (server) => {
+    const { cold, warm } = await repeat('O1', (i) =>
+      otlpRound(server.url, `o1-${i}-${Date.now()}`),
+    );
+    const mem = rssMiB(server.child.pid);
+    const ratio = w1EndToEnd === null ? '' : ` = ${(warm.endToEnd / w1EndToEnd).toFixed(2)}x W1`;
+    report(
+      `O1       embedded, OTLP protobuf /v1/logs, 20,000 records (30% re-exported), 500 per export, 4 concurrent: ${describe(warm, 'records/s')}${ratio}`,
+    );
+    report(
+      `         cold first round: ${describe(cold, 'records/s')}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
     );
   });
 }

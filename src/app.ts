@@ -155,6 +155,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     logger: log,
     maxBodyBytes: config.maxBodyBytes,
     publicApi: config.role !== 'worker',
+    otlpTopicAttribute: config.otlpTopicAttribute,
   });
 
   const workers: Workers | null = consumes

@@ -44,6 +44,8 @@ export interface Config {
    * before its queue ack (FAULT_AFTER_COMMIT=kill). Never set it in production.
    */
   readonly faultAfterCommit: 'kill' | null;
+  /** The OTLP resource attribute whose value names an OTLP record's topic (POST /v1/logs). */
+  readonly otlpTopicAttribute: string;
 }
 
 export const DEFAULTS = {
@@ -68,6 +70,7 @@ export const DEFAULTS = {
   WAIT_TIMEOUT_MS: 30_000,
   NAMESPACE: 'logsieve',
   PG_POOL_MAX: 10,
+  OTLP_TOPIC_ATTRIBUTE: 'service.name',
 } as const;
 
 type VarName = keyof typeof DEFAULTS | 'API_KEYS' | 'CONSUMER_NAME' | 'FAULT_AFTER_COMMIT';
@@ -219,7 +222,19 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     namespace,
     pgPoolMax: int('PG_POOL_MAX', 1, 1_000),
     faultAfterCommit: parseFault(raw('FAULT_AFTER_COMMIT')),
+    otlpTopicAttribute: attributeName('OTLP_TOPIC_ATTRIBUTE', str('OTLP_TOPIC_ATTRIBUTE')),
   });
+}
+
+/** An OTLP attribute key: 1-255 characters, no whitespace or control characters. */
+function attributeName(name: string, value: string): string {
+  if (value.length > 255 || !/^[^\s\p{Cc}]+$/u.test(value)) {
+    throw new ConfigError(
+      name,
+      `must be an attribute key (1-255 characters, no spaces), got "${value}"`,
+    );
+  }
+  return value;
 }
 
 function parseFault(value: string | undefined): 'kill' | null {

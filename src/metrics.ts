@@ -13,6 +13,17 @@ export interface Metrics {
   rejected(reason: string): void;
   publishLatency(seconds: number, status: number): void;
   applied(result: ApplyResult, lagSeconds: readonly number[]): void;
+  /** One answered ingest request (labels are bounded sets chosen by the caller). */
+  ingestRequest(labels: IngestLabels): void;
+  /** Events accepted (durably queued) by one ingest route in one body format. */
+  ingestAccepted(route: string, format: string, events: number): void;
+}
+
+export interface IngestLabels {
+  readonly route: string;
+  readonly format: string;
+  readonly encoding: string;
+  readonly status: number;
 }
 
 /**
@@ -51,7 +62,7 @@ export function createMetrics(queueDepth: () => Promise<number>): Metrics {
   });
   const rejected = new Counter({
     name: 'logsieve_publish_rejected_total',
-    help: 'Rejected /publish requests, by error code.',
+    help: 'Rejected ingest requests (/publish, /v1/logs), by error code.',
     labelNames: ['reason'],
     registers: [registry],
   });
@@ -68,6 +79,18 @@ export function createMetrics(queueDepth: () => Promise<number>): Metrics {
     help: 'Time to answer POST /publish.',
     labelNames: ['status'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const ingestRequests = new Counter({
+    name: 'logsieve_ingest_requests_total',
+    help: 'Answered ingest requests (/publish, /v1/logs) by body format, content encoding and status.',
+    labelNames: ['route', 'format', 'encoding', 'status'],
+    registers: [registry],
+  });
+  const ingestEvents = new Counter({
+    name: 'logsieve_ingest_events_total',
+    help: 'Events accepted (durably queued) by ingest route and body format.',
+    labelNames: ['route', 'format'],
     registers: [registry],
   });
   const lag = new Histogram({
@@ -106,6 +129,12 @@ export function createMetrics(queueDepth: () => Promise<number>): Metrics {
       for (const [topic, n] of stored) unique.inc({ topic }, n);
       for (const [topic, n] of dropped) duplicates.inc({ topic }, n);
       for (const s of lagSeconds) lag.observe(Math.max(0, s));
+    },
+    ingestRequest({ route, format, encoding, status }) {
+      ingestRequests.inc({ route, format, encoding, status: String(status) });
+    },
+    ingestAccepted(route, format, events) {
+      ingestEvents.inc({ route, format }, events);
     },
   };
 }

@@ -17,7 +17,10 @@ export function toAppError(err: unknown): AppError {
   };
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError('unsupported_media_type', 'send the body as application/json');
+      return new AppError(
+        'unsupported_media_type',
+        'send the body as application/json or application/x-ndjson (POST /v1/logs: application/x-protobuf or application/json)',
+      );
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new AppError('body_too_large', 'the request body is larger than the configured limit');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -18,6 +18,32 @@ const PublishBodySchema = Type.Union([
   ),
 ]);
 
+/**
+ * POST /v1/logs parses its body itself (protobuf or OTLP JSON), so the document describes it
+ * here: the OTLP JSON shape at its top level, the full schema being the upstream proto.
+ */
+const OtlpLogsBodySchema = Type.Object(
+  {
+    resourceLogs: Type.Array(Type.Object({}, { additionalProperties: true }), {
+      description:
+        'ResourceLogs of opentelemetry-proto logs/v1 (OTLP JSON: hex ids, int64 as strings).',
+    }),
+  },
+  {
+    additionalProperties: true,
+    description:
+      'An OTLP ExportLogsServiceRequest (opentelemetry.proto.collector.logs.v1), as application/x-protobuf or OTLP JSON.',
+  },
+);
+
+const ENCODING_HEADER = Type.Object({
+  'content-encoding': Type.Optional(
+    Type.String({
+      description: 'gzip or deflate; the inflated size counts against the body limit.',
+    }),
+  ),
+});
+
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -34,7 +60,29 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
     },
     transform: ({ schema, url }) => {
       if (url === '/publish') {
-        return { schema: { ...schema, body: PublishBodySchema, security: [{ apiKey: [] }] }, url };
+        return {
+          schema: {
+            ...schema,
+            body: PublishBodySchema,
+            consumes: ['application/json', 'application/x-ndjson'],
+            headers: ENCODING_HEADER,
+            security: [{ apiKey: [] }],
+          },
+          url,
+        };
+      }
+      if (url === '/v1/logs') {
+        return {
+          schema: {
+            ...schema,
+            body: OtlpLogsBodySchema,
+            consumes: ['application/x-protobuf', 'application/json'],
+            produces: ['application/x-protobuf', 'application/json'],
+            headers: ENCODING_HEADER,
+            security: [{ apiKey: [] }],
+          },
+          url,
+        };
       }
       return { schema, url };
     },

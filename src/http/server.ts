@@ -7,11 +7,15 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import sjson from 'secure-json-parse';
 import { AppError } from '../domain/errors.js';
+import { loadOtlpLogsCodec } from '../otlp/schema.js';
 import type { HttpContext } from './context.js';
 import { sendError, toAppError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
+import { parseNdjson } from './ndjson.js';
+import { isIngestRoute } from './ingest.js';
 import { eventRoutes } from './routes/events.js';
 import { opsRoutes } from './routes/ops.js';
+import { otlpRoutes } from './routes/otlp.js';
 import { publishRoutes } from './routes/publish.js';
 import { subscribeRoutes } from './routes/subscribe.js';
 
@@ -21,6 +25,8 @@ export interface ServerOptions {
   /** Which route groups to serve: ROLE=worker serves only health and stats. */
   readonly publicApi: boolean;
   readonly version: string;
+  /** OTLP_TOPIC_ATTRIBUTE (POST /v1/logs). */
+  readonly otlpTopicAttribute: string;
 }
 
 export async function createServer(
@@ -47,10 +53,22 @@ export async function createServer(
   });
   app.removeContentTypeParser(['text/plain', 'application/json']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  // /publish only (other routes refuse an NdjsonBody); limit enforced by Fastify as for JSON.
+  app.addContentTypeParser(
+    'application/x-ndjson',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      try {
+        done(null, parseNdjson(body as string));
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  );
 
   app.setErrorHandler((err, request, reply) => {
     const error = toAppError(err);
-    if (request.routeOptions.url === '/publish' && error.status >= 400 && error.status < 500) {
+    if (isIngestRoute(request.routeOptions.url) && error.status >= 400 && error.status < 500) {
       ctx.intake.rejected++;
       ctx.metrics.rejected(error.code);
     }
@@ -70,6 +88,13 @@ export async function createServer(
   opsRoutes(app, ctx);
   if (opts.publicApi) {
     publishRoutes(app, ctx);
+    await app.register(
+      otlpRoutes(ctx, {
+        topicAttribute: opts.otlpTopicAttribute,
+        codec: loadOtlpLogsCodec(),
+        bodyLimit: opts.maxBodyBytes,
+      }),
+    );
     eventRoutes(app, ctx);
     subscribeRoutes(app, ctx);
   }

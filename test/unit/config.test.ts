@@ -28,6 +28,7 @@ void describe('configuration', () => {
     assert.equal(c.queue, 'embedded');
     assert.equal(c.store, 'sqlite');
     assert.equal(c.role, 'all');
+    assert.equal(c.otlpTopicAttribute, 'service.name');
     assert.ok(Object.isFrozen(c));
   });
 
@@ -83,6 +84,7 @@ void describe('configuration', () => {
     ['ROLE', { ROLE: 'boss' }],
     ['API_KEYS', { API_KEYS: 'short' }],
     ['QUEUE', { QUEUE: 'kafka' }],
+    ['OTLP_TOPIC_ATTRIBUTE', { OTLP_TOPIC_ATTRIBUTE: 'service name' }],
   ];
   for (const [variable, env] of bad) {
     void it(`rejects ${JSON.stringify(env)} with one ConfigError naming ${variable}`, () => {

@@ -1,6 +1,10 @@
-/** POST /publish: validate all, enqueue all durably, answer 202 (or 200 with ?wait=true). */
+/**
+ * POST /publish: validate all, enqueue all durably, answer 202 (or 200 with ?wait=true).
+ * Bodies are JSON or NDJSON (src/http/ndjson.ts), optionally gzip/deflate-compressed
+ * (src/http/encoding.ts).
+ */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
 import {
   ErrorSchema,
@@ -9,10 +13,15 @@ import {
   PublishResultsSchema,
 } from '../../domain/schemas.js';
 import type { ResultWaiters } from '../../consumer/waiters.js';
+import type { AcceptedEvent } from '../../domain/event.js';
 import type { HttpContext } from '../context.js';
+import { contentDecoder } from '../encoding.js';
+import { countIngest, formatLabel } from '../ingest.js';
+import { NdjsonBody } from '../ndjson.js';
 
 export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
-  const checkKey = apiKeyChecker(ctx.apiKeys);
+  const guard = ingestAccess(ctx);
+  const counted = countIngest(ctx.metrics, '/publish');
   app.post<{ Querystring: { wait?: boolean } }>(
     '/publish',
     {
@@ -25,25 +34,15 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
           '5xx': ErrorSchema,
         },
       },
-      onResponse: (_request, reply, done) => {
+      onResponse: (request, reply, done) => {
         ctx.metrics.publishLatency(reply.elapsedTime / 1000, reply.statusCode);
-        done();
+        counted(request, reply, done);
       },
-      onRequest: (request, _reply, done) => {
-        if (!ctx.intake.accepting) {
-          done(new AppError('unavailable', 'the aggregator is shutting down', { retryAfter: 2 }));
-          return;
-        }
-        try {
-          checkKey(request);
-          done();
-        } catch (err) {
-          done(err as AppError);
-        }
-      },
+      onRequest: guard,
+      preParsing: contentDecoder(app.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT),
     },
     async (request, reply) => {
-      const events = ctx.validate(request.body);
+      const events = validateBody(ctx, request.body);
       // Refused before enqueueing: a client must never get an error for events it
       // would then re-send.
       if (request.query.wait === true && ctx.waiters === null) {
@@ -54,6 +53,11 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
       }
       const ids = await ctx.queue.enqueue(events);
       ctx.metrics.accepted(events);
+      ctx.metrics.ingestAccepted(
+        '/publish',
+        formatLabel(request.headers['content-type']),
+        events.length,
+      );
       if (request.query.wait !== true) {
         return reply.code(202).send({ accepted: events.length });
       }
@@ -78,6 +82,41 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
       });
     },
   );
+}
+
+/** Fastify's default; the app always sets bodyLimit from MAX_BODY_BYTES. */
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+function validateBody(ctx: HttpContext, body: unknown): AcceptedEvent[] {
+  if (!(body instanceof NdjsonBody)) return ctx.validate(body);
+  try {
+    // The lines as an array: each one is validated as one event.
+    return ctx.validate(body.items);
+  } catch (err) {
+    throw err instanceof AppError ? body.relabel(err) : err;
+  }
+}
+
+/**
+ * The access and intake check of every ingest route (POST /publish, POST /v1/logs): 503
+ * while shutting down, then the API key. Shared so that both routes always answer alike.
+ */
+export function ingestAccess(
+  ctx: HttpContext,
+): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  const checkKey = apiKeyChecker(ctx.apiKeys);
+  return (request, _reply, done) => {
+    if (!ctx.intake.accepting) {
+      done(new AppError('unavailable', 'the aggregator is shutting down', { retryAfter: 2 }));
+      return;
+    }
+    try {
+      checkKey(request);
+      done();
+    } catch (err) {
+      done(err as AppError);
+    }
+  };
 }
 
 /** Bearer keys compared in constant time (as SHA-256 digests, so lengths do not leak). */

@@ -1,0 +1,107 @@
+/**
+ * POST /v1/logs: OTLP/HTTP logs (protobuf or OTLP JSON, optionally gzip/deflate) as
+ * events. Same intake as /publish: the same access check, every record validated by the
+ * same validator, the request all-or-nothing, answered only once every record is durable,
+ * 503 + Retry-After on backpressure (OTLP exporters honour both). Success is 200 with an
+ * empty ExportLogsServiceResponse in the request's encoding (OTLP/HTTP requires 200);
+ * errors keep logsieve's JSON error shape (exporters act on the status and Retry-After).
+ *
+ * Registered as its own Fastify plugin so that the protobuf body parser exists only here.
+ */
+import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
+import { AppError } from '../../domain/errors.js';
+import { ErrorSchema } from '../../domain/schemas.js';
+import { countRecords, mapLogsRequest } from '../../otlp/map.js';
+import type { OtlpLogsCodec } from '../../otlp/schema.js';
+import type { OtlpExportRequest } from '../../otlp/types.js';
+import type { HttpContext } from '../context.js';
+import { contentDecoder } from '../encoding.js';
+import { countIngest, formatLabel } from '../ingest.js';
+import { NdjsonBody } from '../ndjson.js';
+import { ingestAccess } from './publish.js';
+
+export interface OtlpRouteOptions {
+  /** OTLP_TOPIC_ATTRIBUTE: the resource attribute naming the topic. */
+  readonly topicAttribute: string;
+  /** Compiled once at start-up (src/otlp/schema.ts). */
+  readonly codec: OtlpLogsCodec;
+  readonly bodyLimit: number;
+}
+
+export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPluginCallback {
+  const { codec } = opts;
+  return (scope: FastifyInstance, _options, done) => {
+    scope.addContentTypeParser(
+      'application/x-protobuf',
+      { parseAs: 'buffer' },
+      (_request, body, done) => done(null, body),
+    );
+    const counted = countIngest(ctx.metrics, '/v1/logs');
+    scope.post(
+      '/v1/logs',
+      {
+        schema: {
+          summary: 'OTLP/HTTP logs export (OpenTelemetry)',
+          description:
+            'An ExportLogsServiceRequest as application/x-protobuf or OTLP JSON, optionally gzip/deflate. ' +
+            'Each log record becomes one event (see the README for the mapping). 200 with an ' +
+            'ExportLogsServiceResponse in the request encoding once every record is durable.',
+          response: {
+            200: {
+              description:
+                'ExportLogsServiceResponse (empty: full success) in the request encoding.',
+              content: {
+                'application/x-protobuf': { schema: { type: 'string', format: 'binary' } },
+                'application/json': { schema: { type: 'object' } },
+              },
+            },
+            '4xx': ErrorSchema,
+            '5xx': ErrorSchema,
+          },
+        },
+        onRequest: ingestAccess(ctx),
+        preParsing: contentDecoder(opts.bodyLimit),
+        onResponse: counted,
+      },
+      async (request, reply) => {
+        const format = formatLabel(request.headers['content-type']);
+        const decoded = decode(codec, format, request.body);
+        const success = (): unknown =>
+          format === 'protobuf'
+            ? reply
+                .code(200)
+                .type('application/x-protobuf')
+                .send(Buffer.from(codec.successProtobuf))
+            : reply.code(200).type('application/json').send(codec.successJson);
+        // An export of no records is valid OTLP (nothing to store).
+        if (countRecords(decoded) === 0) return success();
+        const { events, problems } = mapLogsRequest(decoded, {
+          topicAttribute: opts.topicAttribute,
+          receivedAt: new Date(),
+        });
+        if (problems.length > 0) {
+          throw new AppError(
+            'validation_failed',
+            `${problems.length} log records are invalid; nothing was accepted`,
+            { details: problems },
+          );
+        }
+        const accepted = ctx.validate(events);
+        await ctx.queue.enqueue(accepted);
+        ctx.metrics.accepted(accepted);
+        ctx.metrics.ingestAccepted('/v1/logs', format, accepted.length);
+        return success();
+      },
+    );
+    done();
+  };
+}
+
+function decode(codec: OtlpLogsCodec, format: string, body: unknown): OtlpExportRequest {
+  if (format === 'protobuf' && Buffer.isBuffer(body)) return codec.decodeProtobuf(body);
+  if (format === 'json' && !(body instanceof NdjsonBody)) return codec.decodeJson(body);
+  throw new AppError(
+    'unsupported_media_type',
+    'send OTLP logs as application/x-protobuf or application/json',
+  );
+}

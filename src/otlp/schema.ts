@@ -1,0 +1,134 @@
+/**
+ * The OTLP logs schema: the OpenTelemetry project's own .proto definitions
+ * (opentelemetry-proto v1.11.0, vendored unchanged in proto/ with their licence), compiled
+ * once at start-up by protobufjs into a decoder and encoder. No hand-written wire decoding.
+ *
+ * Why not @opentelemetry/otlp-transformer: its current releases only SERIALISE requests
+ * (hand-written writers for exporters) and ship no request decoder; the older releases that
+ * carried a protobufjs root pin an old SDK. protobufjs reads the upstream .proto files as
+ * they are, so a new OTLP field is one file copy away.
+ *
+ * Both encodings end in the same plain shape (./types.ts):
+ * - protobuf: `decode` (throws on malformed wire data, which the route answers 400);
+ * - OTLP JSON (the protobuf JSON mapping plus OTLP's rules): lowerCamelCase names, 64-bit
+ *   integers as strings or numbers, enums as numbers, and trace/span ids as HEX (not the
+ *   base64 of the generic mapping), so the ids are turned into bytes before `fromObject`.
+ *   Unknown fields are ignored, as the OTLP spec requires of receivers.
+ * Nesting deeper than protobufjs's recursion limit (100 message levels, protoc's default) is
+ * refused in both encodings, which also bounds the recursion of the mapping.
+ */
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import protobuf from 'protobufjs';
+import { AppError } from '../domain/errors.js';
+import type { OtlpExportRequest } from './types.js';
+
+/** proto/ at the package root, seen from dist/src/otlp/. */
+const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
+const LOGS_SERVICE = 'opentelemetry/proto/collector/logs/v1/logs_service.proto';
+
+export interface OtlpLogsCodec {
+  /** An `application/x-protobuf` ExportLogsServiceRequest. Throws AppError('invalid_otlp'). */
+  decodeProtobuf(body: Uint8Array): OtlpExportRequest;
+  /** An OTLP JSON ExportLogsServiceRequest, already JSON-parsed. Throws AppError('invalid_otlp'). */
+  decodeJson(body: unknown): OtlpExportRequest;
+  /** A full-success ExportLogsServiceResponse in the protobuf encoding. */
+  readonly successProtobuf: Uint8Array;
+  /** The same in OTLP JSON. */
+  readonly successJson: string;
+}
+
+const TO_OBJECT: protobuf.IConversionOptions = {
+  longs: String,
+  enums: Number,
+  defaults: false,
+  arrays: false,
+  objects: false,
+};
+
+export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
+  const root = new protobuf.Root();
+  // Imports in the .proto files are relative to the proto root, as protoc's -I would be.
+  root.resolvePath = (_origin, target) => join(protoDir, target);
+  root.loadSync(LOGS_SERVICE, { keepCase: false });
+  root.resolveAll();
+  const request = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
+  const response = root.lookupType(
+    'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse',
+  );
+
+  return {
+    decodeProtobuf(body) {
+      try {
+        return request.toObject(request.decode(body), TO_OBJECT);
+      } catch (cause) {
+        throw new AppError(
+          'invalid_otlp',
+          `the body is not an OTLP ExportLogsServiceRequest (protobuf): ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+    },
+    decodeJson(body) {
+      try {
+        if (!isObject(body)) throw new TypeError('the body must be a JSON object');
+        return request.toObject(request.fromObject(withBinaryIds(body)), TO_OBJECT);
+      } catch (cause) {
+        if (cause instanceof AppError) throw cause;
+        throw new AppError(
+          'invalid_otlp',
+          `the body is not an OTLP ExportLogsServiceRequest (JSON): ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+    },
+    successProtobuf: response.encode(response.create({})).finish(),
+    successJson: JSON.stringify(response.toObject(response.create({}))),
+  };
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * A copy of an OTLP JSON request whose log records carry `traceId`/`spanId` as bytes, decoded
+ * from hex. Anything that is not shaped like a request is returned as it is, for
+ * `fromObject` to refuse with its own message.
+ */
+function withBinaryIds(body: Json): Json {
+  if (!Array.isArray(body.resourceLogs)) return body;
+  return {
+    ...body,
+    resourceLogs: body.resourceLogs.map((rl: unknown, i) => {
+      if (!isObject(rl) || !Array.isArray(rl.scopeLogs)) return rl;
+      return {
+        ...rl,
+        scopeLogs: rl.scopeLogs.map((sl: unknown, j) => {
+          if (!isObject(sl) || !Array.isArray(sl.logRecords)) return sl;
+          return {
+            ...sl,
+            logRecords: sl.logRecords.map((rec: unknown, k) => {
+              if (!isObject(rec)) return rec;
+              const at = `resourceLogs[${i}].scopeLogs[${j}].logRecords[${k}]`;
+              return {
+                ...rec,
+                traceId: hexBytes(rec.traceId, `${at}.traceId`),
+                spanId: hexBytes(rec.spanId, `${at}.spanId`),
+              };
+            }),
+          };
+        }),
+      };
+    }),
+  };
+}
+
+function hexBytes(value: unknown, field: string): Uint8Array | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || value.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(value)) {
+    throw new AppError('invalid_otlp', `${field} must be a hex string (OTLP JSON)`);
+  }
+  return Buffer.from(value, 'hex');
+}
