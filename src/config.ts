@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseDuration, parseSize, type RetentionPolicy } from './domain/retention.js';
 
 export type Role = 'all' | 'api' | 'worker';
 export type QueueKind = 'embedded' | 'redis';
@@ -40,6 +41,13 @@ export interface Config {
    * before its queue ack (FAULT_AFTER_COMMIT=kill). Never set it in production.
    */
   readonly faultAfterCommit: 'kill' | null;
+  /** RETENTION_MAX_AGE, RETENTION_MAX_BYTES, DEDUP_WINDOW (src/domain/retention.ts). */
+  readonly retention: RetentionPolicy;
+  /**
+   * Fault injection for tests: SIGKILL this process inside an expiry step, after its rows
+   * are deleted and before its transaction commits (FAULT_DURING_EXPIRY=kill).
+   */
+  readonly faultDuringExpiry: 'kill' | null;
 }
 
 export const DEFAULTS = {
@@ -64,7 +72,16 @@ export const DEFAULTS = {
   PG_POOL_MAX: 10,
 } as const;
 
-type VarName = keyof typeof DEFAULTS | 'API_KEYS' | 'CONSUMER_NAME' | 'FAULT_AFTER_COMMIT';
+type VarName =
+  | keyof typeof DEFAULTS
+  | 'API_KEYS'
+  | 'CONSUMER_NAME'
+  | 'FAULT_AFTER_COMMIT'
+  | RetentionVar
+  | 'FAULT_DURING_EXPIRY';
+
+/** Retention variables: unset means keep forever / no bound. */
+type RetentionVar = 'RETENTION_MAX_AGE' | 'RETENTION_MAX_BYTES' | 'DEDUP_WINDOW';
 
 export class ConfigError extends Error {
   constructor(
@@ -81,6 +98,10 @@ const VAR_NAMES: readonly VarName[] = [
   'API_KEYS',
   'CONSUMER_NAME',
   'FAULT_AFTER_COMMIT',
+  'RETENTION_MAX_AGE',
+  'RETENTION_MAX_BYTES',
+  'DEDUP_WINDOW',
+  'FAULT_DURING_EXPIRY',
 ];
 
 const flagOf = (v: string): string => v.toLowerCase().replace(/_/g, '-');
@@ -209,12 +230,29 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     shutdownTimeoutS: int('SHUTDOWN_TIMEOUT_S', 1, 3_600),
     namespace,
     pgPoolMax: int('PG_POOL_MAX', 1, 1_000),
-    faultAfterCommit: parseFault(raw('FAULT_AFTER_COMMIT')),
+    faultAfterCommit: parseFault('FAULT_AFTER_COMMIT', raw('FAULT_AFTER_COMMIT')),
+    retention: parseRetention(raw),
+    faultDuringExpiry: parseFault('FAULT_DURING_EXPIRY', raw('FAULT_DURING_EXPIRY')),
   });
 }
 
-function parseFault(value: string | undefined): 'kill' | null {
+function parseRetention(raw: (name: VarName) => string | undefined): RetentionPolicy {
+  const duration = (name: RetentionVar): number | null => {
+    const r = parseDuration(raw(name) ?? 'forever');
+    if (!r.ok) throw new ConfigError(name, r.error);
+    return r.ms;
+  };
+  const size = parseSize(raw('RETENTION_MAX_BYTES') ?? 'none');
+  if (!size.ok) throw new ConfigError('RETENTION_MAX_BYTES', size.error);
+  return Object.freeze({
+    maxAgeMs: duration('RETENTION_MAX_AGE'),
+    maxBytes: size.bytes,
+    dedupWindowMs: duration('DEDUP_WINDOW'),
+  });
+}
+
+function parseFault(name: VarName, value: string | undefined): 'kill' | null {
   if (value === undefined) return null;
   if (value === 'kill') return 'kill';
-  throw new ConfigError('FAULT_AFTER_COMMIT', `must be "kill" or unset, got "${value}"`);
+  throw new ConfigError(name, `must be "kill" or unset, got "${value}"`);
 }

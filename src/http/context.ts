@@ -8,6 +8,17 @@ import type { QueueWriter } from '../ports/queue.js';
 import type { EventReader } from '../ports/store.js';
 
 export interface StatsView extends Counters {
+  /** Events retained now; `unique_processed = stored + expired`. */
+  readonly stored: number;
+  /** Events removed by retention, lifetime. */
+  readonly expired: number;
+  readonly stored_bytes: number;
+  /** The retention settings in force (null: none). */
+  readonly retention: {
+    readonly max_age_seconds: number | null;
+    readonly max_bytes: number | null;
+    readonly dedup_window_seconds: number | null;
+  };
   readonly rejected: number;
   readonly topics: readonly string[];
   readonly uptime_seconds: number;
