@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startCluster } from './cluster.js';
+import { runGrowth } from './growth.js';
 import { getJson, makeEvents, percentile, sendAll, sendAllFast } from './load.js';
 import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
 
@@ -44,6 +45,9 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'ceiling,w1,w2,c1,c3' },
     rounds: { type: 'string', default: '4' },
     workers: { type: 'string' },
+    preload: { type: 'string' },
+    'steady-age': { type: 'string', default: '20s' },
+    'steady-seconds': { type: 'string', default: '120' },
   },
 });
 const only = new Set((args.only ?? '').split(','));
@@ -231,6 +235,15 @@ for (const instances of [1, 3]) {
   } finally {
     await cluster.stop();
   }
+}
+
+if (args.preload !== undefined) {
+  await runGrowth({
+    preload: Number(args.preload),
+    steadyAge: args['steady-age'] ?? '20s',
+    steadySeconds: Number(args['steady-seconds'] ?? '120'),
+    report,
+  });
 }
 
 console.log(
