@@ -409,8 +409,8 @@ export class SqliteStore implements Store {
       let left = this.counts.stored_bytes;
       let upTo = 0;
       const perTopic = new Map<string, number>();
-      const rows = this.oldest.all(EXPIRY_STEP_ROWS);
-      for (const row of rows) {
+      // Iterated, not fetched: the usual step finds the first row still young and stops.
+      for (const row of this.oldest.iterate(EXPIRY_STEP_ROWS)) {
         const old = cutoff !== null && row.processed_at < cutoff;
         const over = maxBytes !== null && left > maxBytes;
         if (!old && !over) break;
