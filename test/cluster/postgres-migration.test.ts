@@ -11,6 +11,7 @@ import { applyBatch } from '../../src/adapters/postgres/apply.js';
 import { LOCK_CLASS, MIGRATIONS, namespaceKey } from '../../src/adapters/postgres/migrations.js';
 import { quoteIdent, statements } from '../../src/adapters/postgres/sql.js';
 import { openPostgresStore } from '../../src/adapters/postgres/store.js';
+import { dedupKeyHash } from '../../src/domain/dedup-key.js';
 import { eventBytes } from '../../src/domain/retention.js';
 import { deliver, ev } from '../contract/store.contract.js';
 import {
@@ -109,6 +110,37 @@ void describe('PostgreSQL upgrade to the retention schema', { skip: skip ?? fals
       }
     } finally {
       await pool.end();
+      await dropPostgresSchema(DATABASE_URL, namespace);
+    }
+  });
+
+  void it('computes every dedup key exactly as the application does', async () => {
+    const namespace = randomNamespace();
+    const store = await openPostgresStore({
+      url: DATABASE_URL,
+      namespace,
+      poolMax: 1,
+      consumerName: 'keys',
+    });
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+    try {
+      const cases: [string, string][] = [
+        ['orders', 'a'],
+        ['orders', '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'],
+        ['app/prod:api.v1', 'abcdefg😀tail'], // a character cut by the 8-byte prefix
+        ['t', 'ü😀-"quoted"\\'],
+        ['t', 'x'.repeat(200)],
+      ];
+      for (const [topic, id] of cases) {
+        const r = await pool.query<{ k: Buffer }>(
+          `SELECT ${quoteIdent(namespace)}.dedup_key($1, $2) AS k`,
+          [topic, id],
+        );
+        assert.deepEqual(r.rows[0]?.k, dedupKeyHash(topic, id), `${topic} ${id}`);
+      }
+    } finally {
+      await pool.end();
+      await store.close();
       await dropPostgresSchema(DATABASE_URL, namespace);
     }
   });

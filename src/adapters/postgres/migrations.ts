@@ -242,19 +242,24 @@ $fn$;
     version: 3,
     name: 'retention: compact dedup keys apart from events, events partitioned by offset',
     sql: (s) => `
--- (1) Dedup keys outlive their events. One row per key: the first 16 bytes of
--- SHA-256(topic, 0x00, event_id) (src/domain/dedup-key.ts), the offset first stored under
--- it, and when (for DEDUP_WINDOW). Every existing event's key moves here in this migration,
+-- (1) Dedup keys outlive their events. One row per key: the 24-byte key of
+-- src/domain/dedup-key.ts, the offset first stored under it, and when (for DEDUP_WINDOW). Every existing event's key moves here in this migration,
 -- so no stored event lacks its key afterwards.
+-- The key as src/domain/dedup-key.ts builds it: the first 8 bytes of the event_id
+-- (zero-padded) for locality, then 16 bytes of SHA-256(topic, 0x00, event_id) for identity.
+CREATE FUNCTION ${s}.dedup_key(p_topic text, p_event_id text) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $k$
+  SELECT substring(convert_to(p_event_id, 'UTF8') || decode('0000000000000000', 'hex') FROM 1 FOR 8)
+         || substring(sha256(convert_to(p_topic, 'UTF8') || decode('00', 'hex')
+                             || convert_to(p_event_id, 'UTF8')) FROM 1 FOR 16)
+$k$;
 CREATE TABLE ${s}.dedup_keys (
   key        bytea       PRIMARY KEY,
   seq        bigint      NOT NULL,
   first_seen timestamptz NOT NULL
 );
 INSERT INTO ${s}.dedup_keys (key, seq, first_seen)
-SELECT substring(sha256(convert_to(topic, 'UTF8') || decode('00', 'hex')
-                        || convert_to(event_id, 'UTF8')) FROM 1 FOR 16), seq, processed_at
-FROM ${s}.events ORDER BY 1;
+SELECT ${s}.dedup_key(topic, event_id), seq, processed_at FROM ${s}.events ORDER BY 1;
 
 -- (2) Events are partitioned by offset range (plain declarative partitioning), so expiry
 -- drops whole partitions instead of deleting rows: no dead tuples, no vacuum debt, and the
@@ -378,9 +383,7 @@ BEGIN
 
   -- (b) Still before the lock: the keys, the keys stored earlier, how many rows to insert,
   -- and their payloads parsed.
-  SELECT array_agg(substring(sha256(convert_to(u.topic, 'UTF8') || decode('00', 'hex')
-                                    || convert_to(u.event_id, 'UTF8')) FROM 1 FOR 16)
-                   ORDER BY u.pos)
+  SELECT array_agg(${s}.dedup_key(u.topic, u.event_id) ORDER BY u.pos)
   INTO v_key
   FROM unnest(v_topic, v_id) WITH ORDINALITY AS u(topic, event_id, pos);
   SELECT array_agg(k.seq ORDER BY u.pos),

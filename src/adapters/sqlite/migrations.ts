@@ -52,7 +52,7 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sq
     version: 2,
     sql: `
       -- Retention with permanent dedup. Dedup keys move out of the events table into a
-      -- compact key store that outlives the events: 16-byte hashed key, the offset of the
+      -- compact key store that outlives the events: 24-byte key (src/domain/dedup-key.ts), the offset of the
       -- event first stored under it, and when (unix seconds, for DEDUP_WINDOW). WITHOUT
       -- ROWID: the key is the B-tree key, nothing else is stored per key.
       CREATE TABLE dedup_keys (

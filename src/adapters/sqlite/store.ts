@@ -12,7 +12,7 @@
  *   events until `checkpoint()` (a durable WAL checkpoint) runs before log segments go.
  * - Counters are mirrored in memory after each commit so /stats never touches the disk.
  *
- * Retention (src/domain/retention.ts). Dedup keys live in `dedup_keys` (16-byte hashed key
+ * Retention (src/domain/retention.ts). Dedup keys live in `dedup_keys` (24-byte compact key
  * -> offset, first seen), apart from the event rows, so they outlive them. `expire` is one
  * IMMEDIATE transaction that deletes at most EXPIRY_STEP_ROWS of the oldest offsets and
  * moves the same counts from `stored` to `expired` (and out of `stored_bytes` and the
