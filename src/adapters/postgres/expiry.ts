@@ -66,7 +66,7 @@ export function pgExpirer(o: PgExpiryOptions): (now: Date) => Promise<ExpiryStep
     const span = Number(row.span);
     if (Number(row.last) < hi - span / 2) return;
     await inTransaction(async (c) => {
-      await c.query(`SET LOCAL lock_timeout = '200ms'`);
+      await c.query(`SET LOCAL lock_timeout = '100ms'`);
       await c.query('SELECT pg_advisory_xact_lock($1, $2)', [...o.offsetLock]);
       const again = await c.query<{ hi: string }>(
         `SELECT max(hi) AS hi FROM ${s}.event_partitions`,
@@ -155,7 +155,7 @@ export function pgExpirer(o: PgExpiryOptions): (now: Date) => Promise<ExpiryStep
     if (!due) return null;
     let dropped = false;
     await inTransaction(async (c) => {
-      await c.query(`SET LOCAL lock_timeout = '200ms'`);
+      await c.query(`SET LOCAL lock_timeout = '100ms'`);
       const mine = await c.query<{ ok: boolean }>(
         'SELECT pg_try_advisory_xact_lock($1, $2) AS ok',
         [...o.expiryLock],
