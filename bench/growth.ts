@@ -214,12 +214,11 @@ async function steady(opts: GrowthOptions): Promise<void> {
       );
     }
     const first = windows[0];
-    const half = windows.slice(Math.floor(windows.length / 2));
+    const cut = Math.max(1, Math.floor(windows.length / 2));
+    const half = windows.slice(cut);
     const minRate = Math.min(...windows.map((w) => w.rate));
-    const firstHalfMax = Math.max(
-      ...windows.slice(0, Math.floor(windows.length / 2)).map((w) => w.bytes),
-    );
-    const secondHalfMax = Math.max(...half.map((w) => w.bytes));
+    const firstHalfMax = Math.max(...windows.slice(0, cut).map((w) => w.bytes));
+    const secondHalfMax = half.length > 0 ? Math.max(...half.map((w) => w.bytes)) : firstHalfMax;
     opts.report(
       `steady   RETENTION_MAX_AGE=${opts.steadyAge}, W1-shaped load for ${opts.steadySeconds} s: ingest ` +
         `${Math.round(first?.rate ?? 0)} events/s in the first 10 s, lowest window ${Math.round(minRate)} ` +
