@@ -14,7 +14,7 @@
  *
  * Retention (src/domain/retention.ts). Dedup keys live in `dedup_keys` (24-byte compact key
  * -> offset, first seen), apart from the event rows, so they outlive them. `expire` is one
- * IMMEDIATE transaction that deletes at most EXPIRY_STEP_ROWS of the oldest offsets and
+ * IMMEDIATE transaction (expiry.ts) that deletes a bounded number of the oldest offsets and
  * moves the same counts from `stored` to `expired` (and out of `stored_bytes` and the
  * topics' `stored`): a crash at any point leaves either the whole step or none of it. Freed
  * pages go on SQLite's freelist and new rows reuse them (auto_vacuum stays NONE; README
@@ -36,6 +36,7 @@ import type {
   StoreCounters,
   TopicSummary,
 } from '../../ports/store.js';
+import { SqliteExpiry, type SqliteExpiryStep } from './expiry.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { RangeSet, toRuns, type Range } from './ranges.js';
 
@@ -47,19 +48,6 @@ export interface SqliteStoreOptions {
   /** Tests only: called inside an expiry step after its deletes, before its commit. */
   readonly duringExpiry?: () => void;
 }
-
-/**
- * Rows per expiry step. A step of 2,000 rows (deletes from the table and its two indexes)
- * takes a few milliseconds, so an apply queued behind it waits about as long as behind one
- * more batch.
- */
-export const EXPIRY_STEP_ROWS = 2_000;
-/** Keys examined per DEDUP_WINDOW sweep step (a key-order walk of dedup_keys). */
-export const KEY_SWEEP_ROWS = 5_000;
-
-/** SQL for eventBytes (src/domain/retention.ts): octet_length is UTF-8 bytes of a TEXT. */
-const ROW_BYTES = `(octet_length(topic) + octet_length(event_id) + octet_length(timestamp)
-  + octet_length(source) + octet_length(payload))`;
 
 interface EventRow {
   offset: number;
@@ -91,11 +79,6 @@ export interface SqliteApplyResult extends ApplyResult {
   readonly bytes: number;
   /** counters.last_offset after this batch. */
   readonly lastOffset: number;
-}
-
-/** An expiry step plus the bytes it removed (the thread mirrors them). */
-export interface SqliteExpiryStep extends ExpiryStep {
-  readonly bytes: number;
 }
 
 const EVENT_COLUMNS = `"offset", topic, event_id, timestamp, source, payload, processed_at`;
@@ -141,7 +124,6 @@ export class SqliteStore implements Store {
   private counts: Counts;
   private readonly insertKey: Statement<[Buffer, number, number]>;
   private readonly keyOf: Statement<[Buffer], { offset: number }>;
-  private readonly rowExists: Statement<[number], number>;
   private readonly insertEvent: Statement<[number, string, string, string, string, string, string]>;
   private readonly upsertTopic: Statement<
     [string, number, number, number, number | null, string | null]
@@ -151,30 +133,15 @@ export class SqliteStore implements Store {
   >;
   private readonly deleteRange: Statement<[number]>;
   private readonly putRange: Statement<[number, number]>;
-  private readonly oldest: Statement<
-    [number],
-    { offset: number; topic: string; processed_at: string; bytes: number }
-  >;
-  private readonly deleteUpTo: Statement<[number]>;
-  private readonly expireCounters: Statement<[{ rows: number; bytes: number }]>;
-  private readonly expireTopic: Statement<[number, string]>;
-  private readonly keysAfter: Statement<
-    [Buffer, number],
-    { key: Buffer; offset: number; first_seen: number }
-  >;
-  private readonly deleteKey: Statement<[Buffer]>;
   private readonly listStatements = new Map<string, Statement<unknown[], EventRow>>();
   private readonly applyTx: (deliveries: readonly Delivery[], at: Date) => SqliteApplyResult;
   private readonly expireTx: (now: Date) => SqliteExpiryStep;
-  /** Where the DEDUP_WINDOW sweep continues (key order); null between sweeps. */
-  private sweepAfter: Buffer | null = Buffer.alloc(0);
-  private sweepEndedAt = 0;
   private closed = false;
 
   constructor(
     private readonly db: DB,
-    private readonly retention: RetentionPolicy,
-    private readonly duringExpiry?: () => void,
+    retention: RetentionPolicy,
+    duringExpiry?: () => void,
   ) {
     const ranges = db.prepare('SELECT from_seq, to_seq FROM applied_ranges').raw().all() as Range[];
     this.applied = new RangeSet(ranges);
@@ -191,9 +158,6 @@ export class SqliteStore implements Store {
        ON CONFLICT (key) DO NOTHING`,
     );
     this.keyOf = db.prepare('SELECT "offset" FROM dedup_keys WHERE key = ?');
-    this.rowExists = db
-      .prepare<[number], number>('SELECT 1 FROM events WHERE "offset" = ?')
-      .pluck();
     this.insertEvent = db.prepare(
       `INSERT INTO events ("offset", topic, event_id, timestamp, source, payload, processed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -216,26 +180,12 @@ export class SqliteStore implements Store {
     );
     this.deleteRange = db.prepare('DELETE FROM applied_ranges WHERE from_seq = ?');
     this.putRange = db.prepare('INSERT INTO applied_ranges (from_seq, to_seq) VALUES (?, ?)');
-    // The oldest retained rows: a range scan from the start of the rowid B-tree.
-    this.oldest = db.prepare(
-      `SELECT "offset", topic, processed_at, ${ROW_BYTES} AS bytes
-       FROM events ORDER BY "offset" LIMIT ?`,
-    );
-    this.deleteUpTo = db.prepare('DELETE FROM events WHERE "offset" <= ?');
-    this.expireCounters = db.prepare(
-      `UPDATE counters SET stored = stored - @rows, expired = expired + @rows,
-         stored_bytes = stored_bytes - @bytes WHERE id = 1`,
-    );
-    this.expireTopic = db.prepare('UPDATE topics SET stored = stored - ? WHERE topic = ?');
-    this.keysAfter = db.prepare(
-      'SELECT key, "offset", first_seen FROM dedup_keys WHERE key > ? ORDER BY key LIMIT ?',
-    );
-    this.deleteKey = db.prepare('DELETE FROM dedup_keys WHERE key = ?');
     const tx = db.transaction((deliveries: readonly Delivery[], at: Date) =>
       this.applyInTransaction(deliveries, at),
     );
     this.applyTx = (deliveries, at) => tx.immediate(deliveries, at);
-    const etx = db.transaction((now: Date) => this.expireInTransaction(now));
+    const expiry = new SqliteExpiry(db, retention, duringExpiry);
+    const etx = db.transaction((now: Date) => expiry.step(now, this.counts.stored_bytes));
     this.expireTx = (now) => etx.immediate(now);
   }
 
@@ -391,81 +341,6 @@ export class SqliteStore implements Store {
       stored_bytes: c.stored_bytes - step.bytes,
     };
     return step;
-  }
-
-  /**
-   * One step: the oldest rows while they are past RETENTION_MAX_AGE or the store is over
-   * RETENTION_MAX_BYTES, at most EXPIRY_STEP_ROWS; then, with DEDUP_WINDOW, one step of the
-   * key sweep. A prefix of the offsets only: the first row to keep ends the step, so the
-   * retained events are always the offsets above a floor.
-   */
-  private expireInTransaction(now: Date): SqliteExpiryStep {
-    const { maxAgeMs, maxBytes, dedupWindowMs } = this.retention;
-    const cutoff = maxAgeMs === null ? null : new Date(now.getTime() - maxAgeMs).toISOString();
-    let expired = 0;
-    let bytes = 0;
-    let more = false;
-    if (cutoff !== null || maxBytes !== null) {
-      let left = this.counts.stored_bytes;
-      let upTo = 0;
-      const perTopic = new Map<string, number>();
-      // Iterated, not fetched: the usual step finds the first row still young and stops.
-      for (const row of this.oldest.iterate(EXPIRY_STEP_ROWS)) {
-        const old = cutoff !== null && row.processed_at < cutoff;
-        const over = maxBytes !== null && left > maxBytes;
-        if (!old && !over) break;
-        expired++;
-        bytes += row.bytes;
-        left -= row.bytes;
-        upTo = row.offset;
-        perTopic.set(row.topic, (perTopic.get(row.topic) ?? 0) + 1);
-      }
-      if (expired > 0) {
-        this.deleteUpTo.run(upTo);
-        this.duringExpiry?.();
-        this.expireCounters.run({ rows: expired, bytes });
-        for (const [topic, n] of perTopic) this.expireTopic.run(n, topic);
-      }
-      more = expired === EXPIRY_STEP_ROWS;
-    }
-    let keysForgotten = 0;
-    if (dedupWindowMs !== null) {
-      const swept = this.sweepKeys(now, dedupWindowMs);
-      keysForgotten = swept.forgotten;
-      more ||= swept.more;
-    }
-    return { expired, keysForgotten, more, bytes };
-  }
-
-  /**
-   * DEDUP_WINDOW: walks dedup_keys in key order, KEY_SWEEP_ROWS per step, forgetting keys
-   * first seen before the window whose event is gone (a retained event keeps its key). A
-   * new sweep starts a quarter window after the last one ended, so a key is forgotten at
-   * most ~1.25 windows plus one sweep after it was first seen. The cursor is in memory: a
-   * restart begins a new sweep, which only delays forgetting.
-   */
-  private sweepKeys(now: Date, windowMs: number): { forgotten: number; more: boolean } {
-    if (this.sweepAfter === null) {
-      if (now.getTime() - this.sweepEndedAt < windowMs / 4) return { forgotten: 0, more: false };
-      this.sweepAfter = Buffer.alloc(0);
-    }
-    const forgetBefore = Math.floor((now.getTime() - windowMs) / 1000);
-    const rows = this.keysAfter.all(this.sweepAfter, KEY_SWEEP_ROWS);
-    let forgotten = 0;
-    for (const row of rows) {
-      if (row.first_seen < forgetBefore && this.rowExists.get(row.offset) === undefined) {
-        this.deleteKey.run(row.key);
-        forgotten++;
-      }
-    }
-    const last = rows.at(-1);
-    if (rows.length < KEY_SWEEP_ROWS || last === undefined) {
-      this.sweepAfter = null;
-      this.sweepEndedAt = now.getTime();
-      return { forgotten, more: false };
-    }
-    this.sweepAfter = last.key;
-    return { forgotten, more: true };
   }
 
   list(query: EventsQuery): Promise<StoredEvent[]> {
