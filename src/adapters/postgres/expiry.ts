@@ -3,8 +3,11 @@
  * rows deleted, so expiry leaves no dead tuples and gives the space back at once.
  *
  * One step (`expire`):
- *   1. ahead: when the newest partition is half full, create the next one (under the offset
- *      lock, as apply_batch would), so applies rarely wait for DDL;
+ *   1. ahead (on the store's own timer, see PgExpirer.createAhead): when the newest partition
+ *      is half full, create the next one under the offset lock, as apply_batch would, with a
+ *      short lock_timeout. Creating a partition takes an ACCESS EXCLUSIVE lock on `events`
+ *      (measured: pg_locks), so doing it here, off the apply path, keeps applies from waiting
+ *      behind readers for it; apply_batch creates one itself only if this fell behind;
  *   2. seal: the oldest partition can go only once no offset inside it can still be drawn
  *      or be in flight. Taking the offset lock (a one-statement transaction) waits for every
  *      apply that drew offsets to commit; if the sequence is then past the partition's end,
@@ -48,7 +51,17 @@ interface PartitionStats {
 
 const KEY_SWEEP_ROWS = 5_000;
 
-export function pgExpirer(o: PgExpiryOptions): (now: Date) => Promise<ExpiryStep> {
+export interface PgExpirer {
+  /** One expiry step (the header's steps 2 to 5). */
+  expire(now: Date): Promise<ExpiryStep>;
+  /**
+   * Step 1 on its own: creates the next partition once the newest is half full. The store
+   * runs it on a timer whatever the retention settings, since applies need partitions too.
+   */
+  createAhead(): Promise<void>;
+}
+
+export function pgExpirer(o: PgExpiryOptions): PgExpirer {
   const s = o.schema;
   const measured = new Map<string, PartitionStats>();
   let sweepAfter: Buffer | null = Buffer.alloc(0);
@@ -219,11 +232,10 @@ export function pgExpirer(o: PgExpiryOptions): (now: Date) => Promise<ExpiryStep
     return { forgotten, more: true };
   }
 
-  return async (now: Date): Promise<ExpiryStep> => {
+  const expire = async (now: Date): Promise<ExpiryStep> => {
     let expired = 0;
     let more = false;
     if (o.retention.maxAgeMs !== null || o.retention.maxBytes !== null) {
-      await createAhead();
       const rows = await dropOldest(now);
       if (rows !== null) {
         expired = rows;
@@ -238,4 +250,5 @@ export function pgExpirer(o: PgExpiryOptions): (now: Date) => Promise<ExpiryStep
     }
     return { expired, keysForgotten, more };
   };
+  return { expire, createAhead };
 }

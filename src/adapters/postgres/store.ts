@@ -88,6 +88,8 @@ export interface PostgresStore extends Store {
 
 export const SHARDS = 64;
 const PRUNE_CHUNK = 50_000;
+/** How often the next events partition is checked for (created once the newest is half full). */
+const PARTITION_AHEAD_EVERY_MS = 5_000;
 
 interface EventRow {
   seq: string;
@@ -143,7 +145,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   }
 
   let closed = false;
-  const expire = pgExpirer({
+  const expirer = pgExpirer({
     pool,
     schema,
     offsetLock: [LOCK_CLASS.offsets, lockKey],
@@ -152,6 +154,16 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     retention: opts.retention ?? KEEP_FOREVER,
     duringExpiry: opts.duringExpiry,
   });
+  // Partitions ahead of the offsets, off the apply path (see expiry.ts, step 1).
+  let ahead: Promise<void> = Promise.resolve();
+  const aheadTimer = setInterval(() => {
+    ahead = expirer
+      .createAhead()
+      .catch((err: unknown) =>
+        opts.log?.debug({ err }, 'creating the next events partition failed; retrying later'),
+      );
+  }, PARTITION_AHEAD_EVERY_MS);
+  aheadTimer.unref();
 
   async function pruneDeliveriesBelow(floor: string): Promise<number> {
     const { ms, seq } = parseDeliveryId(floor);
@@ -273,7 +285,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
 
     async expire(now: Date): Promise<ExpiryStep> {
       try {
-        return await expire(now);
+        return await expirer.expire(now);
       } catch (err) {
         throw asOutage(err, 'expire');
       }
@@ -284,6 +296,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      clearInterval(aheadTimer);
+      await ahead;
       await pool.end();
     },
   };
