@@ -23,6 +23,7 @@ import type { StatsSchema } from '../src/domain/schemas.js';
 import type { Counters } from '../src/domain/stats.js';
 import { startCluster } from './cluster.js';
 import { natsAvailable, natsRound, startNats, type NatsRound } from './nats.js';
+import { runGrowth } from './growth.js';
 import { getJson, makeEvents, percentile, sendAll, sendAllFast } from './load.js';
 import { otlpBodies } from './otlp.js';
 import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
@@ -48,6 +49,9 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '4' },
     workers: { type: 'string' },
     compare: { type: 'boolean', default: false },
+    preload: { type: 'string' },
+    'steady-age': { type: 'string', default: '20s' },
+    'steady-seconds': { type: 'string', default: '120' },
   },
 });
 const only = new Set(args.compare ? ['compare'] : (args.only ?? '').split(','));
@@ -320,6 +324,15 @@ for (const instances of [1, 3]) {
   } finally {
     await cluster.stop();
   }
+}
+
+if (args.preload !== undefined) {
+  await runGrowth({
+    preload: Number(args.preload),
+    steadyAge: args['steady-age'] ?? '20s',
+    steadySeconds: Number(args['steady-seconds'] ?? '120'),
+    report,
+  });
 }
 
 console.log(

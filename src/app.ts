@@ -11,6 +11,7 @@ import { openClusterAdapters } from './adapters/cluster.js';
 import { openLogQueue } from './adapters/log/queue.js';
 import { openThreadedSqliteStore } from './adapters/sqlite/threaded-store.js';
 import type { Config } from './config.js';
+import { startExpiry, type ExpiryLoop } from './consumer/expiry.js';
 import { ResultWaiters } from './consumer/waiters.js';
 import { startWorkers, type Workers } from './consumer/worker.js';
 import { createEventValidator } from './domain/validate.js';
@@ -65,7 +66,10 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
     return openClusterAdapters(config, log);
   }
   await mkdir(config.dataDir, { recursive: true });
-  const store = await openThreadedSqliteStore(join(config.dataDir, 'events.db'));
+  const store = await openThreadedSqliteStore(join(config.dataDir, 'events.db'), {
+    retention: config.retention,
+    killDuringExpiry: config.faultDuringExpiry === 'kill',
+  });
   try {
     const queue = await openLogQueue({
       dir: join(config.dataDir, 'queue'),
@@ -100,7 +104,15 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const intake: Intake = { accepting: true, rejected: 0 };
   const changes = new Changes();
   const closingController = new AbortController();
-  const metrics = createMetrics(async () => (await queue.stats()).depth);
+  const metrics = createMetrics(
+    async () => (await queue.stats()).depth,
+    () => store.counters(),
+  );
+  const retentionView = {
+    max_age_seconds: seconds(config.retention.maxAgeMs),
+    max_bytes: config.retention.maxBytes,
+    dedup_window_seconds: seconds(config.retention.dedupWindowMs),
+  };
 
   const stats = async (): Promise<StatsView> => {
     // Called together so that embedded adapters (mirrors in this thread) answer from one
@@ -117,6 +129,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       unique_processed: c.unique_processed,
       duplicate_dropped: c.duplicate_dropped,
       queue_depth: q.depth,
+      stored: c.stored,
+      expired: c.expired,
+      stored_bytes: c.stored_bytes,
+      retention: retentionView,
       rejected: intake.rejected,
       topics,
       uptime_seconds: Math.round((now.getTime() - startedAt.getTime()) / 100) / 10,
@@ -183,6 +199,16 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       })
     : null;
 
+  // Expiry runs where the consumers run (ROLE=api instances leave it to the workers).
+  const expiry: ExpiryLoop | null = consumes
+    ? startExpiry({
+        store,
+        policy: config.retention,
+        log: log.child({ component: 'expiry' }),
+        ...(opts.now ? { now: opts.now } : {}),
+      })
+    : null;
+
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -198,6 +224,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         await workers.done;
         clearTimeout(timer);
       }
+      await expiry?.stop();
       await server.close();
       await queue.close();
       await store.close();
@@ -211,6 +238,10 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     listen: async () => server.listen({ port: config.port, host: config.host }),
     close,
   };
+}
+
+function seconds(ms: number | null): number | null {
+  return ms === null ? null : ms / 1000;
 }
 
 /** Event-time lag of up to 64 stored events of a batch (a sample keeps the cost flat). */

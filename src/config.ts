@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseDuration, parseSize, type RetentionPolicy } from './domain/retention.js';
 
 export type Role = 'all' | 'api' | 'worker';
 export type QueueKind = 'embedded' | 'redis';
@@ -46,6 +47,13 @@ export interface Config {
   readonly faultAfterCommit: 'kill' | null;
   /** The OTLP resource attribute whose value names an OTLP record's topic (POST /v1/logs). */
   readonly otlpTopicAttribute: string;
+  /** RETENTION_MAX_AGE, RETENTION_MAX_BYTES, DEDUP_WINDOW (src/domain/retention.ts). */
+  readonly retention: RetentionPolicy;
+  /**
+   * Fault injection for tests: SIGKILL this process inside an expiry step, after its rows
+   * are deleted and before its transaction commits (FAULT_DURING_EXPIRY=kill).
+   */
+  readonly faultDuringExpiry: 'kill' | null;
 }
 
 export const DEFAULTS = {
@@ -73,7 +81,16 @@ export const DEFAULTS = {
   OTLP_TOPIC_ATTRIBUTE: 'service.name',
 } as const;
 
-type VarName = keyof typeof DEFAULTS | 'API_KEYS' | 'CONSUMER_NAME' | 'FAULT_AFTER_COMMIT';
+type VarName =
+  | keyof typeof DEFAULTS
+  | 'API_KEYS'
+  | 'CONSUMER_NAME'
+  | 'FAULT_AFTER_COMMIT'
+  | RetentionVar
+  | 'FAULT_DURING_EXPIRY';
+
+/** Retention variables: unset means keep forever / no bound. */
+type RetentionVar = 'RETENTION_MAX_AGE' | 'RETENTION_MAX_BYTES' | 'DEDUP_WINDOW';
 
 export class ConfigError extends Error {
   constructor(
@@ -90,6 +107,10 @@ const VAR_NAMES: readonly VarName[] = [
   'API_KEYS',
   'CONSUMER_NAME',
   'FAULT_AFTER_COMMIT',
+  'RETENTION_MAX_AGE',
+  'RETENTION_MAX_BYTES',
+  'DEDUP_WINDOW',
+  'FAULT_DURING_EXPIRY',
 ];
 
 const flagOf = (v: string): string => v.toLowerCase().replace(/_/g, '-');
@@ -221,8 +242,10 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     waitTimeoutMs: int('WAIT_TIMEOUT_MS', 1, 2_147_483_647),
     namespace,
     pgPoolMax: int('PG_POOL_MAX', 1, 1_000),
-    faultAfterCommit: parseFault(raw('FAULT_AFTER_COMMIT')),
+    faultAfterCommit: parseFault('FAULT_AFTER_COMMIT', raw('FAULT_AFTER_COMMIT')),
     otlpTopicAttribute: attributeName('OTLP_TOPIC_ATTRIBUTE', str('OTLP_TOPIC_ATTRIBUTE')),
+    retention: parseRetention(raw),
+    faultDuringExpiry: parseFault('FAULT_DURING_EXPIRY', raw('FAULT_DURING_EXPIRY')),
   });
 }
 
@@ -237,8 +260,23 @@ function attributeName(name: string, value: string): string {
   return value;
 }
 
-function parseFault(value: string | undefined): 'kill' | null {
+function parseRetention(raw: (name: VarName) => string | undefined): RetentionPolicy {
+  const duration = (name: RetentionVar): number | null => {
+    const r = parseDuration(raw(name) ?? 'forever');
+    if (!r.ok) throw new ConfigError(name, r.error);
+    return r.ms;
+  };
+  const size = parseSize(raw('RETENTION_MAX_BYTES') ?? 'none');
+  if (!size.ok) throw new ConfigError('RETENTION_MAX_BYTES', size.error);
+  return Object.freeze({
+    maxAgeMs: duration('RETENTION_MAX_AGE'),
+    maxBytes: size.bytes,
+    dedupWindowMs: duration('DEDUP_WINDOW'),
+  });
+}
+
+function parseFault(name: VarName, value: string | undefined): 'kill' | null {
   if (value === undefined) return null;
   if (value === 'kill') return 'kill';
-  throw new ConfigError('FAULT_AFTER_COMMIT', `must be "kill" or unset, got "${value}"`);
+  throw new ConfigError(name, `must be "kill" or unset, got "${value}"`);
 }

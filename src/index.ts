@@ -12,5 +12,15 @@ export type {
   Lease,
   QueueStats,
 } from './ports/queue.js';
-export type { Store, EventReader, EventWriter, ApplyResult, AppliedItem } from './ports/store.js';
+export type {
+  Store,
+  EventReader,
+  EventWriter,
+  EventExpirer,
+  ExpiryStep,
+  StoreCounters,
+  ApplyResult,
+  AppliedItem,
+} from './ports/store.js';
+export type { RetentionPolicy } from './domain/retention.js';
 export * from './client/index.js';

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AcceptedEvent } from './domain/event.js';
-import type { ApplyResult } from './ports/store.js';
+import type { ApplyResult, StoreCounters } from './ports/store.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -32,7 +32,10 @@ export interface IngestLabels {
  */
 export const MAX_TOPIC_LABELS = 1_000;
 
-export function createMetrics(queueDepth: () => Promise<number>): Metrics {
+export function createMetrics(
+  queueDepth: () => Promise<number>,
+  storeCounters: () => Promise<StoreCounters>,
+): Metrics {
   const registry = new Registry();
   const labelled = new Set<string>();
   const label = (topic: string): string => {
@@ -74,6 +77,33 @@ export function createMetrics(queueDepth: () => Promise<number>): Metrics {
       this.set(await queueDepth());
     },
   });
+  // Retention: read from the store's lifetime counters at scrape time (not per process).
+  const fromCounters = (name: string, help: string, pick: (c: StoreCounters) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        // A store outage must not fail the whole scrape: the gauge keeps its last value.
+        try {
+          this.set(pick(await storeCounters()));
+        } catch {
+          // the store's own errors are logged where they happen
+        }
+      },
+    });
+  };
+  fromCounters('logsieve_events_stored', 'Events retained now.', (c) => c.stored);
+  fromCounters(
+    'logsieve_events_expired',
+    'Events removed by retention, lifetime (from the store).',
+    (c) => c.expired,
+  );
+  fromCounters(
+    'logsieve_stored_bytes',
+    'Bytes of the retained events (topic, event_id, timestamp, source, payload).',
+    (c) => c.stored_bytes,
+  );
   const latency = new Histogram({
     name: 'logsieve_publish_duration_seconds',
     help: 'Time to answer POST /publish.',

@@ -38,6 +38,15 @@ export async function openClusterAdapters(
       poolMax: config.pgPoolMax,
       consumerName: config.consumerName,
       log: log.child({ adapter: 'postgres' }),
+      retention: config.retention,
+      ...(config.faultDuringExpiry === 'kill'
+        ? {
+            duringExpiry: () => {
+              log.fatal('fault injection: SIGKILL inside an expiry drop, before its commit');
+              process.kill(process.pid, 'SIGKILL');
+            },
+          }
+        : {}),
     });
   } catch (err) {
     await queue.close().catch(() => undefined);

@@ -118,6 +118,14 @@ export const StatsSchema = Type.Object({
   unique_processed: Type.Integer(),
   duplicate_dropped: Type.Integer(),
   queue_depth: Type.Integer(),
+  stored: Type.Integer({ description: 'Events retained now (what /events can return).' }),
+  expired: Type.Integer({ description: 'Events removed by retention, lifetime.' }),
+  stored_bytes: Type.Integer({ description: 'Bytes of the retained events (README "Retention").' }),
+  retention: Type.Object({
+    max_age_seconds: Type.Union([Type.Number(), Type.Null()]),
+    max_bytes: Type.Union([Type.Integer(), Type.Null()]),
+    dedup_window_seconds: Type.Union([Type.Number(), Type.Null()]),
+  }),
   rejected: Type.Integer({ description: 'Rejected /publish requests since start.' }),
   topics: Type.Array(Type.String()),
   uptime_seconds: Type.Number(),
@@ -130,6 +138,7 @@ export const TopicSchema = Type.Object({
   topic: Type.String(),
   unique: Type.Integer(),
   duplicates: Type.Integer(),
+  stored: Type.Integer({ description: 'Events of the topic retained now.' }),
   last_offset: Type.Union([Type.Integer(), Type.Null()]),
   last_processed_at: Type.Union([Type.String(), Type.Null()]),
 });

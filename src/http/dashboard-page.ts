@@ -39,12 +39,13 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section class="wide">
     <h2>Counters</h2>
     <div class="counters" id="counters"></div>
+    <p class="meta" id="retention"></p>
   </section>
   <section><h2>Throughput (events/s processed)</h2><canvas id="rate"></canvas></section>
   <section><h2>Duplicate rate (% of processed)</h2><canvas id="dups"></canvas></section>
   <section class="wide">
     <h2>Topics</h2>
-    <table><thead><tr><th>topic</th><th>unique</th><th>duplicates</th><th>last offset</th><th>last processed</th></tr></thead>
+    <table><thead><tr><th>topic</th><th>unique</th><th>duplicates</th><th>stored</th><th>last offset</th><th>last processed</th></tr></thead>
     <tbody id="topics"></tbody></table>
   </section>
   <section class="wide">
@@ -67,12 +68,26 @@ export const DASHBOARD_HTML = `<!doctype html>
     const items = [
       ['received', s.received], ['unique', s.unique_processed], ['duplicates', s.duplicate_dropped],
       ['queue depth', s.queue_depth], ['rejected requests', s.rejected], ['topics', s.topics.length],
+      ['stored', s.stored], ['expired', s.expired],
     ];
     $('counters').innerHTML = items.map(([k, v]) => '<div class="counter"><div class="v">' + fmt.format(v) +
       '</div><div class="k">' + k + '</div></div>').join('') +
       '<div class="counter"><div class="v ' + (ok ? 'good' : 'bad') + '">' + (ok ? 'holds' : 'off') +
       '</div><div class="k">received = unique + dup + queued</div></div>';
+    retention(s);
     $('meta').textContent = s.mode + ' mode · ' + s.workers + ' workers · up ' + Math.round(s.uptime_seconds) + ' s';
+  }
+
+  // Retention settings and what they keep: stored vs expired, and the bytes stored.
+  function retention(s) {
+    const r = s.retention || {};
+    const dur = (sec) => sec === null || sec === undefined ? 'forever' : sec % 86400 === 0 ? sec / 86400 + 'd'
+      : sec % 3600 === 0 ? sec / 3600 + 'h' : sec % 60 === 0 ? sec / 60 + 'm' : sec + 's';
+    const share = s.unique_processed > 0 ? Math.round((100 * s.stored) / s.unique_processed) : 100;
+    $('retention').textContent = 'retention: max age ' + dur(r.max_age_seconds) + ' · max bytes ' +
+      (r.max_bytes == null ? 'none' : fmt.format(r.max_bytes)) + ' · dedup window ' + dur(r.dedup_window_seconds) +
+      ' · ' + share + ' % of unique events stored (' + fmt.format(s.stored_bytes) + ' bytes), ' +
+      fmt.format(s.expired) + ' expired';
   }
 
   function chart(canvas, values, color, unit) {
@@ -116,7 +131,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   async function topics() {
     const rows = await (await fetch('topics')).json();
     $('topics').innerHTML = rows.map((t) => '<tr><td>' + esc(t.topic) + '</td><td>' + fmt.format(t.unique) + '</td><td>' +
-      fmt.format(t.duplicates) + '</td><td>' + (t.last_offset ?? '') + '</td><td>' + esc(t.last_processed_at ?? '') + '</td></tr>').join('');
+      fmt.format(t.duplicates) + '</td><td>' + fmt.format(t.stored) + '</td><td>' + (t.last_offset ?? '') + '</td><td>' + esc(t.last_processed_at ?? '') + '</td></tr>').join('');
     const sel = $('topic-filter'), current = sel.value;
     sel.innerHTML = '<option value="">all topics</option>' + rows.map((t) => '<option>' + esc(t.topic) + '</option>').join('');
     sel.value = current;

@@ -9,6 +9,11 @@
  * - `offset` is assigned at commit, strictly increasing, and a reader paging with `after`
  *   never skips an event that becomes visible later.
  * - counters change only with the rows they count, in the same transaction.
+ * - dedup keys outlive their events: a key whose event expired is still a duplicate (unless
+ *   the store's DEDUP_WINDOW let it go, and then only once its event is gone).
+ * - `expire` removes a prefix of the offsets (oldest first) in small steps, each one
+ *   transaction with the counters it changes, so `unique_processed = stored + expired` and
+ *   `stored` = the rows `list` can return hold after any crash.
  */
 import type { StoredEvent } from '../domain/event.js';
 import type { EventsQuery } from '../domain/schemas.js';
@@ -34,12 +39,30 @@ export interface ApplyResult {
 export interface StoreCounters {
   readonly unique_processed: number;
   readonly duplicate_dropped: number;
+  /** Events retained now: exactly the rows `list` can return. */
+  readonly stored: number;
+  /** Events removed by retention, lifetime. `unique_processed = stored + expired`. */
+  readonly expired: number;
+  /** src/domain/retention.ts eventBytes of the retained events. */
+  readonly stored_bytes: number;
+}
+
+/** What one expiry step did. */
+export interface ExpiryStep {
+  /** Events removed by this step. */
+  readonly expired: number;
+  /** Dedup keys forgotten by this step (DEDUP_WINDOW only). */
+  readonly keysForgotten: number;
+  /** True when more is due now: call again soon rather than after the idle interval. */
+  readonly more: boolean;
 }
 
 export interface TopicSummary {
   readonly topic: string;
   readonly unique: number;
   readonly duplicates: number;
+  /** Events of the topic retained now. */
+  readonly stored: number;
   readonly last_offset: number | null;
   readonly last_processed_at: string | null;
 }
@@ -57,7 +80,13 @@ export interface EventReader {
   counters(): Promise<StoreCounters>;
 }
 
-export interface Store extends EventWriter, EventReader {
+/** What the retention loop needs; the policy is the store's own (given at open). */
+export interface EventExpirer {
+  /** One small step of expiry (bounded rows), committed with its counter changes. */
+  expire(now: Date): Promise<ExpiryStep>;
+}
+
+export interface Store extends EventWriter, EventReader, EventExpirer {
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }

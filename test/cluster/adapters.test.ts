@@ -120,7 +120,10 @@ void describe('cluster adapters together', { skip: skip ?? false }, () => {
       assert.deepEqual([...redelivered].sort(), [...committed].sort());
       const [q, c] = await Promise.all([qb.stats(), sb.counters()]);
       assert.deepEqual(q, { received: 40, depth: 0 });
-      assert.deepEqual(c, { unique_processed: 30, duplicate_dropped: 10 });
+      assert.deepEqual(
+        { unique_processed: c.unique_processed, duplicate_dropped: c.duplicate_dropped },
+        { unique_processed: 30, duplicate_dropped: 10 },
+      );
     } finally {
       await Promise.all([qa.close(), qb.close(), sa.close(), sb.close()]);
       await dropRedisNamespace(REDIS_URL, namespace);

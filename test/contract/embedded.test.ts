@@ -11,7 +11,8 @@ import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { openThreadedSqliteStore } from '../../src/adapters/sqlite/threaded-store.js';
 import type { Lease, Queue } from '../../src/ports/queue.js';
 import { runQueueContract } from './queue.contract.js';
-import { runStoreContract, sequenceIds } from './store.contract.js';
+import { runRetentionContract } from './retention.contract.js';
+import { runStoreContract, sequenceIds, type StoreOpener } from './store.contract.js';
 
 const log = pino({ level: 'silent' });
 
@@ -59,28 +60,41 @@ runQueueContract('embedded log', async ({ queueMax }) => {
   };
 });
 
-runStoreContract('sqlite', async () => {
+const openSqlite: StoreOpener = async (opts = {}) => {
   const dir = await mkdtemp(join(tmpdir(), 'logsieve-store-'));
-  const store = openSqliteStore({ file: join(dir, 'events.db') });
+  const store = openSqliteStore({
+    file: join(dir, 'events.db'),
+    ...(opts.retention ? { retention: opts.retention } : {}),
+  });
   return {
     store,
     nextDeliveryId: sequenceIds,
+    granularity: 1,
     cleanup: async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
-});
+};
 
-runStoreContract('sqlite on its thread', async () => {
+const openThreaded: StoreOpener = async (opts = {}) => {
   const dir = await mkdtemp(join(tmpdir(), 'logsieve-store-'));
-  const store = await openThreadedSqliteStore(join(dir, 'events.db'));
+  const store = await openThreadedSqliteStore(
+    join(dir, 'events.db'),
+    opts.retention ? { retention: opts.retention } : {},
+  );
   return {
     store,
     nextDeliveryId: sequenceIds,
+    granularity: 1,
     cleanup: async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
-});
+};
+
+runStoreContract('sqlite', openSqlite);
+runStoreContract('sqlite on its thread', openThreaded);
+runRetentionContract('sqlite', openSqlite);
+runRetentionContract('sqlite on its thread', openThreaded);

@@ -38,7 +38,10 @@ void describe('in-memory queue with the SQLite store and the real consumer', () 
         const q = await queue.stats();
         const c = await store.counters();
         assert.deepEqual(q, { received: 70, depth: 0 });
-        assert.deepEqual(c, { unique_processed: 50 * life, duplicate_dropped: 20 * life });
+        assert.deepEqual(
+          { unique_processed: c.unique_processed, duplicate_dropped: c.duplicate_dropped },
+          { unique_processed: 50 * life, duplicate_dropped: 20 * life },
+        );
         await queue.close();
       }
     } finally {

@@ -15,7 +15,10 @@ import {
   randomNamespace,
 } from '../cluster/services.js';
 import { runQueueContract } from './queue.contract.js';
-import { runStoreContract, streamIds } from './store.contract.js';
+import { runRetentionContract } from './retention.contract.js';
+import { runStoreContract, streamIds, type StoreOpener } from './store.contract.js';
+
+const PARTITION_SPAN = 10;
 
 const skip = await clusterServicesSkipReason();
 
@@ -49,21 +52,27 @@ if (skip !== null) {
     };
   });
 
-  runStoreContract('postgres', async () => {
+  // Tiny partitions (10 offsets), so that retention drops whole partitions within a test.
+  const openPostgres: StoreOpener = async (opts = {}) => {
     const namespace = randomNamespace();
     const store = await openPostgresStore({
       url: DATABASE_URL,
       namespace,
       poolMax: 10,
       consumerName: 'contract',
+      partitionSpan: PARTITION_SPAN,
+      ...(opts.retention ? { retention: opts.retention } : {}),
     });
     return {
       store,
       nextDeliveryId: streamIds,
+      granularity: PARTITION_SPAN,
       cleanup: async () => {
         await store.close();
         await dropPostgresSchema(DATABASE_URL, namespace);
       },
     };
-  });
+  };
+  runStoreContract('postgres', openPostgres);
+  runRetentionContract('postgres', openPostgres);
 }

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { dedupKey, type AcceptedEvent } from '../../src/domain/event.js';
+import { eventBytes, type RetentionPolicy } from '../../src/domain/retention.js';
 import type { Delivery } from '../../src/ports/queue.js';
 import type { AppliedItem, ApplyResult, Store } from '../../src/ports/store.js';
 import { deepestValidEvent, payloadOfBytes, validEvents } from '../helpers/hostile.js';
@@ -21,11 +22,20 @@ export interface OpenedStore {
    * paired with makes them (the order of calls is the order the queue would hand them out).
    */
   readonly nextDeliveryId: () => string;
+  /**
+   * Offsets that expire together (1: row by row, SQLite; a partition span: PostgreSQL).
+   * Retention tests allow this many events of slack around a bound.
+   */
+  readonly granularity: number;
   /** Closes the store and deletes its storage. */
   cleanup(): Promise<void>;
 }
 
-export type StoreOpener = () => Promise<OpenedStore>;
+export interface OpenOptions {
+  readonly retention?: RetentionPolicy;
+}
+
+export type StoreOpener = (opts?: OpenOptions) => Promise<OpenedStore>;
 
 const AT = new Date('2026-01-02T03:04:05.678Z');
 
@@ -78,7 +88,7 @@ async function withStore(
   open: StoreOpener,
   body: (s: StoreUnderTest) => Promise<void>,
 ): Promise<void> {
-  const opened = await open();
+  const opened = await open({});
   try {
     await body({
       store: opened.store,
@@ -87,6 +97,30 @@ async function withStore(
   } finally {
     await opened.cleanup();
   }
+}
+
+/**
+ * The counters are the given lifetime ones, nothing expired, and `stored` / `stored_bytes`
+ * match exactly what `list` returns.
+ */
+export async function assertCounters(
+  store: Store,
+  expected: { unique_processed: number; duplicate_dropped: number; expired?: number },
+): Promise<void> {
+  const c = await store.counters();
+  const rows = await store.list({ after: 0, limit: 10_000, order: 'asc' });
+  assert.deepEqual(
+    { unique_processed: c.unique_processed, duplicate_dropped: c.duplicate_dropped },
+    { unique_processed: expected.unique_processed, duplicate_dropped: expected.duplicate_dropped },
+  );
+  assert.equal(c.expired, expected.expired ?? 0, 'expired');
+  assert.equal(c.stored, rows.length, 'stored = the rows list returns');
+  assert.equal(c.unique_processed, c.stored + c.expired, 'unique_processed = stored + expired');
+  assert.equal(
+    c.stored_bytes,
+    rows.reduce((sum, r) => sum + eventBytes(r), 0),
+    'stored_bytes = the bytes of those rows',
+  );
 }
 
 const offsetsOf = (r: ApplyResult): (number | null)[] => r.items.map((i) => i.offset);
@@ -105,7 +139,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
   void describe(`Store contract: ${name}`, () => {
     void it('starts empty with zero counters', async () => {
       await withStore(open, async ({ store }) => {
-        assert.deepEqual(await store.counters(), { unique_processed: 0, duplicate_dropped: 0 });
+        await assertCounters(store, { unique_processed: 0, duplicate_dropped: 0 });
         assert.deepEqual(await store.topics(), []);
         assert.deepEqual(await store.list({ after: 0, limit: 10, order: 'asc' }), []);
       });
@@ -123,7 +157,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
           r.items.map((i) => [i.delivery, i.topic, i.event_id]),
           batch.map((d) => [d.id, d.event.topic, d.event.event_id]),
         );
-        assert.deepEqual(await store.counters(), { unique_processed: 4, duplicate_dropped: 0 });
+        await assertCounters(store, { unique_processed: 4, duplicate_dropped: 0 });
       });
     });
 
@@ -137,7 +171,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
         assert.equal(r2.stored, 1);
         assert.equal(r2.duplicates, 1);
         assert.equal((await store.get(first.topic, first.event_id))?.payload, '{"v":"first"}');
-        assert.deepEqual(await store.counters(), { unique_processed: 2, duplicate_dropped: 1 });
+        await assertCounters(store, { unique_processed: 2, duplicate_dropped: 1 });
         assert.equal((await store.list({ after: 0, limit: 100, order: 'asc' })).length, 2);
       });
     });
@@ -150,7 +184,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
         assert.equal(r.items[2]?.offset, r.items[0]?.offset);
         assert.equal(r.items[3]?.offset, r.items[0]?.offset);
         assert.equal((await store.get(e.topic, e.event_id))?.payload, e.payload);
-        assert.deepEqual(await store.counters(), { unique_processed: 2, duplicate_dropped: 2 });
+        await assertCounters(store, { unique_processed: 2, duplicate_dropped: 2 });
       });
     });
 
@@ -184,7 +218,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
         const mixed = [old, ...deliver([old.event, ev()])];
         const r = await store.apply(mixed, AT);
         assert.deepEqual(statusesOf(r), ['redelivered', 'duplicate', 'stored']);
-        assert.deepEqual(await store.counters(), { unique_processed: 4, duplicate_dropped: 1 });
+        await assertCounters(store, { unique_processed: 4, duplicate_dropped: 1 });
         assert.equal((await store.list({ after: 0, limit: 100, order: 'asc' })).length, 4);
       });
     });
@@ -199,7 +233,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
         assert.deepEqual(statuses, [...Array<string>(7).fill('duplicate'), 'stored']);
         const offsets = new Set(results.flatMap(offsetsOf));
         assert.equal(offsets.size, 1);
-        assert.deepEqual(await store.counters(), { unique_processed: 1, duplicate_dropped: 7 });
+        await assertCounters(store, { unique_processed: 1, duplicate_dropped: 7 });
       });
     });
 
@@ -302,6 +336,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
             topic: 'alpha',
             unique: 2,
             duplicates: 2,
+            stored: 2,
             last_offset: r1.items[2]?.offset,
             last_processed_at: AT.toISOString(),
           },
@@ -309,12 +344,12 @@ export function runStoreContract(name: string, open: StoreOpener): void {
             topic: 'beta',
             unique: 1,
             duplicates: 0,
+            stored: 1,
             last_offset: r1.items[1]?.offset,
             last_processed_at: AT.toISOString(),
           },
         ]);
-        const c = await store.counters();
-        assert.deepEqual(c, { unique_processed: 3, duplicate_dropped: 2 });
+        await assertCounters(store, { unique_processed: 3, duplicate_dropped: 2 });
       });
     });
 
@@ -353,7 +388,7 @@ export function runStoreContract(name: string, open: StoreOpener): void {
           seen,
           [...written].sort((x, y) => x - y),
         );
-        assert.deepEqual(await store.counters(), { unique_processed: total, duplicate_dropped: 0 });
+        await assertCounters(store, { unique_processed: total, duplicate_dropped: 0 });
       });
     });
 

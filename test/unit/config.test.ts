@@ -85,6 +85,15 @@ void describe('configuration', () => {
     ['API_KEYS', { API_KEYS: 'short' }],
     ['QUEUE', { QUEUE: 'kafka' }],
     ['OTLP_TOPIC_ATTRIBUTE', { OTLP_TOPIC_ATTRIBUTE: 'service name' }],
+    ['RETENTION_MAX_AGE', { RETENTION_MAX_AGE: '7' }],
+    ['RETENTION_MAX_AGE', { RETENTION_MAX_AGE: '3 days' }],
+    ['RETENTION_MAX_AGE', { RETENTION_MAX_AGE: '500ms' }],
+    ['RETENTION_MAX_AGE', { RETENTION_MAX_AGE: '-1h' }],
+    ['RETENTION_MAX_BYTES', { RETENTION_MAX_BYTES: '10 parsecs' }],
+    ['RETENTION_MAX_BYTES', { RETENTION_MAX_BYTES: '0' }],
+    ['RETENTION_MAX_BYTES', { RETENTION_MAX_BYTES: '-5MB' }],
+    ['DEDUP_WINDOW', { DEDUP_WINDOW: 'always' }],
+    ['FAULT_DURING_EXPIRY', { FAULT_DURING_EXPIRY: 'maybe' }],
   ];
   for (const [variable, env] of bad) {
     void it(`rejects ${JSON.stringify(env)} with one ConfigError naming ${variable}`, () => {
@@ -112,5 +121,38 @@ void describe('configuration', () => {
     const c = loadConfig([], { QUEUE: 'redis', STORE: 'postgres' });
     assert.equal(c.queue, 'redis');
     assert.equal(c.store, 'postgres');
+  });
+
+  void it('keeps everything forever by default', () => {
+    assert.deepEqual(loadConfig([], {}).retention, {
+      maxAgeMs: null,
+      maxBytes: null,
+      dedupWindowMs: null,
+    });
+  });
+
+  void it('reads retention durations and sizes with their units', () => {
+    const c = loadConfig([], {
+      RETENTION_MAX_AGE: '90s',
+      RETENTION_MAX_BYTES: '500MB',
+      DEDUP_WINDOW: '7d',
+    });
+    assert.deepEqual(c.retention, {
+      maxAgeMs: 90_000,
+      maxBytes: 500_000_000,
+      dedupWindowMs: 7 * 86_400_000,
+    });
+    const d = (v: string) => loadConfig([], { RETENTION_MAX_AGE: v }).retention.maxAgeMs;
+    assert.equal(d('30m'), 30 * 60_000);
+    assert.equal(d('12h'), 12 * 3_600_000);
+    assert.equal(d('2w'), 14 * 86_400_000);
+    assert.equal(d('forever'), null);
+    const b = (v: string) => loadConfig([], { RETENTION_MAX_BYTES: v }).retention.maxBytes;
+    assert.equal(b('123456'), 123_456);
+    assert.equal(b('2GB'), 2e9);
+    assert.equal(b('1GiB'), 2 ** 30);
+    assert.equal(b('1.5mb'), 1_500_000);
+    assert.equal(b('none'), null);
+    assert.equal(loadConfig(['--dedup-window', 'forever'], {}).retention.dedupWindowMs, null);
   });
 });

@@ -13,7 +13,17 @@ const event = (topic: string): AcceptedEvent => ({
 
 void describe('metrics', () => {
   void it('gives topics their own label up to a bound, then counts the rest under _other', async () => {
-    const metrics = createMetrics(() => Promise.resolve(0));
+    const metrics = createMetrics(
+      () => Promise.resolve(0),
+      () =>
+        Promise.resolve({
+          unique_processed: 0,
+          duplicate_dropped: 0,
+          stored: 0,
+          expired: 0,
+          stored_bytes: 0,
+        }),
+    );
     const topics = Array.from({ length: MAX_TOPIC_LABELS + 5 }, (_, i) => `t${i}`);
     metrics.accepted(topics.map(event));
     metrics.accepted([event('t0'), event(`t${MAX_TOPIC_LABELS + 1}`)]);

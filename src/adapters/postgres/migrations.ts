@@ -238,10 +238,261 @@ END
 $fn$;
 `,
   },
+  {
+    version: 3,
+    name: 'retention: compact dedup keys apart from events, events partitioned by offset',
+    sql: (s) => `
+-- (1) Dedup keys outlive their events. One row per key: the 24-byte key of
+-- src/domain/dedup-key.ts, the offset first stored under it, and when (for DEDUP_WINDOW). Every existing event's key moves here in this migration,
+-- so no stored event lacks its key afterwards.
+-- The key as src/domain/dedup-key.ts builds it: the first 8 bytes of the event_id
+-- (zero-padded) for locality, then 16 bytes of SHA-256(topic, 0x00, event_id) for identity.
+CREATE FUNCTION ${s}.dedup_key(p_topic text, p_event_id text) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $k$
+  SELECT substring(convert_to(p_event_id, 'UTF8') || decode('0000000000000000', 'hex') FROM 1 FOR 8)
+         || substring(sha256(convert_to(p_topic, 'UTF8') || decode('00', 'hex')
+                             || convert_to(p_event_id, 'UTF8')) FROM 1 FOR 16)
+$k$;
+CREATE TABLE ${s}.dedup_keys (
+  key        bytea       PRIMARY KEY,
+  seq        bigint      NOT NULL,
+  first_seen timestamptz NOT NULL
+);
+INSERT INTO ${s}.dedup_keys (key, seq, first_seen)
+SELECT ${s}.dedup_key(topic, event_id), seq, processed_at FROM ${s}.events ORDER BY 1;
+
+-- (2) Events are partitioned by offset range (plain declarative partitioning), so expiry
+-- drops whole partitions instead of deleting rows: no dead tuples, no vacuum debt, and the
+-- space goes back to the file system at once. The existing table becomes the first
+-- partition as it is (no copy); its UNIQUE (topic, event_id) goes: dedup_keys is the key.
+-- A partition spans partition_span offsets, aligned on multiples of it; apply_batch
+-- creates the next one when a batch needs it (the store also creates it ahead of time).
+ALTER TABLE ${s}.events DROP CONSTRAINT events_key;
+ALTER TABLE ${s}.events RENAME TO events_0;
+ALTER INDEX ${s}.events_pkey RENAME TO events_0_pkey;
+ALTER INDEX ${s}.events_topic_seq RENAME TO events_0_topic_seq;
+ALTER INDEX ${s}.events_source_seq RENAME TO events_0_source_seq;
+CREATE TABLE ${s}.events (
+  seq          bigint      NOT NULL,
+  topic        text        COLLATE "C" NOT NULL,
+  event_id     text        COLLATE "C" NOT NULL,
+  ts           text        NOT NULL,
+  source       text        COLLATE "C" NOT NULL,
+  payload      json        NOT NULL,
+  processed_at timestamptz NOT NULL,
+  PRIMARY KEY (seq)
+) PARTITION BY RANGE (seq);
+CREATE INDEX events_topic_seq ON ${s}.events (topic, seq);
+CREATE INDEX events_source_seq ON ${s}.events (source, seq);
+CREATE TABLE ${s}.partition_span (
+  id   smallint PRIMARY KEY CHECK (id = 1),
+  span bigint   NOT NULL CHECK (span > 0)
+);
+INSERT INTO ${s}.partition_span VALUES (1, 100000);
+-- The partitions, oldest first; written with the DDL that creates or drops each one.
+CREATE TABLE ${s}.event_partitions (
+  lo   bigint PRIMARY KEY,
+  hi   bigint NOT NULL,
+  name text   NOT NULL
+);
+DO $do$
+DECLARE v_hi bigint;
+BEGIN
+  SELECT (coalesce(max(seq), 0) / 100000 + 1) * 100000 INTO v_hi FROM ${s}.events_0;
+  EXECUTE format('ALTER TABLE ${s}.events ATTACH PARTITION ${s}.events_0 FOR VALUES FROM (0) TO (%s)', v_hi);
+  INSERT INTO ${s}.event_partitions VALUES (0, v_hi, 'events_0');
+END
+$do$;
+
+-- (3) Retention counters, sharded like the others: stored (retained now), expired
+-- (removed, lifetime), stored_bytes (eventBytes of the retained events). Existing events are
+-- all retained; they are counted on shard 0 (only the sums mean anything).
+ALTER TABLE ${s}.counters
+  ADD COLUMN stored bigint NOT NULL DEFAULT 0,
+  ADD COLUMN expired bigint NOT NULL DEFAULT 0,
+  ADD COLUMN stored_bytes bigint NOT NULL DEFAULT 0;
+INSERT INTO ${s}.counters AS c (shard, stored, stored_bytes)
+SELECT 0, count(*), coalesce(sum(octet_length(topic) + octet_length(event_id) + octet_length(ts)
+                                 + octet_length(source) + octet_length(payload::text)), 0)
+FROM ${s}.events_0
+ON CONFLICT (shard) DO UPDATE SET stored = c.stored + excluded.stored,
+  stored_bytes = c.stored_bytes + excluded.stored_bytes;
+ALTER TABLE ${s}.topic_counters ADD COLUMN stored bigint NOT NULL DEFAULT 0;
+UPDATE ${s}.topic_counters tc SET stored = x.n
+FROM (SELECT topic, count(*) AS n FROM ${s}.events_0 GROUP BY topic) x
+WHERE tc.topic = x.topic
+  AND tc.shard = (SELECT min(t2.shard) FROM ${s}.topic_counters t2 WHERE t2.topic = x.topic);
+
+-- (4) apply_batch again, same arguments and answer as migration 2 (see its comment), with
+-- the key in dedup_keys instead of the events' unique index:
+-- * a key (topic, event_id) is stored once: its first fresh entry in the batch is inserted
+--   when dedup_keys has no row for it; that row stays after the event expires, so a re-sent
+--   expired event is still a duplicate (of its old offset);
+-- * the key row is inserted before the event row, under the offset lock; a key inserted
+--   meanwhile by another instance turns the entry into a duplicate (ON CONFLICT fallback);
+-- * the partitions the batch's offsets fall in exist before the insert (created under the
+--   offset lock, so two instances never create the same one);
+-- * stored and stored_bytes change with the rows, on this instance's shard.
+CREATE OR REPLACE FUNCTION ${s}.apply_batch(
+  p_ms text, p_seq text, p_first text,
+  p_topic text, p_event_id text, p_ts text, p_source text, p_payload text,
+  p_processed_at timestamptz, p_shard smallint, p_lock_class integer, p_lock_key integer,
+  OUT base bigint, OUT outcome text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_ms bigint[] := string_to_array(p_ms, ',')::bigint[];
+  v_seq bigint[] := string_to_array(p_seq, ',')::bigint[];
+  v_first boolean[] := string_to_array(p_first, ',')::boolean[];
+  v_topic text[] := string_to_array(p_topic, chr(31));
+  v_id text[] := string_to_array(p_event_id, chr(31));
+  v_ts text[] := string_to_array(p_ts, chr(31));
+  v_source text[] := string_to_array(p_source, chr(31));
+  v_payload text[] := string_to_array(p_payload, chr(31));
+  v_n integer := cardinality(v_ms);
+  v_key bytea[];      -- per entry: its compact dedup key
+  v_fresh boolean[];  -- per entry: delivery recorded by this call, so applied by it
+  v_prev bigint[];    -- per fresh entry: offset of its key's row stored by an earlier transaction
+  v_todo bigint;      -- entries to insert: fresh, first of a key not stored yet
+  v_json json[];      -- per entry: its payload parsed when it is to be inserted, else null
+  v_inserted bigint;
+  v_span bigint;
+  v_lo bigint;
+BEGIN
+  IF v_n IS NULL OR v_n = 0 OR cardinality(v_seq) <> v_n OR cardinality(v_first) <> v_n
+     OR cardinality(v_topic) <> v_n OR cardinality(v_id) <> v_n OR cardinality(v_ts) <> v_n
+     OR cardinality(v_source) <> v_n OR cardinality(v_payload) <> v_n THEN
+    RAISE EXCEPTION 'apply_batch: field lists of different lengths (a value holds U+001F?)';
+  END IF;
+
+  -- (a) Record the delivery ids (as in migration 2).
+  BEGIN
+    INSERT INTO ${s}.applied_deliveries (ms, seq)
+    SELECT u.ms, u.seq FROM unnest(v_ms, v_seq) AS u(ms, seq) ORDER BY u.ms, u.seq;
+    v_fresh := array_fill(true, ARRAY[v_n]);
+  EXCEPTION WHEN unique_violation THEN
+    WITH rec AS (
+      INSERT INTO ${s}.applied_deliveries AS a (ms, seq)
+      SELECT u.ms, u.seq FROM unnest(v_ms, v_seq) AS u(ms, seq) ORDER BY u.ms, u.seq
+      ON CONFLICT (ms, seq) DO NOTHING
+      RETURNING a.ms, a.seq
+    )
+    SELECT array_agg(rec.seq IS NOT NULL ORDER BY u.pos) INTO v_fresh
+    FROM unnest(v_ms, v_seq) WITH ORDINALITY AS u(ms, seq, pos)
+    LEFT JOIN rec ON rec.ms = u.ms AND rec.seq = u.seq;
+  END;
+
+  -- (b) Still before the lock: the keys, the keys stored earlier, how many rows to insert,
+  -- and their payloads parsed.
+  SELECT array_agg(${s}.dedup_key(u.topic, u.event_id) ORDER BY u.pos)
+  INTO v_key
+  FROM unnest(v_topic, v_id) WITH ORDINALITY AS u(topic, event_id, pos);
+  SELECT array_agg(k.seq ORDER BY u.pos),
+         count(*) FILTER (WHERE u.fresh AND u.first AND k.seq IS NULL),
+         array_agg(CASE WHEN u.fresh AND u.first AND k.seq IS NULL THEN u.payload::json END
+                   ORDER BY u.pos)
+  INTO v_prev, v_todo, v_json
+  FROM unnest(v_key, v_fresh, v_first, v_payload) WITH ORDINALITY
+    AS u(key, fresh, first, payload, pos)
+  LEFT JOIN ${s}.dedup_keys k ON u.fresh AND k.key = u.key;
+
+  IF v_todo > 0 THEN
+    -- (c) Offsets are drawn and made visible in one global order from here to COMMIT.
+    PERFORM pg_advisory_xact_lock(p_lock_class, p_lock_key);
+    base := nextval('${s}.event_offsets') - 1;
+    PERFORM setval('${s}.event_offsets', base + v_n);
+    -- The partitions for base + 1 .. base + v_n (usually they exist already).
+    SELECT span INTO v_span FROM ${s}.partition_span WHERE id = 1;
+    SELECT coalesce(max(hi), ((base + 1) / v_span) * v_span) INTO v_lo FROM ${s}.event_partitions;
+    WHILE v_lo <= base + v_n LOOP
+      EXECUTE format('CREATE TABLE ${s}.%I PARTITION OF ${s}.events FOR VALUES FROM (%s) TO (%s)',
+                     'events_' || v_lo, v_lo, v_lo + v_span);
+      INSERT INTO ${s}.event_partitions VALUES (v_lo, v_lo + v_span, 'events_' || v_lo);
+      v_lo := v_lo + v_span;
+    END LOOP;
+    -- The keys first: a plain INSERT; on a conflict (a key stored between (b) and the lock,
+    -- rare) its subtransaction rolls back and the keys go in with ON CONFLICT DO NOTHING,
+    -- and every fresh entry whose key row is not its own is a duplicate of that row.
+    BEGIN
+      INSERT INTO ${s}.dedup_keys (key, seq, first_seen)
+      SELECT u.key, base + u.pos, p_processed_at
+      FROM unnest(v_key, v_json) WITH ORDINALITY AS u(key, payload, pos)
+      WHERE u.payload IS NOT NULL;
+    EXCEPTION WHEN unique_violation THEN
+      INSERT INTO ${s}.dedup_keys (key, seq, first_seen)
+      SELECT u.key, base + u.pos, p_processed_at
+      FROM unnest(v_key, v_json) WITH ORDINALITY AS u(key, payload, pos)
+      WHERE u.payload IS NOT NULL
+      ON CONFLICT (key) DO NOTHING;
+      GET DIAGNOSTICS v_inserted = ROW_COUNT;
+      IF v_inserted < v_todo THEN
+        SELECT array_agg(coalesce(u.prev, nullif(k.seq, base + u.pos)) ORDER BY u.pos)
+        INTO v_prev
+        FROM unnest(v_key, v_fresh, v_prev) WITH ORDINALITY AS u(key, fresh, prev, pos)
+        LEFT JOIN ${s}.dedup_keys k ON u.fresh AND k.key = u.key;
+        -- Entries that lost their key are not inserted.
+        SELECT array_agg(CASE WHEN u.prev IS NULL THEN u.payload END ORDER BY u.pos)
+        INTO v_json
+        FROM unnest(v_json, v_prev) WITH ORDINALITY AS u(payload, prev, pos);
+      END IF;
+    END;
+    INSERT INTO ${s}.events (seq, topic, event_id, ts, source, payload, processed_at)
+    SELECT base + u.pos, u.topic, u.event_id, u.ts, u.source, u.payload, p_processed_at
+    FROM unnest(v_topic, v_id, v_ts, v_source, v_json)
+      WITH ORDINALITY AS u(topic, event_id, ts, source, payload, pos)
+    WHERE u.payload IS NOT NULL;
+  END IF;
+
+  -- (d) Counters: per topic, the fresh entries and the rows stored (and their bytes).
+  IF true = ANY (v_fresh) THEN
+    WITH t AS (
+      SELECT u.topic, count(*) AS fresh,
+             count(*) FILTER (WHERE u.first AND u.prev IS NULL) AS uniq,
+             coalesce(sum(octet_length(u.topic) + octet_length(u.event_id) + octet_length(u.ts)
+                          + octet_length(u.source) + octet_length(u.payload))
+                      FILTER (WHERE u.first AND u.prev IS NULL), 0) AS bytes,
+             max(base + u.pos) FILTER (WHERE u.first AND u.prev IS NULL) AS last_offset
+      FROM unnest(v_topic, v_id, v_ts, v_source, v_payload, v_fresh, v_first, v_prev)
+        WITH ORDINALITY AS u(topic, event_id, ts, source, payload, fresh, first, prev, pos)
+      WHERE u.fresh
+      GROUP BY u.topic
+    ), total AS (
+      INSERT INTO ${s}.counters AS c (shard, unique_processed, duplicate_dropped, stored, stored_bytes)
+      SELECT p_shard, sum(t.uniq), sum(t.fresh - t.uniq), sum(t.uniq), sum(t.bytes) FROM t
+      ON CONFLICT (shard) DO UPDATE SET
+        unique_processed = c.unique_processed + excluded.unique_processed,
+        duplicate_dropped = c.duplicate_dropped + excluded.duplicate_dropped,
+        stored = c.stored + excluded.stored,
+        stored_bytes = c.stored_bytes + excluded.stored_bytes
+    )
+    INSERT INTO ${s}.topic_counters AS tc
+      (topic, shard, unique_count, duplicates, stored, last_offset, last_processed_at)
+    SELECT t.topic, p_shard, t.uniq, t.fresh - t.uniq, t.uniq, t.last_offset,
+           CASE WHEN t.uniq > 0 THEN p_processed_at END
+    FROM t
+    ON CONFLICT (topic, shard) DO UPDATE SET
+      unique_count = tc.unique_count + excluded.unique_count,
+      duplicates = tc.duplicates + excluded.duplicates,
+      stored = tc.stored + excluded.stored,
+      last_offset = GREATEST(tc.last_offset, excluded.last_offset),
+      last_processed_at = GREATEST(tc.last_processed_at, excluded.last_processed_at);
+  END IF;
+
+  SELECT string_agg(CASE WHEN NOT u.fresh THEN 'r' ELSE coalesce(u.prev::text, '') END, ','
+                    ORDER BY u.pos)
+  INTO outcome
+  FROM unnest(v_fresh, v_prev) WITH ORDINALITY AS u(fresh, prev, pos);
+END
+$fn$;
+`,
+  },
 ];
 
 /** Advisory lock class ids ("LS" + purpose), paired with the namespace's hash. */
-export const LOCK_CLASS = { migrate: 0x4c53_0001, offsets: 0x4c53_0002 } as const;
+export const LOCK_CLASS = {
+  migrate: 0x4c53_0001,
+  offsets: 0x4c53_0002,
+  expiry: 0x4c53_0003,
+} as const;
 
 /** 32-bit FNV-1a of the namespace, as a signed int4 for pg_advisory_xact_lock(int, int). */
 export function namespaceKey(namespace: string): number {

@@ -33,10 +33,15 @@ export function statements(s: string): Statements {
         WHERE (ms, seq) < ($1::bigint, $2::bigint)
         LIMIT $3))`,
 
-    get: `SELECT ${eventColumns} FROM ${s}.events WHERE topic = $1 AND event_id = $2`,
+    // Through the key store (events have no (topic, event_id) index since migration 3): the
+    // key's offset is an init plan, so only one partition's primary key is probed; the row
+    // must still exist and match (a key outlives its event, and a hash is not the key).
+    get: `SELECT ${eventColumns} FROM ${s}.events
+      WHERE seq = (SELECT seq FROM ${s}.dedup_keys WHERE key = $3) AND topic = $1 AND event_id = $2`,
 
     topics: `
       SELECT topic, sum(unique_count)::bigint AS unique_count, sum(duplicates)::bigint AS duplicates,
+             sum(stored)::bigint AS stored,
              max(last_offset) AS last_offset,
              to_char(max(last_processed_at) AT TIME ZONE 'UTC',
                      'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_processed_at
@@ -46,7 +51,10 @@ export function statements(s: string): Statements {
 
     counters: `
       SELECT coalesce(sum(unique_processed), 0)::bigint AS unique_processed,
-             coalesce(sum(duplicate_dropped), 0)::bigint AS duplicate_dropped
+             coalesce(sum(duplicate_dropped), 0)::bigint AS duplicate_dropped,
+             coalesce(sum(stored), 0)::bigint AS stored,
+             coalesce(sum(expired), 0)::bigint AS expired,
+             coalesce(sum(stored_bytes), 0)::bigint AS stored_bytes
       FROM ${s}.counters`,
 
     listHead: `SELECT ${eventColumns} FROM ${s}.events`,

@@ -43,11 +43,15 @@ import type { Delivery } from '../../ports/queue.js';
 import type {
   AppliedItem,
   ApplyResult,
+  ExpiryStep,
   Store,
   StoreCounters,
   TopicSummary,
 } from '../../ports/store.js';
+import { dedupKeyHash } from '../../domain/dedup-key.js';
+import { KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
 import { applyBatch, parseDeliveryId } from './apply.js';
+import { pgExpirer } from './expiry.js';
 import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
 import { asOutage } from './outage.js';
 import { quoteIdent, statements } from './sql.js';
@@ -63,6 +67,15 @@ export interface PostgresStoreOptions {
   readonly statementTimeoutMs?: number;
   /** Bound on getting a connection (and on ready()). Default 3 s. */
   readonly connectTimeoutMs?: number;
+  /** Default: keep everything forever. */
+  readonly retention?: RetentionPolicy;
+  /**
+   * Tests only: offsets per events partition (default 100,000, migration 3). Takes effect
+   * only on a namespace that has never stored an event.
+   */
+  readonly partitionSpan?: number;
+  /** Tests only: called inside an expiry drop, after the DROP and before its COMMIT. */
+  readonly duringExpiry?: () => void;
 }
 
 export interface PostgresStore extends Store {
@@ -75,6 +88,8 @@ export interface PostgresStore extends Store {
 
 export const SHARDS = 64;
 const PRUNE_CHUNK = 50_000;
+/** How often the next events partition is checked for (created once the newest is half full). */
+const PARTITION_AHEAD_EVERY_MS = 5_000;
 
 interface EventRow {
   seq: string;
@@ -117,6 +132,9 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       const applied = await migrate(client, schema, opts.namespace);
       if (applied.length > 0)
         opts.log?.info({ applied, schema: opts.namespace }, 'migrations applied');
+      if (opts.partitionSpan !== undefined) {
+        await resetPartitionSpan(client, schema, opts.partitionSpan);
+      }
     } finally {
       client.off('error', onLost);
       client.release();
@@ -127,6 +145,25 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   }
 
   let closed = false;
+  const expirer = pgExpirer({
+    pool,
+    schema,
+    offsetLock: [LOCK_CLASS.offsets, lockKey],
+    expiryLock: [LOCK_CLASS.expiry, lockKey],
+    shard,
+    retention: opts.retention ?? KEEP_FOREVER,
+    duringExpiry: opts.duringExpiry,
+  });
+  // Partitions ahead of the offsets, off the apply path (see expiry.ts, step 1).
+  let ahead: Promise<void> = Promise.resolve();
+  const aheadTimer = setInterval(() => {
+    ahead = expirer
+      .createAhead()
+      .catch((err: unknown) =>
+        opts.log?.debug({ err }, 'creating the next events partition failed; retrying later'),
+      );
+  }, PARTITION_AHEAD_EVERY_MS);
+  aheadTimer.unref();
 
   async function pruneDeliveriesBelow(floor: string): Promise<number> {
     const { ms, seq } = parseDeliveryId(floor);
@@ -189,7 +226,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
 
     get(topic: string, eventId: string): Promise<StoredEvent | null> {
       return read('get', async () => {
-        const row = (await pool.query<EventRow>(sql.get, [topic, eventId])).rows[0];
+        const key = dedupKeyHash(topic, eventId);
+        const row = (await pool.query<EventRow>(sql.get, [topic, eventId, key])).rows[0];
         return row === undefined ? null : toEvent(row);
       });
     },
@@ -200,6 +238,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
           topic: string;
           unique_count: string;
           duplicates: string;
+          stored: string;
           last_offset: string | null;
           last_processed_at: string | null;
         }>(sql.topics);
@@ -207,6 +246,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
           topic: t.topic,
           unique: Number(t.unique_count),
           duplicates: Number(t.duplicates),
+          stored: Number(t.stored),
           last_offset: t.last_offset === null ? null : Number(t.last_offset),
           last_processed_at: t.last_processed_at,
         }));
@@ -215,13 +255,14 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
 
     counters(): Promise<StoreCounters> {
       return read('counters', async () => {
-        const r = await pool.query<{ unique_processed: string; duplicate_dropped: string }>(
-          sql.counters,
-        );
+        const r = await pool.query<Record<keyof StoreCounters, string>>(sql.counters);
         const row = r.rows[0];
         return {
           unique_processed: Number(row?.unique_processed ?? 0),
           duplicate_dropped: Number(row?.duplicate_dropped ?? 0),
+          stored: Number(row?.stored ?? 0),
+          expired: Number(row?.expired ?? 0),
+          stored_bytes: Number(row?.stored_bytes ?? 0),
         };
       });
     },
@@ -242,14 +283,47 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       }
     },
 
+    async expire(now: Date): Promise<ExpiryStep> {
+      try {
+        return await expirer.expire(now);
+      } catch (err) {
+        throw asOutage(err, 'expire');
+      }
+    },
+
     pruneDeliveriesBelow,
 
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      clearInterval(aheadTimer);
+      await ahead;
       await pool.end();
     },
   };
+}
+
+/** See PostgresStoreOptions.partitionSpan: an unused namespace starts with no partition. */
+async function resetPartitionSpan(
+  client: pg.PoolClient,
+  schema: string,
+  span: number,
+): Promise<void> {
+  if (!Number.isSafeInteger(span) || span < 1) throw new Error('partitionSpan must be >= 1');
+  const used = await client.query<{ called: boolean }>(
+    `SELECT is_called AS called FROM ${schema}.event_offsets`,
+  );
+  if (used.rows[0]?.called !== false) return;
+  await client.query('BEGIN');
+  try {
+    await client.query(`DROP TABLE IF EXISTS ${schema}.events_0`);
+    await client.query(`DELETE FROM ${schema}.event_partitions`);
+    await client.query(`UPDATE ${schema}.partition_span SET span = $1`, [span]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }
 
 function toEvent(r: EventRow): StoredEvent {

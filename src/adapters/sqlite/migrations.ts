@@ -1,6 +1,9 @@
 /**
  * Numbered, append-only schema migrations of the SQLite store. Never edit a released entry;
  * add the next number. `user_version` records the last one applied.
+ *
+ * SQL functions the migrations may call (registered by store.ts before migrating):
+ * - logsieve_key(topic, event_id): the compact dedup key (src/domain/dedup-key.ts).
  */
 export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
   {
@@ -43,6 +46,62 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sq
         from_seq INTEGER PRIMARY KEY,
         to_seq   INTEGER NOT NULL
       );
+    `,
+  },
+  {
+    version: 2,
+    sql: `
+      -- Retention with permanent dedup. Dedup keys move out of the events table into a
+      -- compact key store that outlives the events: 24-byte key (src/domain/dedup-key.ts), the offset of the
+      -- event first stored under it, and when (unix seconds, for DEDUP_WINDOW). WITHOUT
+      -- ROWID: the key is the B-tree key, nothing else is stored per key.
+      CREATE TABLE dedup_keys (
+        key        BLOB    PRIMARY KEY,
+        "offset"   INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- Every existing event's key moves into the key store here, in the same transaction
+      -- as the rest: after this migration no stored event lacks its key. Sorted, so the
+      -- B-tree is built in order (fast, and its pages full).
+      INSERT INTO dedup_keys (key, "offset", first_seen)
+      SELECT logsieve_key(topic, event_id), "offset", CAST(unixepoch(processed_at) AS INTEGER)
+      FROM events ORDER BY 1;
+
+      -- The events table is rebuilt without UNIQUE (topic, event_id): that index was the
+      -- dedup key, which now lives (compactly) in dedup_keys; /events/:topic/:event_id finds
+      -- a row through it. Offsets are copied as they are.
+      CREATE TABLE events_v2 (
+        "offset"     INTEGER PRIMARY KEY,
+        topic        TEXT NOT NULL,
+        event_id     TEXT NOT NULL,
+        timestamp    TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        processed_at TEXT NOT NULL
+      );
+      INSERT INTO events_v2 SELECT "offset", topic, event_id, timestamp, source, payload, processed_at
+      FROM events ORDER BY "offset";
+      DROP TABLE events;
+      ALTER TABLE events_v2 RENAME TO events;
+      CREATE INDEX events_by_topic ON events (topic, "offset");
+      CREATE INDEX events_by_source ON events (source, "offset");
+
+      -- stored: events retained now; expired: removed by retention, lifetime (so
+      -- unique_processed = stored + expired); stored_bytes: src/domain/retention.ts
+      -- eventBytes of the retained events; last_offset: the highest offset ever assigned,
+      -- so offsets are never reused even when expiry removes the newest rows.
+      ALTER TABLE counters ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE counters ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE counters ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE counters ADD COLUMN last_offset INTEGER NOT NULL DEFAULT 0;
+      UPDATE counters SET
+        stored = (SELECT count(*) FROM events),
+        stored_bytes = (SELECT coalesce(sum(octet_length(topic) + octet_length(event_id)
+          + octet_length(timestamp) + octet_length(source) + octet_length(payload)), 0) FROM events),
+        last_offset = (SELECT coalesce(max("offset"), 0) FROM events)
+      WHERE id = 1;
+      ALTER TABLE topics ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;
+      UPDATE topics SET stored = (SELECT count(*) FROM events e WHERE e.topic = topics.topic);
     `,
   },
 ];

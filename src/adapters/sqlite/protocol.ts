@@ -3,13 +3,23 @@ import type { StoredEvent } from '../../domain/event.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { Delivery } from '../../ports/queue.js';
 import type { StoreCounters, TopicSummary } from '../../ports/store.js';
+import type { RetentionPolicy } from '../../domain/retention.js';
 import type { Range } from './ranges.js';
+
+/** What the main thread passes at start (structured-cloned). */
+export interface ThreadData {
+  readonly file: string;
+  readonly retention: RetentionPolicy;
+  /** FAULT_DURING_EXPIRY=kill: SIGKILL the process inside an expiry step (tests only). */
+  readonly killDuringExpiry: boolean;
+}
 
 export type Request =
   | { readonly op: 'apply'; readonly deliveries: readonly Delivery[]; readonly at: number }
   | { readonly op: 'list'; readonly query: EventsQuery }
   | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
   | { readonly op: 'topics' }
+  | { readonly op: 'expire'; readonly now: number }
   | { readonly op: 'checkpoint' }
   | { readonly op: 'close' };
 
@@ -17,6 +27,8 @@ export type Request =
 export interface PackedApply {
   readonly stored: number;
   readonly duplicates: number;
+  /** eventBytes of the events stored. */
+  readonly bytes: number;
   /** 0 stored, 1 duplicate, 2 redelivered. */
   readonly status: Uint8Array;
   /** Offset, or 0 when none. */
@@ -31,7 +43,17 @@ export type ResultOf<R extends Request> = R extends { op: 'apply' }
       ? StoredEvent | null
       : R extends { op: 'topics' }
         ? TopicSummary[]
-        : undefined;
+        : R extends { op: 'expire' }
+          ? ExpiredPacked
+          : undefined;
+
+/** An expiry step and the bytes it removed. */
+export interface ExpiredPacked {
+  readonly expired: number;
+  readonly keysForgotten: number;
+  readonly more: boolean;
+  readonly bytes: number;
+}
 
 export interface Envelope {
   readonly id: number;

@@ -11,24 +11,42 @@
  *   commits may roll back, which is harmless because the queue log still holds their
  *   events until `checkpoint()` (a durable WAL checkpoint) runs before log segments go.
  * - Counters are mirrored in memory after each commit so /stats never touches the disk.
+ *
+ * Retention (src/domain/retention.ts). Dedup keys live in `dedup_keys` (24-byte compact key
+ * -> offset, first seen), apart from the event rows, so they outlive them. `expire` is one
+ * IMMEDIATE transaction (expiry.ts) that deletes a bounded number of the oldest offsets and
+ * moves the same counts from `stored` to `expired` (and out of `stored_bytes` and the
+ * topics' `stored`): a crash at any point leaves either the whole step or none of it. Freed
+ * pages go on SQLite's freelist and new rows reuse them (auto_vacuum stays NONE; README
+ * "Retention" has the measurement), so under a steady load the file stops growing.
+ * Offsets are assigned from counters.last_offset, never from max(rowid), so expiring the
+ * newest rows never lets an offset be used twice.
  */
 import Database, { type Database as DB, type Statement } from 'better-sqlite3';
+import { dedupKeyHash } from '../../domain/dedup-key.js';
 import type { StoredEvent } from '../../domain/event.js';
+import { eventBytes, KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { Delivery } from '../../ports/queue.js';
 import type {
   AppliedItem,
   ApplyResult,
+  ExpiryStep,
   Store,
   StoreCounters,
   TopicSummary,
 } from '../../ports/store.js';
+import { SqliteExpiry, type SqliteExpiryStep } from './expiry.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { RangeSet, toRuns, type Range } from './ranges.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file, or ':memory:'. */
   readonly file: string;
+  /** Default: keep everything forever. */
+  readonly retention?: RetentionPolicy;
+  /** Tests only: called inside an expiry step after its deletes, before its commit. */
+  readonly duringExpiry?: () => void;
 }
 
 interface EventRow {
@@ -47,6 +65,22 @@ interface TopicDelta {
   lastOffset: number | null;
 }
 
+interface Counts {
+  unique_processed: number;
+  duplicate_dropped: number;
+  stored: number;
+  expired: number;
+  stored_bytes: number;
+  last_offset: number;
+}
+
+/** Applied batch result plus the bytes it stored (the thread mirrors them). */
+export interface SqliteApplyResult extends ApplyResult {
+  readonly bytes: number;
+  /** counters.last_offset after this batch. */
+  readonly lastOffset: number;
+}
+
 const EVENT_COLUMNS = `"offset", topic, event_id, timestamp, source, payload, processed_at`;
 
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
@@ -57,6 +91,9 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     db.pragma('synchronous = NORMAL');
     db.pragma('temp_store = MEMORY');
     db.pragma('cache_size = -65536');
+    db.function('logsieve_key', { deterministic: true }, (topic: unknown, eventId: unknown) =>
+      dedupKeyHash(String(topic), String(eventId)),
+    );
     migrate(db);
   } catch (err) {
     db.close();
@@ -68,7 +105,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     }
     throw err;
   }
-  return new SqliteStore(db);
+  return new SqliteStore(db, opts.retention ?? KEEP_FOREVER, opts.duringExpiry);
 }
 
 function migrate(db: DB): void {
@@ -84,48 +121,72 @@ function migrate(db: DB): void {
 
 export class SqliteStore implements Store {
   private applied: RangeSet;
-  private counterCache: { unique_processed: number; duplicate_dropped: number };
-  private readonly insertEvent: Statement<[string, string, string, string, string, string]>;
-  private readonly offsetOf: Statement<[string, string], { offset: number }>;
-  private readonly upsertTopic: Statement<[string, number, number, number | null, string | null]>;
-  private readonly addCounters: Statement<[number, number]>;
+  private counts: Counts;
+  private readonly insertKey: Statement<[Buffer, number, number]>;
+  private readonly keyOf: Statement<[Buffer], { offset: number }>;
+  private readonly insertEvent: Statement<[number, string, string, string, string, string, string]>;
+  private readonly upsertTopic: Statement<
+    [string, number, number, number, number | null, string | null]
+  >;
+  private readonly addCounters: Statement<
+    [{ stored: number; duplicates: number; bytes: number; lastOffset: number }]
+  >;
   private readonly deleteRange: Statement<[number]>;
   private readonly putRange: Statement<[number, number]>;
   private readonly listStatements = new Map<string, Statement<unknown[], EventRow>>();
-  private readonly applyTx: (deliveries: readonly Delivery[], at: string) => ApplyResult;
+  private readonly applyTx: (deliveries: readonly Delivery[], at: Date) => SqliteApplyResult;
+  private readonly expireTx: (now: Date) => SqliteExpiryStep;
   private closed = false;
 
-  constructor(private readonly db: DB) {
+  constructor(
+    private readonly db: DB,
+    retention: RetentionPolicy,
+    duringExpiry?: () => void,
+  ) {
     const ranges = db.prepare('SELECT from_seq, to_seq FROM applied_ranges').raw().all() as Range[];
     this.applied = new RangeSet(ranges);
-    this.counterCache = db
-      .prepare('SELECT unique_processed, duplicate_dropped FROM counters WHERE id = 1')
-      .get() as StoreCounters;
-    // Inserts the key once; `changes` is 0 for a key already stored (the duplicate case).
-    this.insertEvent = db.prepare(
-      `INSERT INTO events (topic, event_id, timestamp, source, payload, processed_at)
-       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (topic, event_id) DO NOTHING`,
+    this.counts = db
+      .prepare(
+        `SELECT unique_processed, duplicate_dropped, stored, expired, stored_bytes, last_offset
+         FROM counters WHERE id = 1`,
+      )
+      .get() as Counts;
+    // One key per (topic, event_id), kept after its event expires; `changes` is 0 for a key
+    // already known (the duplicate case).
+    this.insertKey = db.prepare(
+      `INSERT INTO dedup_keys (key, "offset", first_seen) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO NOTHING`,
     );
-    this.offsetOf = db.prepare('SELECT "offset" FROM events WHERE topic = ? AND event_id = ?');
+    this.keyOf = db.prepare('SELECT "offset" FROM dedup_keys WHERE key = ?');
+    this.insertEvent = db.prepare(
+      `INSERT INTO events ("offset", topic, event_id, timestamp, source, payload, processed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
     this.upsertTopic = db.prepare(
-      `INSERT INTO topics (topic, unique_count, duplicates, last_offset, last_processed_at)
-       VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO topics (topic, unique_count, duplicates, stored, last_offset, last_processed_at)
+       VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (topic) DO UPDATE SET
          unique_count = unique_count + excluded.unique_count,
          duplicates = duplicates + excluded.duplicates,
+         stored = stored + excluded.stored,
          last_offset = coalesce(excluded.last_offset, last_offset),
          last_processed_at = coalesce(excluded.last_processed_at, last_processed_at)`,
     );
     this.addCounters = db.prepare(
-      `UPDATE counters SET unique_processed = unique_processed + ?,
-         duplicate_dropped = duplicate_dropped + ? WHERE id = 1`,
+      `UPDATE counters SET unique_processed = unique_processed + @stored,
+         duplicate_dropped = duplicate_dropped + @duplicates, stored = stored + @stored,
+         stored_bytes = stored_bytes + @bytes, last_offset = max(last_offset, @lastOffset)
+       WHERE id = 1`,
     );
     this.deleteRange = db.prepare('DELETE FROM applied_ranges WHERE from_seq = ?');
     this.putRange = db.prepare('INSERT INTO applied_ranges (from_seq, to_seq) VALUES (?, ?)');
-    const tx = db.transaction((deliveries: readonly Delivery[], at: string) =>
+    const tx = db.transaction((deliveries: readonly Delivery[], at: Date) =>
       this.applyInTransaction(deliveries, at),
     );
     this.applyTx = (deliveries, at) => tx.immediate(deliveries, at);
+    const expiry = new SqliteExpiry(db, retention, duringExpiry);
+    const etx = db.transaction((now: Date) => expiry.step(now, this.counts.stored_bytes));
+    this.expireTx = (now) => etx.immediate(now);
   }
 
   /** True when the queue sequence number was applied (for the log queue's recovery). */
@@ -150,13 +211,18 @@ export class SqliteStore implements Store {
     }
   }
 
-  applySync(deliveries: readonly Delivery[], processedAt: Date): ApplyResult {
+  applySync(deliveries: readonly Delivery[], processedAt: Date): SqliteApplyResult {
     const snapshot = new RangeSet(this.applied.toArray());
     try {
-      const result = this.applyTx(deliveries, processedAt.toISOString());
-      this.counterCache = {
-        unique_processed: this.counterCache.unique_processed + result.stored,
-        duplicate_dropped: this.counterCache.duplicate_dropped + result.duplicates,
+      const result = this.applyTx(deliveries, processedAt);
+      const c = this.counts;
+      this.counts = {
+        ...c,
+        unique_processed: c.unique_processed + result.stored,
+        duplicate_dropped: c.duplicate_dropped + result.duplicates,
+        stored: c.stored + result.stored,
+        stored_bytes: c.stored_bytes + result.bytes,
+        last_offset: result.lastOffset,
       };
       return result;
     } catch (err) {
@@ -166,12 +232,19 @@ export class SqliteStore implements Store {
     }
   }
 
-  private applyInTransaction(deliveries: readonly Delivery[], at: string): ApplyResult {
+  private applyInTransaction(
+    deliveries: readonly Delivery[],
+    processedAt: Date,
+  ): SqliteApplyResult {
+    const at = processedAt.toISOString();
+    const seenAt = Math.floor(processedAt.getTime() / 1000);
     const items: AppliedItem[] = new Array<AppliedItem>(deliveries.length);
     const topics = new Map<string, TopicDelta>();
     const fresh: number[] = [];
     let stored = 0;
     let duplicates = 0;
+    let bytes = 0;
+    let lastOffset = this.counts.last_offset;
     for (let i = 0; i < deliveries.length; i++) {
       const { id, event } = deliveries[i] as Delivery;
       const seq = Number(id);
@@ -194,17 +267,22 @@ export class SqliteStore implements Store {
         delta = { unique: 0, duplicates: 0, lastOffset: null };
         topics.set(event.topic, delta);
       }
-      const info = this.insertEvent.run(
-        event.topic,
-        event.event_id,
-        event.timestamp,
-        event.source,
-        event.payload,
-        at,
-      );
-      if (info.changes === 1) {
-        const offset = Number(info.lastInsertRowid);
+      const key = dedupKeyHash(event.topic, event.event_id);
+      const offset = lastOffset + 1;
+      const isNew = this.insertKey.run(key, offset, seenAt).changes === 1;
+      if (isNew) {
+        this.insertEvent.run(
+          offset,
+          event.topic,
+          event.event_id,
+          event.timestamp,
+          event.source,
+          event.payload,
+          at,
+        );
+        lastOffset = offset;
         stored++;
+        bytes += eventBytes(event);
         delta.unique++;
         delta.lastOffset = offset;
         items[i] = {
@@ -217,13 +295,12 @@ export class SqliteStore implements Store {
       } else {
         duplicates++;
         delta.duplicates++;
-        const offset = this.offsetOf.get(event.topic, event.event_id)?.offset ?? null;
         items[i] = {
           delivery: id,
           topic: event.topic,
           event_id: event.event_id,
           status: 'duplicate',
-          offset,
+          offset: this.keyOf.get(key)?.offset ?? null,
         };
       }
     }
@@ -232,17 +309,38 @@ export class SqliteStore implements Store {
         topic,
         d.unique,
         d.duplicates,
+        d.unique,
         d.lastOffset,
         d.lastOffset === null ? null : at,
       );
     }
-    if (stored + duplicates > 0) this.addCounters.run(stored, duplicates);
+    if (stored + duplicates > 0) this.addCounters.run({ stored, duplicates, bytes, lastOffset });
     for (const run of toRuns(fresh)) {
       const { removed, merged } = this.applied.add(run);
       for (const from of removed) this.deleteRange.run(from);
       this.putRange.run(merged[0], merged[1]);
     }
-    return { items, stored, duplicates };
+    return { items, stored, duplicates, bytes, lastOffset };
+  }
+
+  expire(now: Date): Promise<ExpiryStep> {
+    try {
+      return Promise.resolve(this.expireSync(now));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  expireSync(now: Date): SqliteExpiryStep {
+    const step = this.expireTx(now);
+    const c = this.counts;
+    this.counts = {
+      ...c,
+      stored: c.stored - step.expired,
+      expired: c.expired + step.expired,
+      stored_bytes: c.stored_bytes - step.bytes,
+    };
+    return step;
   }
 
   list(query: EventsQuery): Promise<StoredEvent[]> {
@@ -272,18 +370,22 @@ export class SqliteStore implements Store {
   }
 
   get(topic: string, eventId: string): Promise<StoredEvent | null> {
+    // Through the key store (the events table has no (topic, event_id) index); the row must
+    // still exist and match, since a key outlives its event and a hash is not the key.
     const row = this.db
-      .prepare<[string, string], EventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM events WHERE topic = ? AND event_id = ?`,
+      .prepare<[Buffer, string, string], EventRow>(
+        `SELECT e."offset", e.topic, e.event_id, e.timestamp, e.source, e.payload, e.processed_at
+         FROM dedup_keys k JOIN events e ON e."offset" = k."offset"
+         WHERE k.key = ? AND e.topic = ? AND e.event_id = ?`,
       )
-      .get(topic, eventId);
+      .get(dedupKeyHash(topic, eventId), topic, eventId);
     return Promise.resolve(row ?? null);
   }
 
   topics(): Promise<TopicSummary[]> {
     const rows = this.db
       .prepare<[], TopicSummary>(
-        `SELECT topic, unique_count AS "unique", duplicates, last_offset, last_processed_at
+        `SELECT topic, unique_count AS "unique", duplicates, stored, last_offset, last_processed_at
          FROM topics ORDER BY topic`,
       )
       .all();
@@ -299,7 +401,8 @@ export class SqliteStore implements Store {
   }
 
   countersNow(): StoreCounters {
-    return this.counterCache;
+    const { unique_processed, duplicate_dropped, stored, expired, stored_bytes } = this.counts;
+    return { unique_processed, duplicate_dropped, stored, expired, stored_bytes };
   }
 
   /** Makes every commit so far durable (WAL checkpoint; syncs the database file). */

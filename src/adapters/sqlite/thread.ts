@@ -3,7 +3,16 @@
  * block the HTTP event loop. Serves requests one at a time, in arrival order.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Envelope, Hello, PackedApply, Reply, Request, StartupFailure } from './protocol.js';
+import type {
+  Envelope,
+  ExpiredPacked,
+  Hello,
+  PackedApply,
+  Reply,
+  Request,
+  StartupFailure,
+  ThreadData,
+} from './protocol.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
 
 const port = parentPort;
@@ -11,7 +20,19 @@ if (port === null) throw new Error('thread.ts must run as a worker thread');
 
 let store: SqliteStore;
 try {
-  store = openSqliteStore({ file: (workerData as { file: string }).file });
+  const data = workerData as ThreadData;
+  store = openSqliteStore({
+    file: data.file,
+    retention: data.retention,
+    ...(data.killDuringExpiry
+      ? {
+          duringExpiry: () => {
+            process.stderr.write('fault injection: SIGKILL inside an expiry step\n');
+            process.kill(process.pid, 'SIGKILL');
+          },
+        }
+      : {}),
+  });
   const hello: Hello = {
     hello: true,
     counters: store.countersNow(),
@@ -33,6 +54,7 @@ async function handle(request: Request): Promise<unknown> {
       const packed: PackedApply = {
         stored: result.stored,
         duplicates: result.duplicates,
+        bytes: result.bytes,
         status: new Uint8Array(n),
         offsets: new Float64Array(n),
       };
@@ -50,6 +72,16 @@ async function handle(request: Request): Promise<unknown> {
       return store.get(request.topic, request.eventId);
     case 'topics':
       return store.topics();
+    case 'expire': {
+      const step = store.expireSync(new Date(request.now));
+      const packed: ExpiredPacked = {
+        expired: step.expired,
+        keysForgotten: step.keysForgotten,
+        more: step.more,
+        bytes: step.bytes,
+      };
+      return packed;
+    }
     case 'checkpoint':
       store.checkpoint();
       return undefined;

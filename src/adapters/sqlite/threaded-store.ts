@@ -10,10 +10,12 @@
 import { Worker } from 'node:worker_threads';
 import type { StoredEvent } from '../../domain/event.js';
 import type { EventsQuery } from '../../domain/schemas.js';
+import { KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
 import type { Delivery } from '../../ports/queue.js';
 import type {
   AppliedItem,
   ApplyResult,
+  ExpiryStep,
   Store,
   StoreCounters,
   TopicSummary,
@@ -26,13 +28,28 @@ import type {
   Request,
   ResultOf,
   StartupFailure,
+  ThreadData,
 } from './protocol.js';
 import { RangeSet } from './ranges.js';
 
 const STATUS = ['stored', 'duplicate', 'redelivered'] as const;
 
-export async function openThreadedSqliteStore(file: string): Promise<ThreadedSqliteStore> {
-  const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { file } });
+export interface ThreadedStoreOptions {
+  readonly retention?: RetentionPolicy;
+  /** Tests only: SIGKILL the process inside an expiry step (FAULT_DURING_EXPIRY=kill). */
+  readonly killDuringExpiry?: boolean;
+}
+
+export async function openThreadedSqliteStore(
+  file: string,
+  opts: ThreadedStoreOptions = {},
+): Promise<ThreadedSqliteStore> {
+  const workerData: ThreadData = {
+    file,
+    retention: opts.retention ?? KEEP_FOREVER,
+    killDuringExpiry: opts.killDuringExpiry ?? false,
+  };
+  const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData });
   const hello = await new Promise<Hello>((resolve, reject) => {
     const onMessage = (message: Hello | StartupFailure): void => {
       worker.off('error', reject);
@@ -117,9 +134,13 @@ export class ThreadedSqliteStore implements Store {
       at: processedAt.getTime(),
     });
     // Runs in the same macrotask as the reply; see the header comment.
+    const c = this.counterMirror;
     this.counterMirror = {
-      unique_processed: this.counterMirror.unique_processed + packed.stored,
-      duplicate_dropped: this.counterMirror.duplicate_dropped + packed.duplicates,
+      ...c,
+      unique_processed: c.unique_processed + packed.stored,
+      duplicate_dropped: c.duplicate_dropped + packed.duplicates,
+      stored: c.stored + packed.stored,
+      stored_bytes: c.stored_bytes + packed.bytes,
     };
     const items: AppliedItem[] = new Array<AppliedItem>(deliveries.length);
     for (let i = 0; i < deliveries.length; i++) {
@@ -136,6 +157,20 @@ export class ThreadedSqliteStore implements Store {
       };
     }
     return { items, stored: packed.stored, duplicates: packed.duplicates };
+  }
+
+  async expire(now: Date): Promise<ExpiryStep> {
+    const step = await this.call({ op: 'expire', now: now.getTime() });
+    // As for apply: the mirror changes in the macrotask of the reply, in one assignment, so
+    // every /stats sees unique_processed = stored + expired.
+    const c = this.counterMirror;
+    this.counterMirror = {
+      ...c,
+      stored: c.stored - step.expired,
+      expired: c.expired + step.expired,
+      stored_bytes: c.stored_bytes - step.bytes,
+    };
+    return { expired: step.expired, keysForgotten: step.keysForgotten, more: step.more };
   }
 
   list(query: EventsQuery): Promise<StoredEvent[]> {

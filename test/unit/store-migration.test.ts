@@ -1,0 +1,116 @@
+/**
+ * Upgrading an existing embedded store to the retention schema (SQLite migration 2): the
+ * events' dedup keys move into the key store, the counters gain exact `stored` and
+ * `stored_bytes`, offsets continue above the old ones, and the old events are still
+ * duplicates after the upgrade, also once they expired.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { SQLITE_MIGRATIONS } from '../../src/adapters/sqlite/migrations.js';
+import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
+import { eventBytes } from '../../src/domain/retention.js';
+import { makeDataDir, removeDir } from '../helpers/tmp.js';
+
+const OLD = [
+  { topic: 'login', event_id: 'u-1', payload: '{"n":1}' },
+  { topic: 'order', event_id: 'u-1', payload: '{"n":"ünï"}' },
+  { topic: 'login', event_id: 'u-2', payload: '{"n":3}' },
+].map((e) => ({ ...e, timestamp: '2025-10-24T00:00:00.000Z', source: 'svc' }));
+const OLD_AT = '2026-01-01T00:00:00.000Z';
+
+/** A store as release 1 left it: schema version 1, three events, one duplicate counted. */
+function writeVersionOneStore(file: string): void {
+  const db = new Database(file);
+  const first = SQLITE_MIGRATIONS[0];
+  assert.ok(first !== undefined && first.version === 1);
+  db.exec(first.sql);
+  db.pragma('user_version = 1');
+  const insert = db.prepare(
+    `INSERT INTO events (topic, event_id, timestamp, source, payload, processed_at)
+     VALUES (?, ?, ?, ?, ?, ?)`,
+  );
+  for (const e of OLD) insert.run(e.topic, e.event_id, e.timestamp, e.source, e.payload, OLD_AT);
+  db.exec(`UPDATE counters SET unique_processed = 3, duplicate_dropped = 1`);
+  db.exec(
+    `INSERT INTO topics VALUES ('login', 2, 1, 3, '${OLD_AT}'), ('order', 1, 0, 2, '${OLD_AT}')`,
+  );
+  db.exec(`INSERT INTO applied_ranges VALUES (1, 4)`);
+  db.close();
+}
+
+void describe('SQLite store upgrade to the retention schema', () => {
+  void it('moves every existing key into the key store and keeps counting exactly', async () => {
+    const dir = await makeDataDir();
+    const file = join(dir, 'events.db');
+    try {
+      writeVersionOneStore(file);
+      const store = openSqliteStore({
+        file,
+        retention: { maxAgeMs: 60_000, maxBytes: null, dedupWindowMs: null },
+      });
+      try {
+        const c = store.countersNow();
+        assert.deepEqual(c, {
+          unique_processed: 3,
+          duplicate_dropped: 1,
+          stored: 3,
+          expired: 0,
+          stored_bytes: OLD.reduce((n, e) => n + eventBytes(e), 0),
+        });
+        assert.deepEqual(
+          (await store.topics()).map((t) => [t.topic, t.stored]),
+          [
+            ['login', 2],
+            ['order', 1],
+          ],
+        );
+        assert.equal((await store.get('order', 'u-1'))?.payload, '{"n":"ünï"}');
+        assert.ok(store.isApplied(4) && !store.isApplied(5));
+
+        // The old keys are duplicates; new events continue above the old offsets.
+        const now = new Date('2026-01-01T00:00:30.000Z');
+        const r = await store.apply(
+          [
+            { id: '5', event: { ...OLD[0], payload: '{"again":1}' } as (typeof OLD)[number] },
+            { id: '6', event: { ...(OLD[0] as (typeof OLD)[number]), event_id: 'u-3' } },
+          ],
+          now,
+        );
+        assert.deepEqual(
+          r.items.map((i) => [i.status, i.offset]),
+          [
+            ['duplicate', 1],
+            ['stored', 4],
+          ],
+        );
+
+        // Once the old events expired, their keys are still there.
+        const later = new Date('2026-01-01T00:01:10.000Z');
+        const step = await store.expire(later);
+        assert.equal(step.expired, 3);
+        assert.equal(await store.get('login', 'u-1'), null);
+        const again = await store.apply(
+          [{ id: '7', event: OLD[2] as (typeof OLD)[number] }],
+          later,
+        );
+        assert.deepEqual(
+          again.items.map((i) => [i.status, i.offset]),
+          [['duplicate', 3]],
+        );
+        assert.deepEqual(
+          {
+            ...store.countersNow(),
+            stored_bytes: 0,
+          },
+          { unique_processed: 4, duplicate_dropped: 3, stored: 1, expired: 3, stored_bytes: 0 },
+        );
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
