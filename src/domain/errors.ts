@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   invalid_query: 400,
   wait_unsupported: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   body_too_large: 413,
   batch_too_large: 413,

@@ -9,7 +9,9 @@ import type { EventReader } from '../ports/store.js';
 
 export interface StatsView extends Counters {
   readonly rejected: number;
+  /** The first 1,000 topic names; `topics_total` counts all. */
   readonly topics: readonly string[];
+  readonly topics_total: number;
   readonly uptime_seconds: number;
   readonly started_at: string;
   readonly workers: number;
@@ -42,4 +44,6 @@ export interface HttpContext {
   readonly changes: Changes;
   /** Aborted when the app starts to close: long-lived responses (SSE) end. */
   readonly closing: AbortSignal;
+  /** Most concurrent /subscribe streams (503 beyond). */
+  readonly maxSubscribers: number;
 }

@@ -36,14 +36,14 @@ void describe('configuration', () => {
       DATA_DIR: '/tmp/x',
       WORKERS: '4',
       QUEUE_MAX: '50',
-      API_KEYS: 'key-aaaaaaaa, key-bbbbbbbb',
+      API_KEYS: 'key-aaaaaaaaaaaaaaaa, key-bbbbbbbbbbbbbbbb',
       LOG_LEVEL: 'WARN',
     });
     assert.equal(c.port, 9000);
     assert.equal(c.dataDir, '/tmp/x');
     assert.equal(c.workers, 4);
     assert.equal(c.queueMax, 50);
-    assert.deepEqual(c.apiKeys, ['key-aaaaaaaa', 'key-bbbbbbbb']);
+    assert.deepEqual(c.apiKeys, ['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
     assert.equal(c.logLevel, 'warn');
   });
 

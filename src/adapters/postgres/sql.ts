@@ -12,6 +12,46 @@ export interface Statements {
   readonly counters: string;
   /** SELECT list and FROM of `list`; the WHERE/ORDER/LIMIT are added per query. */
   readonly listHead: string;
+  /** How many topics have a summary. */
+  readonly topicCount: string;
+  /** Columns of an event row, for queries built per filter (pagedList). */
+  readonly eventColumns: string;
+}
+
+/**
+ * One /events page bounded in bytes, in one statement: the innermost query takes the page
+ * by index range (offsets and sizes only are used from it); the window sums each row's
+ * text size in page order; only the prefix that fits in $cap (and always the first row)
+ * is joined back for its columns, so the server sends and we hold about one page however
+ * large the events. `total` is how many rows the unbounded page had (truncation).
+ * octet_length of the payload text is computed server-side and not sent.
+ */
+export function pagedList(
+  s: string,
+  eventColumns: string,
+  where: string,
+  order: 'ASC' | 'DESC',
+  limitParam: string,
+  capParam: string,
+): string {
+  return `
+    SELECT ${eventColumns}, total FROM (
+      SELECT e.*, sized.total
+      FROM (
+        SELECT seq,
+               sum(bytes) OVER (ORDER BY seq ${order} ROWS UNBOUNDED PRECEDING) AS upto,
+               row_number() OVER (ORDER BY seq ${order}) AS n,
+               count(*) OVER () AS total
+        FROM (
+          SELECT seq, octet_length(payload::text) + octet_length(topic)
+                      + octet_length(event_id) + octet_length(source) + 150 AS bytes
+          FROM ${s}.events WHERE ${where} ORDER BY seq ${order} LIMIT ${limitParam}
+        ) page
+      ) sized
+      JOIN ${s}.events e ON e.seq = sized.seq
+      WHERE sized.n = 1 OR sized.upto <= ${capParam}
+    ) fits
+    ORDER BY seq ${order}`;
 }
 
 const PROCESSED_AT_ISO = `to_char(processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -35,14 +75,22 @@ export function statements(s: string): Statements {
 
     get: `SELECT ${eventColumns} FROM ${s}.events WHERE topic = $1 AND event_id = $2`,
 
+    // One page of topics by name, after $1 (exclusive), at most $2: a range of the primary
+    // key (topic, shard), grouped as it is read.
     topics: `
       SELECT topic, sum(unique_count)::bigint AS unique_count, sum(duplicates)::bigint AS duplicates,
              max(last_offset) AS last_offset,
              to_char(max(last_processed_at) AT TIME ZONE 'UTC',
                      'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_processed_at
       FROM ${s}.topic_counters
+      WHERE topic > $1
       GROUP BY topic
-      ORDER BY topic`,
+      ORDER BY topic
+      LIMIT $2`,
+
+    topicCount: `SELECT count(DISTINCT topic)::bigint AS n FROM ${s}.topic_counters`,
+
+    eventColumns,
 
     counters: `
       SELECT coalesce(sum(unique_processed), 0)::bigint AS unique_processed,

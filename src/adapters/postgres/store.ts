@@ -38,6 +38,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { StoredEvent } from '../../domain/event.js';
+import { encodePage, type EncodedPage, type PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { Delivery } from '../../ports/queue.js';
 import type {
@@ -45,12 +46,14 @@ import type {
   ApplyResult,
   Store,
   StoreCounters,
+  TopicsPage,
   TopicSummary,
 } from '../../ports/store.js';
+import { DEFAULT_READ_BYTES } from '../../ports/store.js';
 import { applyBatch, parseDeliveryId } from './apply.js';
 import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
 import { asOutage } from './outage.js';
-import { quoteIdent, statements } from './sql.js';
+import { pagedList, quoteIdent, statements } from './sql.js';
 
 export interface PostgresStoreOptions {
   readonly url: string;
@@ -84,6 +87,11 @@ interface EventRow {
   source: string;
   payload: string;
   processed_at: string;
+}
+
+/** A row of the bounded page query: the event and the size of the unbounded page. */
+interface PagedRow extends EventRow {
+  total: string;
 }
 
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
@@ -128,6 +136,41 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
 
   let closed = false;
 
+  /** Rows of a query, at most about `maxBytes` of them (see pagedList), and the page size. */
+  async function boundedRows(
+    query: EventsQuery,
+    maxBytes: number,
+  ): Promise<{ rows: StoredEvent[]; total: number }> {
+    const params: (string | number)[] = [query.after];
+    const where = ['seq > $1'];
+    if (query.before !== undefined) {
+      params.push(query.before);
+      where.push(`seq < $${params.length}`);
+    }
+    if (query.topic !== undefined) {
+      params.push(query.topic);
+      where.push(`topic = $${params.length}`);
+    }
+    if (query.source !== undefined) {
+      params.push(query.source);
+      where.push(`source = $${params.length}`);
+    }
+    params.push(query.limit, maxBytes);
+    const order = query.order === 'desc' ? 'DESC' : 'ASC';
+    // The innermost range is served by the primary key, (topic, seq), (source, seq) or
+    // (topic, source, seq) (migration 3): an index range scan bounded by the limit.
+    const text = pagedList(
+      schema,
+      sql.eventColumns,
+      where.join(' AND '),
+      order,
+      `$${params.length - 1}`,
+      `$${params.length}`,
+    );
+    const r = await pool.query<PagedRow>(text, params);
+    return { rows: r.rows.map(toEvent), total: Number(r.rows[0]?.total ?? 0) };
+  }
+
   async function pruneDeliveriesBelow(floor: string): Promise<number> {
     const { ms, seq } = parseDeliveryId(floor);
     let total = 0;
@@ -165,28 +208,16 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       }
     },
 
-    list(query: EventsQuery): Promise<StoredEvent[]> {
-      const params: (string | number)[] = [query.after];
-      const where = ['seq > $1'];
-      if (query.before !== undefined) {
-        params.push(query.before);
-        where.push(`seq < $${params.length}`);
-      }
-      if (query.topic !== undefined) {
-        params.push(query.topic);
-        where.push(`topic = $${params.length}`);
-      }
-      if (query.source !== undefined) {
-        params.push(query.source);
-        where.push(`source = $${params.length}`);
-      }
-      params.push(query.limit);
-      const order = query.order === 'desc' ? 'DESC' : 'ASC';
-      // Served by the primary key or (topic, seq) / (source, seq): an index range scan.
-      const text = `${sql.listHead} WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT $${params.length}`;
-      return read('list', async () => (await pool.query<EventRow>(text, params)).rows.map(toEvent));
+    list(query: EventsQuery, maxBytes = DEFAULT_READ_BYTES): Promise<StoredEvent[]> {
+      return read('list', async () => (await boundedRows(query, maxBytes)).rows);
     },
-
+    page(query: EventsQuery, maxBytes: number, format: PageFormat): Promise<EncodedPage> {
+      return read('list', async () => {
+        const { rows, total } = await boundedRows(query, maxBytes);
+        const page = encodePage(rows, { limit: query.limit, maxBytes, format });
+        return page.truncated || page.count >= total ? page : { ...page, truncated: true };
+      });
+    },
     get(topic: string, eventId: string): Promise<StoredEvent | null> {
       return read('get', async () => {
         const row = (await pool.query<EventRow>(sql.get, [topic, eventId])).rows[0];
@@ -194,7 +225,13 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       });
     },
 
-    topics(): Promise<TopicSummary[]> {
+    topicCount(): Promise<number> {
+      return read('topics', async () => {
+        const r = await pool.query<{ n: string }>(sql.topicCount);
+        return Number(r.rows[0]?.n ?? 0);
+      });
+    },
+    topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {
       return read('topics', async () => {
         const r = await pool.query<{
           topic: string;
@@ -202,7 +239,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
           duplicates: string;
           last_offset: string | null;
           last_processed_at: string | null;
-        }>(sql.topics);
+        }>(sql.topics, [page.after ?? '', page.limit]);
         return r.rows.map((t) => ({
           topic: t.topic,
           unique: Number(t.unique_count),

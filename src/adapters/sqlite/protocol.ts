@@ -1,15 +1,13 @@
 /** Messages between the main thread and the SQLite store thread. */
 import type { StoredEvent } from '../../domain/event.js';
+import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { Delivery } from '../../ports/queue.js';
-import type { StoreCounters, TopicSummary } from '../../ports/store.js';
+import type { StoreCounters, TopicsPage, TopicSummary } from '../../ports/store.js';
 import type { Range } from './ranges.js';
 
 export type Request =
   | { readonly op: 'apply'; readonly deliveries: readonly Delivery[]; readonly at: number }
-  | { readonly op: 'list'; readonly query: EventsQuery }
-  | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
-  | { readonly op: 'topics' }
   | { readonly op: 'checkpoint' }
   | { readonly op: 'close' };
 
@@ -23,15 +21,7 @@ export interface PackedApply {
   readonly offsets: Float64Array;
 }
 
-export type ResultOf<R extends Request> = R extends { op: 'apply' }
-  ? PackedApply
-  : R extends { op: 'list' }
-    ? StoredEvent[]
-    : R extends { op: 'get' }
-      ? StoredEvent | null
-      : R extends { op: 'topics' }
-        ? TopicSummary[]
-        : undefined;
+export type ResultOf<R extends Request> = R extends { op: 'apply' } ? PackedApply : undefined;
 
 export interface Envelope {
   readonly id: number;
@@ -53,4 +43,32 @@ export interface Hello {
 export interface StartupFailure {
   readonly failed: true;
   readonly message: string;
+}
+
+/** Requests to a reader thread (reader-thread.ts): reads only, on its own connection. */
+export type ReadRequest =
+  | {
+      readonly op: 'page';
+      readonly query: EventsQuery;
+      readonly maxBytes: number;
+      readonly format: PageFormat;
+    }
+  | { readonly op: 'list'; readonly query: EventsQuery; readonly maxBytes: number }
+  | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
+  | { readonly op: 'topics'; readonly page: TopicsPage }
+  | { readonly op: 'topicCount' };
+
+export type ReadResultOf<R extends ReadRequest> = R extends { op: 'page' }
+  ? EncodedPage
+  : R extends { op: 'list' }
+    ? StoredEvent[]
+    : R extends { op: 'get' }
+      ? StoredEvent | null
+      : R extends { op: 'topics' }
+        ? TopicSummary[]
+        : number;
+
+export interface ReadEnvelope {
+  readonly id: number;
+  readonly request: ReadRequest;
 }

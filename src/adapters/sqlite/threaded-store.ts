@@ -1,7 +1,9 @@
 /**
- * The SQLite store as seen from the main thread: every call is a message to the store
+ * The SQLite store as seen from the main thread: every write is a message to the store
  * thread (thread.ts), answered in order. Batch transactions therefore run on the second
  * core while the event loop keeps parsing, validating and appending to the queue log.
+ * Reads go to reader threads (reader-pool.ts) with their own read-only connections, so a
+ * burst of heavy /events pages never queues in front of an apply.
  *
  * Counters and topic names are mirrored here and updated when an apply's reply arrives;
  * the consumer acks the queue in the same macrotask, so /stats sees the store's counters and
@@ -9,6 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { StoredEvent } from '../../domain/event.js';
+import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { Delivery } from '../../ports/queue.js';
 import type {
@@ -16,8 +19,10 @@ import type {
   ApplyResult,
   Store,
   StoreCounters,
+  TopicsPage,
   TopicSummary,
 } from '../../ports/store.js';
+import { DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type {
   Envelope,
   Hello,
@@ -28,10 +33,20 @@ import type {
   StartupFailure,
 } from './protocol.js';
 import { RangeSet } from './ranges.js';
+import { ReaderPool } from './reader-pool.js';
 
 const STATUS = ['stored', 'duplicate', 'redelivered'] as const;
 
-export async function openThreadedSqliteStore(file: string): Promise<ThreadedSqliteStore> {
+/**
+ * Two reader threads: on the 2-core machines this runs on, one more would only add a V8
+ * heap; two let a light read proceed beside one heavy page.
+ */
+const READER_THREADS = 2;
+
+export async function openThreadedSqliteStore(
+  file: string,
+  readers = READER_THREADS,
+): Promise<ThreadedSqliteStore> {
   const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: { file } });
   const hello = await new Promise<Hello>((resolve, reject) => {
     const onMessage = (message: Hello | StartupFailure): void => {
@@ -42,7 +57,14 @@ export async function openThreadedSqliteStore(file: string): Promise<ThreadedSql
     worker.once('message', onMessage);
     worker.once('error', reject);
   });
-  return new ThreadedSqliteStore(worker, hello);
+  let pool: ReaderPool;
+  try {
+    pool = await ReaderPool.open(file, readers);
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+  return new ThreadedSqliteStore(worker, hello, pool);
 }
 
 interface Pending {
@@ -61,6 +83,7 @@ export class ThreadedSqliteStore implements Store {
   constructor(
     private readonly worker: Worker,
     hello: Hello,
+    private readonly readers: ReaderPool,
   ) {
     this.counterMirror = hello.counters;
     this.topicMirror = new Set(hello.topics);
@@ -73,9 +96,9 @@ export class ThreadedSqliteStore implements Store {
     });
   }
 
-  /** False once the thread has exited (closed, or crashed). */
+  /** False once the store thread or every reader thread has exited (closed, or crashed). */
   get alive(): boolean {
-    return this.isAlive;
+    return this.isAlive && this.readers.alive;
   }
 
   /** Applied sequence numbers as of opening (for the queue log's recovery). */
@@ -138,21 +161,34 @@ export class ThreadedSqliteStore implements Store {
     return { items, stored: packed.stored, duplicates: packed.duplicates };
   }
 
-  list(query: EventsQuery): Promise<StoredEvent[]> {
-    return this.call({ op: 'list', query });
+  list(query: EventsQuery, maxBytes = DEFAULT_READ_BYTES): Promise<StoredEvent[]> {
+    return this.readers.read({ op: 'list', query, maxBytes });
+  }
+
+  page(query: EventsQuery, maxBytes: number, format: PageFormat): Promise<EncodedPage> {
+    return this.readers.read({ op: 'page', query, maxBytes, format });
   }
 
   get(topic: string, eventId: string): Promise<StoredEvent | null> {
-    return this.call({ op: 'get', topic, eventId });
+    return this.readers.read({ op: 'get', topic, eventId });
   }
 
-  topics(): Promise<TopicSummary[]> {
-    return this.call({ op: 'topics' });
+  topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {
+    return this.readers.read({ op: 'topics', page });
   }
 
-  /** Topic names with at least one stored event, from the mirror (no thread round trip). */
-  topicNames(): string[] {
-    return [...this.topicMirror].sort();
+  /** From the mirror: the topics with at least one stored event. */
+  topicCount(): Promise<number> {
+    return Promise.resolve(this.topicMirror.size);
+  }
+
+  /**
+   * The first `max` topic names with at least one stored event, from the mirror (no thread
+   * round trip, so they match the counters of the same instant).
+   */
+  topicNames(max = Number.MAX_SAFE_INTEGER): string[] {
+    const all = [...this.topicMirror].sort();
+    return all.length > max ? all.slice(0, max) : all;
   }
 
   counters(): Promise<StoreCounters> {
@@ -164,10 +200,11 @@ export class ThreadedSqliteStore implements Store {
   }
 
   ready(): Promise<boolean> {
-    return Promise.resolve(this.isAlive);
+    return Promise.resolve(this.alive);
   }
 
   async close(): Promise<void> {
+    await this.readers.close();
     if (!this.isAlive) return;
     await this.call({ op: 'close' });
     this.isAlive = false;

@@ -1,6 +1,5 @@
 /** POST /publish: validate all, enqueue all durably, answer 202 (or 200 with ?wait=true). */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../domain/errors.js';
 import {
   ErrorSchema,
@@ -12,10 +11,11 @@ import type { ResultWaiters } from '../../consumer/waiters.js';
 import type { HttpContext } from '../context.js';
 
 export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
-  const checkKey = apiKeyChecker(ctx.apiKeys);
   app.post<{ Querystring: { wait?: boolean } }>(
     '/publish',
     {
+      // Keys are checked by the access hook (src/http/access.ts) before this route's own.
+      config: { access: 'write' },
       schema: {
         querystring: PublishQuerySchema,
         response: {
@@ -29,17 +29,12 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
         ctx.metrics.publishLatency(reply.elapsedTime / 1000, reply.statusCode);
         done();
       },
-      onRequest: (request, _reply, done) => {
+      onRequest: (_request, _reply, done) => {
         if (!ctx.intake.accepting) {
           done(new AppError('unavailable', 'the aggregator is shutting down', { retryAfter: 2 }));
           return;
         }
-        try {
-          checkKey(request);
-          done();
-        } catch (err) {
-          done(err as AppError);
-        }
+        done();
       },
     },
     async (request, reply) => {
@@ -78,21 +73,4 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
       });
     },
   );
-}
-
-/** Bearer keys compared in constant time (as SHA-256 digests, so lengths do not leak). */
-function apiKeyChecker(keys: readonly string[]): (request: FastifyRequest) => void {
-  if (keys.length === 0) return () => undefined;
-  const digests = keys.map((k) => createHash('sha256').update(k).digest());
-  return (request) => {
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (match === null) throw new AppError('unauthorized', 'send Authorization: Bearer <api key>');
-    const given = createHash('sha256')
-      .update(match[1] as string)
-      .digest();
-    if (!digests.some((d) => timingSafeEqual(d, given))) {
-      throw new AppError('unauthorized', 'unknown API key');
-    }
-  };
 }
