@@ -52,7 +52,7 @@ export async function createServer(
     loggerInstance: opts.logger.child(
       {},
       { redact: LOG_REDACT, serializers: { req: logSafeRequest } },
-    ) as FastifyBaseLogger,
+    ),
     ...(opts.tls === null
       ? {}
       : {

@@ -3,6 +3,7 @@
  * guarantees. A batch is applied by one call of apply_batch (migration 2): one statement and
  * one round trip whatever its size.
  */
+import type { EventsQuery } from '../../domain/schemas.js';
 
 export interface Statements {
   readonly applyBatch: string;
@@ -19,39 +20,86 @@ export interface Statements {
 }
 
 /**
- * One /events page bounded in bytes, in one statement: the innermost query takes the page
- * by index range (offsets and sizes only are used from it); the window sums each row's
- * text size in page order; only the prefix that fits in $cap (and always the first row)
- * is joined back for its columns, so the server sends and we hold about one page however
- * large the events. `total` is how many rows the unbounded page had (truncation).
- * octet_length of the payload text is computed server-side and not sent.
+ * Session settings of the read connections. A page must be an index range read in offset
+ * order under the Limit, so its work is bounded by the page size. Left to its estimates,
+ * the planner instead walked the primary key filtering by topic (unbounded for a rare
+ * topic) or read every row of a topic or source through a bitmap and sorted it
+ * (test/cluster/postgres-plans.test.ts showed both). Without sorts and bitmaps, the
+ * cheapest plan left is the index whose leading columns are the filter's equalities
+ * followed by seq, which migration 3 provides for every combination.
  */
-export function pagedList(
+export const READ_SESSION_OPTIONS = '-c enable_sort=off -c enable_bitmapscan=off';
+
+/**
+ * One /events page bounded in bytes, in one statement and one pass: the innermost query
+ * takes the page by an index range (primary key, (topic, seq), (source, seq) or
+ * (topic, source, seq)) in page order; the window sums each row's text size in that order;
+ * only the prefix that fits in the cap (and always the first row) is sent, so we receive
+ * and hold about one page however large the events. `total` is how many rows the
+ * unbounded page had, which tells a truncated page from the end of the data.
+ */
+export function pagedListQuery(
   s: string,
   eventColumns: string,
-  where: string,
-  order: 'ASC' | 'DESC',
-  limitParam: string,
-  capParam: string,
-): string {
-  return `
+  query: EventsQuery,
+  maxBytes: number,
+): { text: string; params: (string | number)[] } {
+  const params: (string | number)[] = [];
+  const p = (value: string | number): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  // The equality filters are written as row comparisons with the offset, between
+  // (filters, after) and (filters, before): they mean the same rows, give the index a tight
+  // start and end, and, having no constant equality, leave the planner only one way to
+  // produce the ORDER BY (filters..., seq) without a sort, which is that index.
+  const cols: string[] = [];
+  const vals: string[] = [];
+  if (query.topic !== undefined) {
+    cols.push('topic');
+    vals.push(p(query.topic));
+  }
+  if (query.source !== undefined) {
+    cols.push('source');
+    vals.push(p(query.source));
+  }
+  const after = p(query.after);
+  const where =
+    cols.length === 0
+      ? [`seq > ${after}`]
+      : [`(${cols.join(', ')}, seq) > (${vals.join(', ')}, ${after})`];
+  if (query.before !== undefined) {
+    const before = p(query.before);
+    where.push(
+      cols.length === 0
+        ? `seq < ${before}`
+        : `(${cols.join(', ')}, seq) < (${vals.join(', ')}, ${before})`,
+    );
+  } else if (cols.length > 0) {
+    where.push(`(${cols.join(', ')}) <= (${vals.join(', ')})`);
+  }
+  const limit = p(query.limit);
+  const cap = p(maxBytes);
+  const dir = query.order === 'desc' ? 'DESC' : 'ASC';
+  const orderBy = [...cols, 'seq'].map((c) => `${c} ${dir}`).join(', ');
+  const text = `
     SELECT ${eventColumns}, total FROM (
-      SELECT e.*, sized.total
+      SELECT page.*,
+             sum(bytes) OVER w AS upto,
+             row_number() OVER w AS n,
+             count(*) OVER () AS total
       FROM (
-        SELECT seq,
-               sum(bytes) OVER (ORDER BY seq ${order} ROWS UNBOUNDED PRECEDING) AS upto,
-               row_number() OVER (ORDER BY seq ${order}) AS n,
-               count(*) OVER () AS total
-        FROM (
-          SELECT seq, octet_length(payload::text) + octet_length(topic)
-                      + octet_length(event_id) + octet_length(source) + 150 AS bytes
-          FROM ${s}.events WHERE ${where} ORDER BY seq ${order} LIMIT ${limitParam}
-        ) page
-      ) sized
-      JOIN ${s}.events e ON e.seq = sized.seq
-      WHERE sized.n = 1 OR sized.upto <= ${capParam}
-    ) fits
-    ORDER BY seq ${order}`;
+        SELECT seq, topic, event_id, ts, source, payload, processed_at,
+               octet_length(payload::text) + octet_length(topic) + octet_length(event_id)
+                 + octet_length(source) + 150 AS bytes
+        FROM ${s}.events WHERE ${where.join(' AND ')}
+        ORDER BY ${orderBy} LIMIT ${limit}
+      ) page
+      WINDOW w AS (ORDER BY ${orderBy} ROWS UNBOUNDED PRECEDING)
+    ) sized
+    WHERE n = 1 OR upto <= ${cap}
+    ORDER BY ${orderBy}`;
+  return { text, params };
 }
 
 const PROCESSED_AT_ISO = `to_char(processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;

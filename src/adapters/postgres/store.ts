@@ -53,7 +53,7 @@ import { DEFAULT_READ_BYTES } from '../../ports/store.js';
 import { applyBatch, parseDeliveryId } from './apply.js';
 import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
 import { asOutage } from './outage.js';
-import { pagedList, quoteIdent, statements } from './sql.js';
+import { pagedListQuery, quoteIdent, READ_SESSION_OPTIONS, statements } from './sql.js';
 
 export interface PostgresStoreOptions {
   readonly url: string;
@@ -97,9 +97,9 @@ interface PagedRow extends EventRow {
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   const statementTimeoutMs = opts.statementTimeoutMs ?? 10_000;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 3_000;
-  const pool = new pg.Pool({
+  const poolConfig = (max: number, role: string, options?: string): pg.PoolConfig => ({
     connectionString: opts.url,
-    max: opts.poolMax,
+    max,
     connectionTimeoutMillis: connectTimeoutMs,
     idleTimeoutMillis: 30_000,
     statement_timeout: statementTimeoutMs,
@@ -107,10 +107,19 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     query_timeout: statementTimeoutMs + 2_000,
     idle_in_transaction_session_timeout: statementTimeoutMs * 3,
     keepAlive: true,
-    application_name: `logsieve:${opts.consumerName}`.slice(0, 63),
+    application_name: `logsieve:${role}${opts.consumerName}`.slice(0, 63),
+    ...(options === undefined ? {} : { options }),
   });
+  const pool = new pg.Pool(poolConfig(opts.poolMax, ''));
+  // Reads have their own connections: a burst of heavy pages can never take the
+  // connections apply needs, and the planner settings below apply to reads only.
+  const readPool = new pg.Pool(
+    poolConfig(Math.max(2, Math.ceil(opts.poolMax / 2)), 'read:', READ_SESSION_OPTIONS),
+  );
   // An idle client whose server went away emits here; without a listener it would crash.
-  pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'postgres idle connection lost'));
+  for (const p of [pool, readPool]) {
+    p.on('error', (err) => opts.log?.warn({ err: err.message }, 'postgres idle connection lost'));
+  }
 
   const schema = quoteIdent(opts.namespace);
   const sql = statements(schema);
@@ -131,6 +140,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     }
   } catch (err) {
     await pool.end().catch(() => undefined);
+    await readPool.end().catch(() => undefined);
     throw err;
   }
 
@@ -141,33 +151,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     query: EventsQuery,
     maxBytes: number,
   ): Promise<{ rows: StoredEvent[]; total: number }> {
-    const params: (string | number)[] = [query.after];
-    const where = ['seq > $1'];
-    if (query.before !== undefined) {
-      params.push(query.before);
-      where.push(`seq < $${params.length}`);
-    }
-    if (query.topic !== undefined) {
-      params.push(query.topic);
-      where.push(`topic = $${params.length}`);
-    }
-    if (query.source !== undefined) {
-      params.push(query.source);
-      where.push(`source = $${params.length}`);
-    }
-    params.push(query.limit, maxBytes);
-    const order = query.order === 'desc' ? 'DESC' : 'ASC';
-    // The innermost range is served by the primary key, (topic, seq), (source, seq) or
-    // (topic, source, seq) (migration 3): an index range scan bounded by the limit.
-    const text = pagedList(
-      schema,
-      sql.eventColumns,
-      where.join(' AND '),
-      order,
-      `$${params.length - 1}`,
-      `$${params.length}`,
-    );
-    const r = await pool.query<PagedRow>(text, params);
+    const { text, params } = pagedListQuery(schema, sql.eventColumns, query, maxBytes);
+    const r = await readPool.query<PagedRow>(text, params);
     return { rows: r.rows.map(toEvent), total: Number(r.rows[0]?.total ?? 0) };
   }
 
@@ -220,20 +205,20 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     },
     get(topic: string, eventId: string): Promise<StoredEvent | null> {
       return read('get', async () => {
-        const row = (await pool.query<EventRow>(sql.get, [topic, eventId])).rows[0];
+        const row = (await readPool.query<EventRow>(sql.get, [topic, eventId])).rows[0];
         return row === undefined ? null : toEvent(row);
       });
     },
 
     topicCount(): Promise<number> {
       return read('topics', async () => {
-        const r = await pool.query<{ n: string }>(sql.topicCount);
+        const r = await readPool.query<{ n: string }>(sql.topicCount);
         return Number(r.rows[0]?.n ?? 0);
       });
     },
     topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {
       return read('topics', async () => {
-        const r = await pool.query<{
+        const r = await readPool.query<{
           topic: string;
           unique_count: string;
           duplicates: string;
@@ -284,7 +269,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      await pool.end();
+      await Promise.all([pool.end(), readPool.end()]);
     },
   };
 }

@@ -71,7 +71,7 @@ export class ReaderPool {
     const failed = started.find((s) => s.status === 'rejected');
     if (failed !== undefined) {
       await Promise.all(workers.map((w) => w.terminate()));
-      throw (failed as PromiseRejectedResult).reason;
+      throw failed.reason;
     }
     return new ReaderPool(workers.map((w) => new ReaderThread(w)));
   }
