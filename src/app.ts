@@ -240,7 +240,11 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   return {
     config,
     server,
-    listen: async () => server.listen({ port: config.port, host: config.host }),
+    listen: async () => {
+      const url = await server.listen({ port: config.port, host: config.host });
+      // The HTTPS server comes from a factory (server.ts), which Fastify's address cannot see.
+      return tls === null ? url : url.replace(/^http:/, 'https:');
+    },
     close,
   };
 }

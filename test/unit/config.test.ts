@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULTS, loadConfig } from '../../src/config.js';
+import { ConfigError, DEFAULTS, loadConfig, MIN_API_KEY_LENGTH } from '../../src/config.js';
 
 function configError(argv: string[], env: Record<string, string>): ConfigError {
   let caught: unknown;
@@ -47,6 +47,26 @@ void describe('configuration', () => {
     assert.equal(c.logLevel, 'warn');
   });
 
+  void it('reads the access variables; keys of exactly 16 characters are accepted', () => {
+    const c = loadConfig([], {
+      API_KEYS: 'sixteen-chars-xx',
+      READ_API_KEYS: 'reader-key-00001,reader-key-00002',
+      PUBLIC_READS: 'true',
+      METRICS_PUBLIC: '1',
+      MAX_SUBSCRIBERS: '5',
+    });
+    assert.equal(MIN_API_KEY_LENGTH, 16);
+    assert.deepEqual(c.apiKeys, ['sixteen-chars-xx']);
+    assert.deepEqual(c.readApiKeys, ['reader-key-00001', 'reader-key-00002']);
+    assert.equal(c.publicReads, true);
+    assert.equal(c.metricsPublic, true);
+    assert.equal(c.maxSubscribers, 5);
+    const d = loadConfig([], {});
+    assert.equal(d.maxSubscribers, 1_000);
+    assert.equal(d.publicReads, false);
+    assert.equal(d.tls, null);
+  });
+
   void it('lets a flag win over its environment variable', () => {
     const c = loadConfig(['--port', '9100', '--queue-max', '7'], { PORT: '9000', QUEUE_MAX: '5' });
     assert.equal(c.port, 9100);
@@ -77,6 +97,13 @@ void describe('configuration', () => {
     ['ROLE', { ROLE: 'worker' }],
     ['ROLE', { ROLE: 'boss' }],
     ['API_KEYS', { API_KEYS: 'short' }],
+    ['API_KEYS', { API_KEYS: 'fifteen-chars-x' }],
+    ['READ_API_KEYS', { READ_API_KEYS: 'fifteen-chars-x' }],
+    ['READ_API_KEYS', { READ_API_KEYS: 'a-long-enough-key, short' }],
+    ['PUBLIC_READS', { PUBLIC_READS: 'yes please' }],
+    ['METRICS_PUBLIC', { METRICS_PUBLIC: 'maybe' }],
+    ['MAX_SUBSCRIBERS', { MAX_SUBSCRIBERS: '0' }],
+    ['TLS_KEY_FILE', { TLS_CERT_FILE: '/tmp/cert.pem' }],
     ['QUEUE', { QUEUE: 'kafka' }],
   ];
   for (const [variable, env] of bad) {
