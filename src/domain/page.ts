@@ -35,7 +35,9 @@ export interface PageBounds {
  * the cap is read beyond the one that did not fit.
  */
 export function encodePage(rows: Iterable<StoredEvent>, bounds: PageBounds): EncodedPage {
-  const parts: string[] = [];
+  // Each event becomes bytes at once, so the page is held once (plus its final copy), not
+  // as strings, a joined string and bytes.
+  const parts: Buffer[] = [];
   let chars = 2;
   let count = 0;
   let lastOffset: number | null = null;
@@ -51,11 +53,12 @@ export function encodePage(rows: Iterable<StoredEvent>, bounds: PageBounds): Enc
       truncated = true;
       break;
     }
-    parts.push(part);
+    if (bounds.format === 'json') parts.push(Buffer.from(count === 0 ? '[' : ',', 'utf8'));
+    parts.push(Buffer.from(part, 'utf8'));
     chars += part.length + 1;
     count++;
     lastOffset = row.offset;
   }
-  const text = bounds.format === 'sse' ? parts.join('') : `[${parts.join(',')}]`;
-  return { body: Buffer.from(text, 'utf8'), count, lastOffset, truncated };
+  if (bounds.format === 'json') parts.push(Buffer.from(count === 0 ? '[]' : ']', 'utf8'));
+  return { body: Buffer.concat(parts), count, lastOffset, truncated };
 }

@@ -15,6 +15,7 @@ import {
 } from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
 import { DASHBOARD_HTML } from '../dashboard-page.js';
+import { Slots } from '../slots.js';
 
 /**
  * A page stops early at this many bytes (10,000 payloads of 64 KiB would be 640 MB); the
@@ -23,7 +24,15 @@ import { DASHBOARD_HTML } from '../dashboard-page.js';
  */
 export const MAX_PAGE_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Pages read or being sent at once; later requests wait their turn. With the cap above this
+ * bounds what /events holds to about 2 x 32 MiB in this thread (test/process/memory.test.ts).
+ * Two, as many as there are reader threads: more would only queue there holding memory.
+ */
+const PAGES_IN_FLIGHT = 2;
+
 export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  const pages = new Slots(PAGES_IN_FLIGHT);
   app.get<{ Querystring: EventsQuery }>(
     '/events',
     {
@@ -36,7 +45,16 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
     async (request, reply) => {
       // Encoded where it is read (a reader thread in embedded mode): stored payload text is
       // sent as is, never re-parsed, and the page's bytes are never copied again.
-      const page = await ctx.reader.page(request.query, MAX_PAGE_BYTES, 'json');
+      const release = await pages.acquire();
+      // 'close' comes when the response is sent or the client has gone: the page is freed.
+      reply.raw.once('close', release);
+      let page;
+      try {
+        page = await ctx.reader.page(request.query, MAX_PAGE_BYTES, 'json');
+      } catch (err) {
+        release();
+        throw err;
+      }
       if (page.truncated) void reply.header('x-page-truncated', 'true');
       return reply
         .type('application/json; charset=utf-8')
