@@ -32,11 +32,13 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } },
       },
     },
+    // Every route but health needs a key when keys are configured (src/http/access.ts).
     transform: ({ schema, url }) => {
       if (url === '/publish') {
         return { schema: { ...schema, body: PublishBodySchema, security: [{ apiKey: [] }] }, url };
       }
-      return { schema, url };
+      if (url === '/healthz' || url === '/readyz') return { schema, url };
+      return { schema: { ...schema, security: [{ apiKey: [] }] }, url };
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
