@@ -15,6 +15,7 @@
  *   events until `checkpoint()` (a durable WAL checkpoint) runs before log segments go.
  * - Counters are mirrored in memory after each commit so /stats never touches the disk.
  */
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import Database, { type Database as DB, type Statement } from 'better-sqlite3';
 import type { StoredEvent } from '../../domain/event.js';
 import type { EventsQuery } from '../../domain/schemas.js';
@@ -299,9 +300,23 @@ export class SqliteStore implements Store {
     return this.counterCache;
   }
 
-  /** Makes every commit so far durable (WAL checkpoint; syncs the database file). */
+  /**
+   * Makes every commit so far durable (WAL checkpoint; syncs the database file). A reader
+   * thread still on an older snapshot can keep the checkpoint from finishing (it reports
+   * busy after the busy timeout, and may not even have synced the WAL); every commit is in
+   * the WAL then, so syncing the WAL file makes them durable all the same.
+   */
   checkpoint(): void {
-    if (!this.closed) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (this.closed) return;
+    const result = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if ((result[0]?.busy ?? 0) !== 0 && this.db.name !== ':memory:') {
+      const fd = openSync(`${this.db.name}-wal`, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
   }
 
   ready(): Promise<boolean> {
