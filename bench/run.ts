@@ -9,6 +9,9 @@
  *   W2       5,000 single-event requests, 20 % duplicates, 16 concurrent
  *   C1, C3   W1 in cluster mode (Redis Streams + PostgreSQL) on 1 and 3 instances
  *   compare  W2 against logsieve and a private NATS JetStream (`--compare`), interleaved
+ *   W1R      W1 while 8 clients (--readers) read 10,000-row /events pages without pause,
+ *            on a store preloaded with --heavy-events events of 4 KiB (default 20,000):
+ *            compare with W1 to see what heavy readers cost ingest
  *
  * Each workload runs `--rounds` times (default 4) on the same server with fresh ids. The
  * first round is reported as "cold" (a new process runs unoptimised code); the last round is
@@ -45,13 +48,15 @@ interface Round {
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'ceiling,w1,o1,w2,c1,c3' },
+    only: { type: 'string', default: 'ceiling,w1,o1,w1r,w2,c1,c3' },
     rounds: { type: 'string', default: '4' },
     workers: { type: 'string' },
     compare: { type: 'boolean', default: false },
     preload: { type: 'string' },
     'steady-age': { type: 'string', default: '20s' },
     'steady-seconds': { type: 'string', default: '120' },
+    readers: { type: 'string', default: '8' },
+    'heavy-events': { type: 'string', default: '20000' },
   },
 });
 const only = new Set(args.compare ? ['compare'] : (args.only ?? '').split(','));
@@ -190,6 +195,49 @@ async function withEmbedded<T>(fn: (server: Running) => Promise<T>): Promise<T> 
   }
 }
 
+/** Preloads `n` unique events of ~4 KiB (topic `heavy`) so that readers have full pages. */
+async function preloadHeavy(url: string, n: number): Promise<void> {
+  const pad = 'r'.repeat(4 * 1024);
+  const bodies = chunk(
+    Array.from({ length: n }, (_, i) => ({
+      topic: 'heavy',
+      event_id: `heavy-${i}`,
+      timestamp: '2025-10-24T00:00:00.000Z',
+      source: `svc-${i % 7}`,
+      payload: { i, pad },
+    })),
+    500,
+  ).map((batch) => Buffer.from(JSON.stringify(batch)));
+  const before = await getJson<Stats>(`${url}/stats`);
+  await sendAll([url], bodies, 4);
+  await waitProcessed(url, n, before);
+}
+
+/**
+ * `count` readers paging /events with limit=10000 from the start, over and over, until
+ * stopped; resolves with the pages they read.
+ */
+function heavyReaders(url: string, count: number): { stop: () => Promise<number> } {
+  let running = true;
+  let pages = 0;
+  const loops = Array.from({ length: count }, async (_, r) => {
+    let after = r * 1_000;
+    while (running) {
+      const res = await fetch(`${url}/events?limit=10000&after=${after}`);
+      const rows = (await res.json()) as { offset: number }[];
+      pages++;
+      after = rows.at(-1)?.offset ?? 0;
+    }
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return pages;
+    },
+  };
+}
+
 const lines: string[] = [];
 const report = (line: string): void => {
   lines.push(line);
@@ -241,6 +289,28 @@ if (only.has('o1')) {
     );
     report(
       `         cold first round: ${describe(cold, 'records/s')}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
+    );
+  });
+}
+
+if (only.has('w1r')) {
+  const readers = Math.max(1, Number(args.readers));
+  const heavy = Math.max(1, Number(args['heavy-events']));
+  await withEmbedded(async (server) => {
+    await preloadHeavy(server.url, heavy);
+    const load = heavyReaders(server.url, readers);
+    const t0 = Date.now();
+    const { cold, warm } = await repeat('W1R', (i) =>
+      batchRound([server.url], `w1r-${i}-${Date.now()}`),
+    );
+    const pages = await load.stop();
+    const seconds = (Date.now() - t0) / 1000;
+    const mem = rssMiB(server.child.pid);
+    report(
+      `W1R      W1 beside ${readers} readers of 10,000-row pages (${heavy} stored events of 4 KiB): ${describe(warm, 'events/s')}`,
+    );
+    report(
+      `         readers ${(pages / seconds).toFixed(1)} pages/s; cold first round: ${describe(cold, 'events/s')}; RSS ${mem.rss} MiB (peak ${mem.peak})`,
     );
   });
 }

@@ -2,7 +2,7 @@
  * Wiring: a validated Config in, a running aggregator out. This is the only place that knows
  * which adapters exist; http/ and consumer/ see only the ports.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -48,6 +48,27 @@ export interface AppOptions {
  */
 const EMBEDDED_LINGER_MS = 5;
 
+/** /stats lists at most this many topic names (SPEC §3); `topics_total` counts all. */
+const STATS_TOPICS_MAX = 1_000;
+
+/** The PEM files of TLS_CERT_FILE / TLS_KEY_FILE, or an error naming the unreadable one. */
+async function readTls(config: Config): Promise<{ cert: Buffer; key: Buffer } | null> {
+  if (config.tls === null) return null;
+  const read = async (variable: string, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw new Error(`${variable} ${file} cannot be read: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  };
+  return {
+    cert: await read('TLS_CERT_FILE', config.tls.certFile),
+    key: await read('TLS_KEY_FILE', config.tls.keyFile),
+  };
+}
+
 interface Adapters {
   readonly queue: Queue;
   readonly store: Store;
@@ -57,8 +78,8 @@ interface Adapters {
    * supervisor restarts the process. Cluster outages are transient and not listed here.
    */
   readonly liveness?: () => Record<string, boolean>;
-  /** Topic names from the same instant as the counters, when the store mirrors them. */
-  readonly topicNames?: () => string[];
+  /** The first `max` topic names, from the same instant as the counters, when mirrored. */
+  readonly topicNames?: (max: number) => string[];
 }
 
 async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
@@ -85,7 +106,7 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
       queue,
       store,
       liveness: () => ({ queue_log: queue.writable(), store_thread: store.alive }),
-      topicNames: () => store.topicNames(),
+      topicNames: (max) => store.topicNames(max),
     };
   } catch (err) {
     await store.close();
@@ -95,6 +116,7 @@ async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const log = opts.logger;
+  const tls = await readTls(config);
   const { queue, store, liveness, topicNames } = await openAdapters(config, log);
   const startedAt = (opts.now ?? (() => new Date()))();
   const consumes = config.role !== 'api';
@@ -118,10 +140,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     // Called together so that embedded adapters (mirrors in this thread) answer from one
     // instant: the invariant holds in every response, not only when idle, and the topic
     // list matches the counters.
-    const [q, c, topics] = await Promise.all([
+    const [q, c, topics, topicsTotal] = await Promise.all([
       queue.stats(),
       store.counters(),
-      topicNames ? topicNames() : store.topics().then((all) => all.map((t) => t.topic)),
+      topicNames
+        ? topicNames(STATS_TOPICS_MAX)
+        : store.topics({ limit: STATS_TOPICS_MAX }).then((page) => page.map((t) => t.topic)),
+      store.topicCount(),
     ]);
     const now = (opts.now ?? (() => new Date()))();
     return {
@@ -135,6 +160,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       retention: retentionView,
       rejected: intake.rejected,
       topics,
+      topics_total: topicsTotal,
       uptime_seconds: Math.round((now.getTime() - startedAt.getTime()) / 100) / 10,
       started_at: startedAt.toISOString(),
       workers: consumes ? config.workers : 0,
@@ -165,6 +191,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     metrics,
     changes,
     closing: closingController.signal,
+    maxSubscribers: config.maxSubscribers,
   };
   const server = await createServer(ctx, {
     version: VERSION,
@@ -172,6 +199,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     maxBodyBytes: config.maxBodyBytes,
     publicApi: config.role !== 'worker',
     otlpTopicAttribute: config.otlpTopicAttribute,
+    access: {
+      fullKeys: config.apiKeys,
+      readKeys: config.readApiKeys,
+      publicReads: config.publicReads,
+      metricsPublic: config.metricsPublic,
+    },
+    tls,
   });
 
   const workers: Workers | null = consumes
@@ -235,7 +269,11 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   return {
     config,
     server,
-    listen: async () => server.listen({ port: config.port, host: config.host }),
+    listen: async () => {
+      const url = await server.listen({ port: config.port, host: config.host });
+      // The HTTPS server comes from a factory (server.ts), which Fastify's address cannot see.
+      return tls === null ? url : url.replace(/^http:/, 'https:');
+    },
     close,
   };
 }

@@ -54,7 +54,20 @@ export interface Config {
    * are deleted and before its transaction commits (FAULT_DURING_EXPIRY=kill).
    */
   readonly faultDuringExpiry: 'kill' | null;
+  /** Read-only keys (READ_API_KEYS): every read, never /publish. */
+  readonly readApiKeys: readonly string[];
+  /** PUBLIC_READS=true: reads stay open while keys guard writes. */
+  readonly publicReads: boolean;
+  /** METRICS_PUBLIC=true: /metrics stays open (for a scraper without a key). */
+  readonly metricsPublic: boolean;
+  /** TLS_CERT_FILE + TLS_KEY_FILE (PEM paths): serve HTTPS. Both or neither. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /** Most concurrent /subscribe streams; 503 beyond. */
+  readonly maxSubscribers: number;
 }
+
+/** The shortest key accepted in API_KEYS / READ_API_KEYS (a guessable key is no key). */
+export const MIN_API_KEY_LENGTH = 16;
 
 export const DEFAULTS = {
   PORT: 8080,
@@ -79,11 +92,17 @@ export const DEFAULTS = {
   NAMESPACE: 'logsieve',
   PG_POOL_MAX: 10,
   OTLP_TOPIC_ATTRIBUTE: 'service.name',
+  PUBLIC_READS: 'false',
+  METRICS_PUBLIC: 'false',
+  MAX_SUBSCRIBERS: 1_000,
 } as const;
 
 type VarName =
   | keyof typeof DEFAULTS
   | 'API_KEYS'
+  | 'READ_API_KEYS'
+  | 'TLS_CERT_FILE'
+  | 'TLS_KEY_FILE'
   | 'CONSUMER_NAME'
   | 'FAULT_AFTER_COMMIT'
   | RetentionVar
@@ -105,6 +124,9 @@ export class ConfigError extends Error {
 const VAR_NAMES: readonly VarName[] = [
   ...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]),
   'API_KEYS',
+  'READ_API_KEYS',
+  'TLS_CERT_FILE',
+  'TLS_KEY_FILE',
   'CONSUMER_NAME',
   'FAULT_AFTER_COMMIT',
   'RETENTION_MAX_AGE',
@@ -170,14 +192,36 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     return text;
   };
 
-  const apiKeys = (raw('API_KEYS') ?? '')
-    .split(',')
-    .map((k) => k.trim())
-    .filter((k) => k.length > 0);
-  for (const key of apiKeys) {
-    if (key.length < 8 || /\s/.test(key)) {
-      throw new ConfigError('API_KEYS', 'keys must be at least 8 characters without spaces');
+  const keyList = (name: 'API_KEYS' | 'READ_API_KEYS'): readonly string[] => {
+    const keys = (raw(name) ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0);
+    for (const key of keys) {
+      if (key.length < MIN_API_KEY_LENGTH || /\s/.test(key)) {
+        throw new ConfigError(
+          name,
+          `keys must be at least ${MIN_API_KEY_LENGTH} characters without spaces`,
+        );
+      }
     }
+    return Object.freeze(keys);
+  };
+  const bool = (name: keyof typeof DEFAULTS): boolean => {
+    const text = str(name).toLowerCase();
+    if (text === 'true' || text === '1') return true;
+    if (text === 'false' || text === '0') return false;
+    throw new ConfigError(name, `must be true or false, got "${text}"`);
+  };
+  const apiKeys = keyList('API_KEYS');
+  const readApiKeys = keyList('READ_API_KEYS');
+  const certFile = raw('TLS_CERT_FILE');
+  const keyFile = raw('TLS_KEY_FILE');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(
+      certFile === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE',
+      'must be set together with ' + (certFile === undefined ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'),
+    );
   }
 
   const queue = oneOf<QueueKind>('QUEUE', ['embedded', 'redis']);
@@ -220,7 +264,13 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     maxPayloadBytes: int('MAX_PAYLOAD_BYTES', 2, 16 * 1024 * 1024),
     maxBatchEvents,
     maxBodyBytes: int('MAX_BODY_BYTES', 1024, 1024 * 1024 * 1024),
-    apiKeys: Object.freeze(apiKeys),
+    apiKeys,
+    readApiKeys,
+    publicReads: bool('PUBLIC_READS'),
+    metricsPublic: bool('METRICS_PUBLIC'),
+    tls:
+      certFile !== undefined && keyFile !== undefined ? Object.freeze({ certFile, keyFile }) : null,
+    maxSubscribers: int('MAX_SUBSCRIBERS', 1, 1_000_000),
     logLevel: oneOf<LogLevel>('LOG_LEVEL', [
       'fatal',
       'error',

@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   invalid_encoding: 400,
   invalid_otlp: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   body_too_large: 413,
   batch_too_large: 413,

@@ -127,12 +127,26 @@ export const StatsSchema = Type.Object({
     dedup_window_seconds: Type.Union([Type.Number(), Type.Null()]),
   }),
   rejected: Type.Integer({ description: 'Rejected /publish requests since start.' }),
-  topics: Type.Array(Type.String()),
+  topics: Type.Array(Type.String(), { description: 'The first 1,000 topic names, by name.' }),
+  topics_total: Type.Integer({ description: 'How many topics there are.' }),
   uptime_seconds: Type.Number(),
   started_at: Type.String({ format: 'date-time' }),
   workers: Type.Integer(),
   mode: Type.String(),
 });
+
+export const DEFAULT_TOPICS_LIMIT = 1_000;
+
+export const TopicsQuerySchema = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: MAX_QUERY_LIMIT, default: DEFAULT_TOPICS_LIMIT }),
+    after: Type.Optional(
+      Type.String({ maxLength: MAX_NAME_LENGTH, description: 'Topic name, exclusive.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type TopicsQuery = Static<typeof TopicsQuerySchema>;
 
 export const TopicSchema = Type.Object({
   topic: Type.String(),

@@ -1,7 +1,13 @@
 /**
  * GET /: a self-contained dashboard (no external assets, works offline): live counters,
  * throughput and duplicate-rate charts drawn on canvas from /stats, the topic table from
- * /topics, and an event browser on /events with a topic filter and paging.
+ * /topics, an event browser on /events with a topic filter and paging, and a live tail of
+ * /subscribe (SSE).
+ *
+ * Access: when the server answers 401, the page asks for a key and keeps it in
+ * sessionStorage (this tab only, gone when it closes; never localStorage or a cookie).
+ * Every fetch sends it as a bearer header; the EventSource, which cannot send headers,
+ * passes it as ?access_token=. A later 401 (key revoked) asks again.
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -31,10 +37,16 @@ export const DASHBOARD_HTML = `<!doctype html>
   td.payload { font-family: ui-monospace, monospace; font-size:.8rem; white-space:pre-wrap; word-break:break-all; max-width:40rem; }
   select, button { background:#10161c; color:var(--text); border:1px solid #2c3743; border-radius:4px; padding:.3rem .6rem; }
   .bad { color:var(--warn); } .good { color:var(--ok); }
+  #key-form { display:none; gap:.5rem; align-items:center; margin-left:auto; }
+  #key-form.shown { display:flex; }
+  input { background:#10161c; color:var(--text); border:1px solid #2c3743; border-radius:4px; padding:.3rem .6rem; }
 </style>
 </head>
 <body>
-<header><h1>logsieve</h1><span class="meta" id="meta">connecting…</span></header>
+<header><h1>logsieve</h1><span class="meta" id="meta">connecting…</span>
+  <form id="key-form" autocomplete="off"><label for="key-input">This server needs an API key:</label>
+    <input id="key-input" type="password" placeholder="API key (read or full)">
+    <button id="key-save" type="submit">Use key</button></form></header>
 <main>
   <section class="wide">
     <h2>Counters</h2>
@@ -54,6 +66,11 @@ export const DASHBOARD_HTML = `<!doctype html>
     <table><thead><tr><th>offset</th><th>topic</th><th>event_id</th><th>timestamp</th><th>source</th><th>payload</th></tr></thead>
     <tbody id="events"></tbody></table>
   </section>
+  <section class="wide">
+    <h2>Live <span class="meta" id="live-state"></span></h2>
+    <table><thead><tr><th>offset</th><th>topic</th><th>event_id</th><th>source</th></tr></thead>
+    <tbody id="live"></tbody></table>
+  </section>
 </main>
 <script>
 (() => {
@@ -61,6 +78,51 @@ export const DASHBOARD_HTML = `<!doctype html>
   const fmt = new Intl.NumberFormat();
   const history = [];
   let before = null;
+  const KEY = 'logsieve.apiKey';
+  let live = null;
+  const keyNow = () => sessionStorage.getItem(KEY);
+  function askForKey(message) {
+    $('key-form').classList.add('shown');
+    $('meta').textContent = message;
+    if (live) { live.close(); live = null; }
+  }
+  // Every call of the page goes through here: the key (if any) as a bearer header, and a
+  // 401 turns into the key prompt.
+  async function api(path) {
+    const key = keyNow();
+    const res = await fetch(path, key ? { headers: { authorization: 'Bearer ' + key } } : {});
+    if (res.status === 401) {
+      askForKey(key ? 'the key was refused' : 'this server needs an API key');
+      throw new Error('unauthorized');
+    }
+    if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
+    return res.json();
+  }
+  $('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = $('key-input').value.trim();
+    if (!value) return;
+    sessionStorage.setItem(KEY, value);
+    $('key-input').value = '';
+    $('key-form').classList.remove('shown');
+    refresh();
+  });
+  function startLive(after) {
+    if (live) return;
+    const q = new URLSearchParams({ after: String(after) });
+    const key = keyNow();
+    if (key) q.set('access_token', key);
+    live = new EventSource('subscribe?' + q);
+    live.onopen = () => { $('live-state').textContent = 'connected'; };
+    live.onerror = () => { $('live-state').textContent = 'reconnecting…'; };
+    live.addEventListener('event', (m) => {
+      const e = JSON.parse(m.data);
+      const row = document.createElement('tr');
+      row.innerHTML = '<td>' + e.offset + '</td><td>' + esc(e.topic) + '</td><td>' + esc(e.event_id) + '</td><td>' + esc(e.source) + '</td>';
+      $('live').prepend(row);
+      while ($('live').children.length > 20) $('live').lastChild.remove();
+    });
+  }
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 
   function counters(s) {
@@ -111,7 +173,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 
   async function poll() {
     try {
-      const s = await (await fetch('stats')).json();
+      const s = await api('stats');
       counters(s);
       const now = performance.now();
       history.push({ t: now, processed: s.unique_processed + s.duplicate_dropped, dup: s.duplicate_dropped });
@@ -125,11 +187,11 @@ export const DASHBOARD_HTML = `<!doctype html>
       }
       chart($('rate'), rates, '#4fb3ff', '/s');
       chart($('dups'), dups, '#f0a04b', '%');
-    } catch (e) { $('meta').textContent = 'cannot reach the aggregator'; }
+    } catch (e) { if (e.message !== 'unauthorized') $('meta').textContent = 'cannot reach the aggregator'; }
   }
 
   async function topics() {
-    const rows = await (await fetch('topics')).json();
+    const rows = await api('topics');
     $('topics').innerHTML = rows.map((t) => '<tr><td>' + esc(t.topic) + '</td><td>' + fmt.format(t.unique) + '</td><td>' +
       fmt.format(t.duplicates) + '</td><td>' + fmt.format(t.stored) + '</td><td>' + (t.last_offset ?? '') + '</td><td>' + esc(t.last_processed_at ?? '') + '</td></tr>').join('');
     const sel = $('topic-filter'), current = sel.value;
@@ -141,7 +203,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     const q = new URLSearchParams({ order: 'desc', limit: '50' });
     if ($('topic-filter').value) q.set('topic', $('topic-filter').value);
     if (before !== null) q.set('before', String(before));
-    const rows = await (await fetch('events?' + q)).json();
+    const rows = await api('events?' + q);
     $('events').innerHTML = rows.map((e) => '<tr><td>' + e.offset + '</td><td>' + esc(e.topic) + '</td><td>' + esc(e.event_id) +
       '</td><td>' + esc(e.timestamp) + '</td><td>' + esc(e.source) + '</td><td class="payload">' + esc(JSON.stringify(e.payload)) + '</td></tr>').join('');
     $('older').dataset.next = rows.length ? String(rows.at(-1).offset) : '';
@@ -150,10 +212,18 @@ export const DASHBOARD_HTML = `<!doctype html>
   $('topic-filter').addEventListener('change', () => { before = null; events(); });
   $('newer').addEventListener('click', () => { before = null; events(); });
   $('older').addEventListener('click', () => { if ($('older').dataset.next) { before = Number($('older').dataset.next); events(); } });
-  poll(); topics(); events();
-  setInterval(poll, 1000);
-  setInterval(topics, 5000);
-  setInterval(() => { if (before === null) events(); }, 3000);
+  const quiet = (p) => p.catch(() => undefined);
+  async function refresh() {
+    await quiet(poll());
+    await quiet(topics());
+    await quiet(events());
+    // The live tail starts at the newest event, once reads are allowed.
+    quiet(api('events?order=desc&limit=1').then((rows) => startLive(rows.length ? rows[0].offset : 0)));
+  }
+  refresh();
+  setInterval(() => quiet(poll()), 1000);
+  setInterval(() => quiet(topics()), 5000);
+  setInterval(() => { if (before === null) quiet(events()); }, 3000);
 })();
 </script>
 </body>

@@ -58,6 +58,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } },
       },
     },
+    // Every route but health needs a key when keys are configured (src/http/access.ts).
     transform: ({ schema, url }) => {
       if (url === '/publish') {
         return {
@@ -84,7 +85,8 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
           url,
         };
       }
-      return { schema, url };
+      if (url === '/healthz' || url === '/readyz') return { schema, url };
+      return { schema: { ...schema, security: [{ apiKey: [] }] }, url };
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -1,13 +1,15 @@
 /**
  * Fastify setup: JSON only, limits from config, one error handler producing the SPEC error
- * shape, and the routes. Schemas are compiled once here at startup.
+ * shape, access control (access.ts), and the routes. Schemas are compiled once here at
+ * startup. With a TLS certificate the same app is served over HTTPS.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import sjson from 'secure-json-parse';
 import { AppError } from '../domain/errors.js';
 import { loadOtlpLogsCodec } from '../otlp/schema.js';
+import { redactUrl, registerAccess, type AccessPolicy } from './access.js';
 import type { HttpContext } from './context.js';
 import { sendError, toAppError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
@@ -27,6 +29,25 @@ export interface ServerOptions {
   readonly version: string;
   /** OTLP_TOPIC_ATTRIBUTE (POST /v1/logs). */
   readonly otlpTopicAttribute: string;
+  readonly access: AccessPolicy;
+  /** PEM certificate and key: serve HTTPS. */
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | null;
+}
+
+/**
+ * Logged request objects never carry a key: the Authorization header is censored and the
+ * URL's access_token value replaced (Fastify's request serializer logs the URL).
+ */
+const LOG_REDACT = {
+  paths: ['req.headers.authorization', 'headers.authorization', 'authorization'],
+  censor: '[redacted]',
+};
+
+function logSafeRequest(req: IncomingMessage | { method?: string; url?: string }): {
+  method: string | undefined;
+  url: string;
+} {
+  return { method: req.method, url: redactUrl(req.url ?? '') };
 }
 
 export async function createServer(
@@ -34,7 +55,18 @@ export async function createServer(
   opts: ServerOptions,
 ): Promise<FastifyInstance> {
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
-    loggerInstance: opts.logger,
+    loggerInstance: opts.logger.child(
+      {},
+      { redact: LOG_REDACT, serializers: { req: logSafeRequest } },
+    ),
+    ...(opts.tls === null
+      ? {}
+      : {
+          // Fastify's own `https` option would change the instance's server type; a
+          // factory keeps one FastifyInstance type for both and is what `https` does.
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+            createHttpsServer({ cert: opts.tls?.cert, key: opts.tls?.key }, handler),
+        }),
     // One log line per request would cost more than the request itself at 10k req/s.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
@@ -73,7 +105,7 @@ export async function createServer(
       ctx.metrics.rejected(error.code);
     }
     if (error.status >= 500 && error.code !== 'queue_full' && error.code !== 'unavailable') {
-      request.log.error({ err: error.cause ?? err, url: request.url }, 'request failed');
+      request.log.error({ err: error.cause ?? err, url: redactUrl(request.url) }, 'request failed');
     }
     return sendError(reply, error);
   });
@@ -83,6 +115,33 @@ export async function createServer(
       new AppError('not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`),
     ),
   );
+  // Swagger's routes cannot declare their access: the docs stay open (SPEC "Access").
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/docs' || route.url.startsWith('/docs/') || route.url === '/openapi.json') {
+      route.config = { ...route.config, access: 'open' };
+    }
+  });
+  registerAccess(app, opts.access);
+  // Ajv coerces "Infinity" and "1e400" to Infinity for an integer parameter and then skips
+  // minimum/maximum for a non-finite number, so ?limit=Infinity reached the store (500) and
+  // ?after=1e400 passed (200). After validation a query value is a number only where its
+  // schema says number, so one check here covers every route.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const query = request.query;
+    if (query !== null && typeof query === 'object') {
+      for (const [field, value] of Object.entries(query)) {
+        if (typeof value === 'number' && !Number.isFinite(value)) {
+          done(
+            new AppError('invalid_query', 'invalid querystring parameters', {
+              details: [{ field, message: 'must be a finite number' }],
+            }),
+          );
+          return;
+        }
+      }
+    }
+    done();
+  });
 
   if (opts.publicApi) await registerOpenApi(app, opts.version);
   opsRoutes(app, ctx);
@@ -102,9 +161,10 @@ export async function createServer(
 }
 
 /**
- * JSON bodies: JSON.parse speed, with the parser's own message on a syntax error, and
- * `__proto__` / `constructor.prototype` keys refused (they could poison object prototypes
- * in consumers of the stored payload).
+ * JSON bodies: JSON.parse speed, with the parser's own message on a syntax error. Keys such
+ * as `__proto__` or `constructor` are ordinary data in a log line: JSON.parse makes them own
+ * properties (it never assigns a prototype), the payload is stored as the text
+ * JSON.stringify gives back, and reads splice that text unparsed, so they round-trip exactly.
  */
 function parseJsonBody(
   _request: unknown,
@@ -115,19 +175,12 @@ function parseJsonBody(
     done(new AppError('invalid_json', 'the body is empty'));
     return;
   }
+  let value: unknown;
   try {
-    done(null, sjson.parse(body, { protoAction: 'error', constructorAction: 'error' }));
+    value = JSON.parse(body);
   } catch (err) {
-    const message = (err as Error).message;
-    if (/forbidden (prototype|constructor) property/.test(message)) {
-      done(
-        new AppError(
-          'invalid_body',
-          'keys "__proto__" and "constructor.prototype" are refused (prototype poisoning)',
-        ),
-      );
-    } else {
-      done(new AppError('invalid_json', `the body is not valid JSON: ${message}`));
-    }
+    done(new AppError('invalid_json', `the body is not valid JSON: ${(err as Error).message}`));
+    return;
   }
+  done(null, value);
 }

@@ -14,8 +14,12 @@
  * - `expire` removes a prefix of the offsets (oldest first) in small steps, each one
  *   transaction with the counters it changes, so `unique_processed = stored + expired` and
  *   `stored` = the rows `list` can return hold after any crash.
+ * - reads are bounded: `page` and `list` stop at a byte cap (never materialising much more
+ *   than one page of events), and every filter is served by an index range bounded by the
+ *   page size; `topics` is paged by name.
  */
 import type { StoredEvent } from '../domain/event.js';
+import type { EncodedPage, PageFormat } from '../domain/page.js';
 import type { EventsQuery } from '../domain/schemas.js';
 import type { Delivery } from './queue.js';
 
@@ -67,6 +71,15 @@ export interface TopicSummary {
   readonly last_processed_at: string | null;
 }
 
+/** One page of /topics: names above `after` (exclusive), in name order. */
+export interface TopicsPage {
+  readonly after?: string | undefined;
+  readonly limit: number;
+}
+
+/** Bytes one list() may hold when the caller gives no cap (the /events page cap). */
+export const DEFAULT_READ_BYTES = 32 * 1024 * 1024;
+
 /** What a consumer needs. */
 export interface EventWriter {
   apply(deliveries: readonly Delivery[], processedAt: Date): Promise<ApplyResult>;
@@ -74,9 +87,15 @@ export interface EventWriter {
 
 /** What readers need. */
 export interface EventReader {
-  list(query: EventsQuery): Promise<StoredEvent[]>;
+  /** Rows of a query, stopping at `maxBytes` (default DEFAULT_READ_BYTES; at least one row). */
+  list(query: EventsQuery, maxBytes?: number): Promise<StoredEvent[]>;
+  /** A query's rows encoded for the wire as they are read, stopping at `maxBytes`. */
+  page(query: EventsQuery, maxBytes: number, format: PageFormat): Promise<EncodedPage>;
   get(topic: string, eventId: string): Promise<StoredEvent | null>;
-  topics(): Promise<TopicSummary[]>;
+  /** Topics by name; every topic when no page is given (small deployments, tests). */
+  topics(page?: TopicsPage): Promise<TopicSummary[]>;
+  /** How many topics have a summary. */
+  topicCount(): Promise<number>;
   counters(): Promise<StoreCounters>;
 }
 

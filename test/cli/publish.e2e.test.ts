@@ -173,7 +173,7 @@ void test(
 
 void test('a wrong API key is rejected once, not retried, and exits 3', { skip }, async () => {
   const dir = await makeDataDir('logsieve-cli');
-  const server = await serveOn(await freePort(), dir, { API_KEYS: 'right-key-123' });
+  const server = await serveOn(await freePort(), dir, { API_KEYS: 'right-key-123-abcdef' });
   try {
     const bad = await runCli([
       'publish',
@@ -184,7 +184,7 @@ void test('a wrong API key is rejected once, not retried, and exits 3', { skip }
       '--concurrency',
       '1',
       '--api-key',
-      'wrong-key-456',
+      'wrong-key-456-abcdef',
       '--json',
     ]);
     assert.equal(bad.code, 3, bad.stderr + bad.stdout);
@@ -199,7 +199,7 @@ void test('a wrong API key is rejected once, not retried, and exits 3', { skip }
       '--count',
       '100',
       '--api-key',
-      'right-key-123',
+      'right-key-123-abcdef',
       '--json',
     ]);
     assert.equal(good.code, 0, good.stderr + good.stdout);

@@ -419,5 +419,76 @@ export function runStoreContract(name: string, open: StoreOpener): void {
         }
       });
     });
+
+    void it('a page stops at the byte cap before its limit, says so, and resumes without gap', async () => {
+      await withStore(open, async ({ store, deliver }) => {
+        const big = 'x'.repeat(10 * 1024);
+        const sent = Array.from({ length: 40 }, (_, i) =>
+          ev({ topic: 'big', payload: `{"i":${i},"pad":"${big}"}` }),
+        );
+        await store.apply(deliver(sent), AT);
+        const cap = 100 * 1024;
+        const first = await store.page({ after: 0, limit: 40, order: 'asc' }, cap, 'json');
+        assert.ok(first.truncated, 'a 400 KiB page under a 100 KiB cap is truncated');
+        assert.ok(first.count >= 1 && first.count < 40, `count ${first.count}`);
+        assert.ok(first.body.byteLength <= cap, `page of ${first.body.byteLength} bytes`);
+        const rows = JSON.parse(Buffer.from(first.body).toString('utf8')) as { offset: number }[];
+        assert.equal(rows.length, first.count);
+        assert.equal(rows.at(-1)?.offset, first.lastOffset);
+        // Paging on from lastOffset returns every event once, in order.
+        const seen: number[] = [];
+        let after = 0;
+        for (let i = 0; i < 100; i++) {
+          const page = await store.page({ after, limit: 40, order: 'asc' }, cap, 'sse');
+          if (page.lastOffset === null) break;
+          const text = Buffer.from(page.body).toString('utf8');
+          const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+          assert.equal(ids.length, page.count);
+          seen.push(...ids);
+          after = page.lastOffset;
+        }
+        const all = await store.list({ after: 0, limit: 40, order: 'asc' });
+        assert.deepEqual(
+          seen,
+          all.map((r) => r.offset),
+        );
+        assert.equal(seen.length, 40);
+        const bounded = await store.list({ after: 0, limit: 40, order: 'asc' }, cap);
+        assert.ok(bounded.length >= 1 && bounded.length < 40, 'list() is bounded too');
+      });
+    });
+
+    void it('a page holds at least one event, however small the cap', async () => {
+      await withStore(open, async ({ store, deliver }) => {
+        await store.apply(deliver([ev({ payload: `{"pad":"${'y'.repeat(5000)}"}` }), ev()]), AT);
+        const page = await store.page({ after: 0, limit: 10, order: 'desc' }, 10, 'json');
+        assert.equal(page.count, 1);
+        assert.ok(page.truncated);
+        const untruncated = await store.page(
+          { after: 0, limit: 10, order: 'asc' },
+          1 << 20,
+          'json',
+        );
+        assert.equal(untruncated.count, 2);
+        assert.equal(untruncated.truncated, false);
+      });
+    });
+
+    void it('pages topics by name with after and limit, and counts them', async () => {
+      await withStore(open, async ({ store, deliver }) => {
+        const names = Array.from({ length: 23 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+        await store.apply(deliver(names.map((topic) => ev({ topic }))), AT);
+        const paged: string[] = [];
+        let after: string | undefined;
+        for (let i = 0; i < 10; i++) {
+          const page = await store.topics({ limit: 5, after });
+          paged.push(...page.map((t) => t.topic));
+          if (page.length < 5) break;
+          after = page.at(-1)?.topic;
+        }
+        assert.deepEqual(paged, names);
+        assert.equal(await store.topicCount(), 23);
+      });
+    });
   });
 }

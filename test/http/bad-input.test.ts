@@ -35,13 +35,6 @@ const cases: BadPublish[] = [
   },
   { name: 'an empty JSON body', body: '', headers: JSON_CT, status: 400, error: 'invalid_json' },
   {
-    name: 'a __proto__ key (prototype poisoning)',
-    body: '{"topic":"t","event_id":"p","timestamp":"2025-10-24T00:00:00Z","source":"s","payload":{"__proto__":{"admin":true}}}',
-    headers: JSON_CT,
-    status: 400,
-    error: 'invalid_body',
-  },
-  {
     name: 'a text/plain content type',
     body: JSON.stringify(makeEvent()),
     headers: { 'content-type': 'text/plain' },
@@ -233,6 +226,17 @@ void describe('GET /events rejects bad query parameters', () => {
     'order=sideways',
     'after=100000000000000000000',
     'unknown=1',
+    // Found by a fuzz run: these answered 500 (limit) or 200 (after, before).
+    'limit=Infinity',
+    'limit=1e309',
+    'limit=-Infinity',
+    'after=-Infinity',
+    'after=Infinity',
+    'after=1e400',
+    'before=-Infinity',
+    'before=Infinity',
+    'before=1e400',
+    'after=NaN',
   ]) {
     void it(`answers 400 invalid_query to ?${query} and changes no counter`, async () => {
       const s0 = await stats(t.url);

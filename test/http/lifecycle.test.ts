@@ -8,19 +8,21 @@ import { makeEvent, makeEvents } from '../helpers/events.js';
 import { getJson, postJson, stats, waitIdle, type ErrorBody } from '../helpers/http.js';
 import { removeDir } from '../helpers/tmp.js';
 
-const KEYS = ['test-key-0001', 'test-key-0002'];
+const KEYS = ['test-key-0001-abcdef', 'test-key-0002-abcdef'];
 
 void describe('API keys on /publish', () => {
   let t: TestApp;
   before(async () => {
-    t = await startApp({ API_KEYS: KEYS.join(',') });
+    // Reads open so the counters can be checked without a key (access.test.ts covers keys
+    // on reads).
+    t = await startApp({ API_KEYS: KEYS.join(','), PUBLIC_READS: 'true' });
   });
   after(() => t.close());
 
   const bad: [string, Record<string, string>][] = [
     ['no Authorization header', {}],
-    ['a wrong bearer key', { authorization: 'Bearer test-key-9999' }],
-    ['a key prefix', { authorization: 'Bearer test-key-000' }],
+    ['a wrong bearer key', { authorization: 'Bearer test-key-9999-abcdef' }],
+    ['a key prefix', { authorization: 'Bearer test-key-0001-abcde' }],
     ['another scheme', { authorization: `Basic ${KEYS[0] ?? ''}` }],
     ['an empty bearer', { authorization: 'Bearer ' }],
   ];
@@ -45,7 +47,7 @@ void describe('API keys on /publish', () => {
     }
   });
 
-  void it('keeps reads open without a key', async () => {
+  void it('keeps reads open without a key when PUBLIC_READS=true', async () => {
     for (const path of ['/events', '/stats', '/topics', '/healthz', '/readyz']) {
       assert.equal((await getJson(`${t.url}${path}`)).status, 200, path);
     }

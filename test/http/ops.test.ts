@@ -106,9 +106,10 @@ void describe('operations and live reads', () => {
     assert.match(res.headers.get('content-type') ?? '', /text\/html/);
     const html = await res.text();
     for (const needle of [
-      "fetch('stats')",
-      "fetch('topics')",
-      "fetch('events?'",
+      "api('stats')",
+      "api('topics')",
+      "api('events?'",
+      "new EventSource('subscribe?'",
       'id="counters"',
       'id="topic-filter"',
     ]) {

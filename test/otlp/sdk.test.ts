@@ -183,9 +183,10 @@ void describe('POST /v1/logs with the OpenTelemetry SDK exporters', () => {
 
 void describe('POST /v1/logs with API keys', () => {
   let t: TestApp;
-  const key = 'otlp-test-key-1';
+  const key = 'otlp-test-key-0123456789';
   before(async () => {
-    t = await startApp({ API_KEYS: key });
+    // Reads stay open so the test can watch /stats; the write key is what is under test.
+    t = await startApp({ API_KEYS: key, PUBLIC_READS: 'true' });
   });
   after(() => t.close());
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULTS, loadConfig } from '../../src/config.js';
+import { ConfigError, DEFAULTS, loadConfig, MIN_API_KEY_LENGTH } from '../../src/config.js';
 
 function configError(argv: string[], env: Record<string, string>): ConfigError {
   let caught: unknown;
@@ -39,7 +39,7 @@ void describe('configuration', () => {
       WORKERS: '4',
       QUEUE_MAX: '50',
       QUEUE_MAX_BYTES: '2097152',
-      API_KEYS: 'key-aaaaaaaa, key-bbbbbbbb',
+      API_KEYS: 'key-aaaaaaaaaaaaaaaa, key-bbbbbbbbbbbbbbbb',
       LOG_LEVEL: 'WARN',
     });
     assert.equal(c.port, 9000);
@@ -47,8 +47,28 @@ void describe('configuration', () => {
     assert.equal(c.workers, 4);
     assert.equal(c.queueMax, 50);
     assert.equal(c.queueMaxBytes, 2 * 1024 * 1024);
-    assert.deepEqual(c.apiKeys, ['key-aaaaaaaa', 'key-bbbbbbbb']);
+    assert.deepEqual(c.apiKeys, ['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
     assert.equal(c.logLevel, 'warn');
+  });
+
+  void it('reads the access variables; keys of exactly 16 characters are accepted', () => {
+    const c = loadConfig([], {
+      API_KEYS: 'sixteen-chars-xx',
+      READ_API_KEYS: 'reader-key-00001,reader-key-00002',
+      PUBLIC_READS: 'true',
+      METRICS_PUBLIC: '1',
+      MAX_SUBSCRIBERS: '5',
+    });
+    assert.equal(MIN_API_KEY_LENGTH, 16);
+    assert.deepEqual(c.apiKeys, ['sixteen-chars-xx']);
+    assert.deepEqual(c.readApiKeys, ['reader-key-00001', 'reader-key-00002']);
+    assert.equal(c.publicReads, true);
+    assert.equal(c.metricsPublic, true);
+    assert.equal(c.maxSubscribers, 5);
+    const d = loadConfig([], {});
+    assert.equal(d.maxSubscribers, 1_000);
+    assert.equal(d.publicReads, false);
+    assert.equal(d.tls, null);
   });
 
   void it('lets a flag win over its environment variable', () => {
@@ -83,6 +103,13 @@ void describe('configuration', () => {
     ['ROLE', { ROLE: 'worker' }],
     ['ROLE', { ROLE: 'boss' }],
     ['API_KEYS', { API_KEYS: 'short' }],
+    ['API_KEYS', { API_KEYS: 'fifteen-chars-x' }],
+    ['READ_API_KEYS', { READ_API_KEYS: 'fifteen-chars-x' }],
+    ['READ_API_KEYS', { READ_API_KEYS: 'a-long-enough-key, short' }],
+    ['PUBLIC_READS', { PUBLIC_READS: 'yes please' }],
+    ['METRICS_PUBLIC', { METRICS_PUBLIC: 'maybe' }],
+    ['MAX_SUBSCRIBERS', { MAX_SUBSCRIBERS: '0' }],
+    ['TLS_KEY_FILE', { TLS_CERT_FILE: '/tmp/cert.pem' }],
     ['QUEUE', { QUEUE: 'kafka' }],
     ['OTLP_TOPIC_ATTRIBUTE', { OTLP_TOPIC_ATTRIBUTE: 'service name' }],
     ['RETENTION_MAX_AGE', { RETENTION_MAX_AGE: '7' }],

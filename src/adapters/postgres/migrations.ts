@@ -485,6 +485,15 @@ END
 $fn$;
 `,
   },
+  {
+    version: 4,
+    name: 'index for /events?topic=&source=',
+    sql: (s) => `
+-- GET /events?topic=X&source=Y: an index range bounded by the page. Without it the planner
+-- picks (topic, seq) or (source, seq) and filters every row of that topic or source.
+CREATE INDEX events_topic_source_seq ON ${s}.events (topic, source, seq);
+`,
+  },
 ];
 
 /** Advisory lock class ids ("LS" + purpose), paired with the namespace's hash. */

@@ -38,6 +38,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { StoredEvent } from '../../domain/event.js';
+import { encodePage, type EncodedPage, type PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { Delivery } from '../../ports/queue.js';
 import type {
@@ -46,15 +47,17 @@ import type {
   ExpiryStep,
   Store,
   StoreCounters,
+  TopicsPage,
   TopicSummary,
 } from '../../ports/store.js';
 import { dedupKeyHash } from '../../domain/dedup-key.js';
 import { KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
+import { DEFAULT_READ_BYTES } from '../../ports/store.js';
 import { applyBatch, parseDeliveryId } from './apply.js';
 import { pgExpirer } from './expiry.js';
 import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
 import { asOutage } from './outage.js';
-import { quoteIdent, statements } from './sql.js';
+import { pagedListQuery, quoteIdent, READ_SESSION_OPTIONS, statements } from './sql.js';
 
 export interface PostgresStoreOptions {
   readonly url: string;
@@ -101,12 +104,17 @@ interface EventRow {
   processed_at: string;
 }
 
+/** A row of the bounded page query: the event and the size of the unbounded page. */
+interface PagedRow extends EventRow {
+  total: string;
+}
+
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   const statementTimeoutMs = opts.statementTimeoutMs ?? 10_000;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 3_000;
-  const pool = new pg.Pool({
+  const poolConfig = (max: number, role: string, options?: string): pg.PoolConfig => ({
     connectionString: opts.url,
-    max: opts.poolMax,
+    max,
     connectionTimeoutMillis: connectTimeoutMs,
     idleTimeoutMillis: 30_000,
     statement_timeout: statementTimeoutMs,
@@ -114,10 +122,19 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     query_timeout: statementTimeoutMs + 2_000,
     idle_in_transaction_session_timeout: statementTimeoutMs * 3,
     keepAlive: true,
-    application_name: `logsieve:${opts.consumerName}`.slice(0, 63),
+    application_name: `logsieve:${role}${opts.consumerName}`.slice(0, 63),
+    ...(options === undefined ? {} : { options }),
   });
+  const pool = new pg.Pool(poolConfig(opts.poolMax, ''));
+  // Reads have their own connections: a burst of heavy pages can never take the
+  // connections apply needs, and the planner settings below apply to reads only.
+  const readPool = new pg.Pool(
+    poolConfig(Math.max(2, Math.ceil(opts.poolMax / 2)), 'read:', READ_SESSION_OPTIONS),
+  );
   // An idle client whose server went away emits here; without a listener it would crash.
-  pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'postgres idle connection lost'));
+  for (const p of [pool, readPool]) {
+    p.on('error', (err) => opts.log?.warn({ err: err.message }, 'postgres idle connection lost'));
+  }
 
   const schema = quoteIdent(opts.namespace);
   const sql = statements(schema);
@@ -141,6 +158,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     }
   } catch (err) {
     await pool.end().catch(() => undefined);
+    await readPool.end().catch(() => undefined);
     throw err;
   }
 
@@ -164,6 +182,16 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       );
   }, PARTITION_AHEAD_EVERY_MS);
   aheadTimer.unref();
+
+  /** Rows of a query, at most about `maxBytes` of them (see pagedList), and the page size. */
+  async function boundedRows(
+    query: EventsQuery,
+    maxBytes: number,
+  ): Promise<{ rows: StoredEvent[]; total: number }> {
+    const { text, params } = pagedListQuery(schema, sql.eventColumns, query, maxBytes);
+    const r = await readPool.query<PagedRow>(text, params);
+    return { rows: r.rows.map(toEvent), total: Number(r.rows[0]?.total ?? 0) };
+  }
 
   async function pruneDeliveriesBelow(floor: string): Promise<number> {
     const { ms, seq } = parseDeliveryId(floor);
@@ -202,46 +230,40 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       }
     },
 
-    list(query: EventsQuery): Promise<StoredEvent[]> {
-      const params: (string | number)[] = [query.after];
-      const where = ['seq > $1'];
-      if (query.before !== undefined) {
-        params.push(query.before);
-        where.push(`seq < $${params.length}`);
-      }
-      if (query.topic !== undefined) {
-        params.push(query.topic);
-        where.push(`topic = $${params.length}`);
-      }
-      if (query.source !== undefined) {
-        params.push(query.source);
-        where.push(`source = $${params.length}`);
-      }
-      params.push(query.limit);
-      const order = query.order === 'desc' ? 'DESC' : 'ASC';
-      // Served by the primary key or (topic, seq) / (source, seq): an index range scan.
-      const text = `${sql.listHead} WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT $${params.length}`;
-      return read('list', async () => (await pool.query<EventRow>(text, params)).rows.map(toEvent));
+    list(query: EventsQuery, maxBytes = DEFAULT_READ_BYTES): Promise<StoredEvent[]> {
+      return read('list', async () => (await boundedRows(query, maxBytes)).rows);
     },
-
+    page(query: EventsQuery, maxBytes: number, format: PageFormat): Promise<EncodedPage> {
+      return read('list', async () => {
+        const { rows, total } = await boundedRows(query, maxBytes);
+        const page = encodePage(rows, { limit: query.limit, maxBytes, format });
+        return page.truncated || page.count >= total ? page : { ...page, truncated: true };
+      });
+    },
     get(topic: string, eventId: string): Promise<StoredEvent | null> {
       return read('get', async () => {
         const key = dedupKeyHash(topic, eventId);
-        const row = (await pool.query<EventRow>(sql.get, [topic, eventId, key])).rows[0];
+        const row = (await readPool.query<EventRow>(sql.get, [topic, eventId, key])).rows[0];
         return row === undefined ? null : toEvent(row);
       });
     },
 
-    topics(): Promise<TopicSummary[]> {
+    topicCount(): Promise<number> {
       return read('topics', async () => {
-        const r = await pool.query<{
+        const r = await readPool.query<{ n: string }>(sql.topicCount);
+        return Number(r.rows[0]?.n ?? 0);
+      });
+    },
+    topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {
+      return read('topics', async () => {
+        const r = await readPool.query<{
           topic: string;
           unique_count: string;
           duplicates: string;
           stored: string;
           last_offset: string | null;
           last_processed_at: string | null;
-        }>(sql.topics);
+        }>(sql.topics, [page.after ?? '', page.limit]);
         return r.rows.map((t) => ({
           topic: t.topic,
           unique: Number(t.unique_count),
@@ -298,7 +320,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       closed = true;
       clearInterval(aheadTimer);
       await ahead;
-      await pool.end();
+      await Promise.all([pool.end(), readPool.end()]);
     },
   };
 }

@@ -104,4 +104,13 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sq
       UPDATE topics SET stored = (SELECT count(*) FROM events e WHERE e.topic = topics.topic);
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- GET /events?topic=X&source=Y: an index range bounded by the page. Without it the
+      -- planner picks one of the single-column indexes and filters every row of that topic
+      -- or source (on the writer's thread, before reader connections existed).
+      CREATE INDEX events_by_topic_source ON events (topic, source, "offset");
+    `,
+  },
 ];

@@ -1,8 +1,9 @@
 /** Messages between the main thread and the SQLite store thread. */
 import type { StoredEvent } from '../../domain/event.js';
+import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { Delivery } from '../../ports/queue.js';
-import type { StoreCounters, TopicSummary } from '../../ports/store.js';
+import type { StoreCounters, TopicsPage, TopicSummary } from '../../ports/store.js';
 import type { RetentionPolicy } from '../../domain/retention.js';
 import type { Range } from './ranges.js';
 
@@ -16,9 +17,6 @@ export interface ThreadData {
 
 export type Request =
   | { readonly op: 'apply'; readonly deliveries: readonly Delivery[]; readonly at: number }
-  | { readonly op: 'list'; readonly query: EventsQuery }
-  | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
-  | { readonly op: 'topics' }
   | { readonly op: 'expire'; readonly now: number }
   | { readonly op: 'checkpoint' }
   | { readonly op: 'close' };
@@ -37,15 +35,9 @@ export interface PackedApply {
 
 export type ResultOf<R extends Request> = R extends { op: 'apply' }
   ? PackedApply
-  : R extends { op: 'list' }
-    ? StoredEvent[]
-    : R extends { op: 'get' }
-      ? StoredEvent | null
-      : R extends { op: 'topics' }
-        ? TopicSummary[]
-        : R extends { op: 'expire' }
-          ? ExpiredPacked
-          : undefined;
+  : R extends { op: 'expire' }
+    ? ExpiredPacked
+    : undefined;
 
 /** An expiry step and the bytes it removed. */
 export interface ExpiredPacked {
@@ -75,4 +67,32 @@ export interface Hello {
 export interface StartupFailure {
   readonly failed: true;
   readonly message: string;
+}
+
+/** Requests to a reader thread (reader-thread.ts): reads only, on its own connection. */
+export type ReadRequest =
+  | {
+      readonly op: 'page';
+      readonly query: EventsQuery;
+      readonly maxBytes: number;
+      readonly format: PageFormat;
+    }
+  | { readonly op: 'list'; readonly query: EventsQuery; readonly maxBytes: number }
+  | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
+  | { readonly op: 'topics'; readonly page: TopicsPage }
+  | { readonly op: 'topicCount' };
+
+export type ReadResultOf<R extends ReadRequest> = R extends { op: 'page' }
+  ? EncodedPage
+  : R extends { op: 'list' }
+    ? StoredEvent[]
+    : R extends { op: 'get' }
+      ? StoredEvent | null
+      : R extends { op: 'topics' }
+        ? TopicSummary[]
+        : number;
+
+export interface ReadEnvelope {
+  readonly id: number;
+  readonly request: ReadRequest;
 }

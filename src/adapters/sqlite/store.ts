@@ -5,8 +5,11 @@
  *   each event with ON CONFLICT DO NOTHING, record the applied sequence ranges, update the
  *   counters and per-topic summaries. Offsets are rowids assigned by the single writer, so
  *   offset order is commit order and readers paging with `after` never skip.
- * - The database is opened with locking_mode=EXCLUSIVE: a second process on the same
- *   DATA_DIR fails at start instead of corrupting the queue log.
+ * - One process per DATA_DIR: the writer holds an exclusive lock on a small companion file
+ *   (`<file>-owner`, see `holdOwnerLock`) for its whole life, so a second process on the
+ *   same DATA_DIR fails at start instead of corrupting the queue log. The database itself
+ *   uses normal locking so that read-only connections on reader threads (reader-thread.ts)
+ *   can read beside the writer, as WAL allows.
  * - synchronous=NORMAL: a commit survives a process crash (SIGKILL); on power loss the last
  *   commits may roll back, which is harmless because the queue log still holds their
  *   events until `checkpoint()` (a durable WAL checkpoint) runs before log segments go.
@@ -22,6 +25,7 @@
  * Offsets are assigned from counters.last_offset, never from max(rowid), so expiring the
  * newest rows never lets an offset be used twice.
  */
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import Database, { type Database as DB, type Statement } from 'better-sqlite3';
 import { dedupKeyHash } from '../../domain/dedup-key.js';
 import type { StoredEvent } from '../../domain/event.js';
@@ -34,10 +38,14 @@ import type {
   ExpiryStep,
   Store,
   StoreCounters,
+  TopicsPage,
   TopicSummary,
 } from '../../ports/store.js';
 import { SqliteExpiry, type SqliteExpiryStep } from './expiry.js';
+import { DEFAULT_READ_BYTES } from '../../ports/store.js';
+import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { SqliteReads } from './reads.js';
 import { RangeSet, toRuns, type Range } from './ranges.js';
 
 export interface SqliteStoreOptions {
@@ -47,16 +55,6 @@ export interface SqliteStoreOptions {
   readonly retention?: RetentionPolicy;
   /** Tests only: called inside an expiry step after its deletes, before its commit. */
   readonly duringExpiry?: () => void;
-}
-
-interface EventRow {
-  offset: number;
-  topic: string;
-  event_id: string;
-  timestamp: string;
-  source: string;
-  payload: string;
-  processed_at: string;
 }
 
 interface TopicDelta {
@@ -81,12 +79,12 @@ export interface SqliteApplyResult extends ApplyResult {
   readonly lastOffset: number;
 }
 
-const EVENT_COLUMNS = `"offset", topic, event_id, timestamp, source, payload, processed_at`;
-
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
-  const db = new Database(opts.file, { timeout: 1000 });
+  let owner: DB | null = null;
+  let db: DB | null = null;
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
+    owner = opts.file === ':memory:' ? null : holdOwnerLock(`${opts.file}-owner`);
+    db = new Database(opts.file, { timeout: 1000 });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('temp_store = MEMORY');
@@ -96,7 +94,8 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     );
     migrate(db);
   } catch (err) {
-    db.close();
+    db?.close();
+    owner?.close();
     const code = (err as { code?: string }).code;
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
       throw new Error(`${opts.file} is in use by another process (one aggregator per DATA_DIR)`, {
@@ -105,7 +104,27 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     }
     throw err;
   }
-  return new SqliteStore(db, opts.retention ?? KEEP_FOREVER, opts.duringExpiry);
+  return new SqliteStore(db, opts.retention ?? KEEP_FOREVER, opts.duringExpiry, owner);
+}
+
+/**
+ * Opens `file` (a tiny SQLite database) and keeps an exclusive lock on it until closed:
+ * locking_mode=EXCLUSIVE keeps the lock of the first write for the connection's life. A
+ * second opener gets SQLITE_BUSY at once (timeout 0).
+ */
+function holdOwnerLock(file: string): DB {
+  const owner = new Database(file, { timeout: 0 });
+  try {
+    owner.pragma('journal_mode = DELETE');
+    owner.pragma('locking_mode = EXCLUSIVE');
+    owner.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER)');
+    owner.prepare('INSERT INTO owner (pid) VALUES (?)').run(process.pid);
+    owner.exec('DELETE FROM owner');
+  } catch (err) {
+    owner.close();
+    throw err;
+  }
+  return owner;
 }
 
 function migrate(db: DB): void {
@@ -133,7 +152,7 @@ export class SqliteStore implements Store {
   >;
   private readonly deleteRange: Statement<[number]>;
   private readonly putRange: Statement<[number, number]>;
-  private readonly listStatements = new Map<string, Statement<unknown[], EventRow>>();
+  private readonly reads: SqliteReads;
   private readonly applyTx: (deliveries: readonly Delivery[], at: Date) => SqliteApplyResult;
   private readonly expireTx: (now: Date) => SqliteExpiryStep;
   private closed = false;
@@ -142,7 +161,9 @@ export class SqliteStore implements Store {
     private readonly db: DB,
     retention: RetentionPolicy,
     duringExpiry?: () => void,
+    private readonly owner: DB | null = null,
   ) {
+    this.reads = new SqliteReads(db);
     const ranges = db.prepare('SELECT from_seq, to_seq FROM applied_ranges').raw().all() as Range[];
     this.applied = new RangeSet(ranges);
     this.counts = db
@@ -343,53 +364,24 @@ export class SqliteStore implements Store {
     return step;
   }
 
-  list(query: EventsQuery): Promise<StoredEvent[]> {
-    const where = ['"offset" > ?'];
-    const params: unknown[] = [query.after];
-    if (query.before !== undefined) {
-      where.push('"offset" < ?');
-      params.push(query.before);
-    }
-    if (query.topic !== undefined) {
-      where.push('topic = ?');
-      params.push(query.topic);
-    }
-    if (query.source !== undefined) {
-      where.push('source = ?');
-      params.push(query.source);
-    }
-    const order = query.order === 'desc' ? 'DESC' : 'ASC';
-    const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY "offset" ${order} LIMIT ?`;
-    let statement = this.listStatements.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare<unknown[], EventRow>(sql);
-      this.listStatements.set(sql, statement);
-    }
-    params.push(query.limit);
-    return Promise.resolve(statement.all(...params));
+  list(query: EventsQuery, maxBytes = DEFAULT_READ_BYTES): Promise<StoredEvent[]> {
+    return Promise.resolve(this.reads.list(query, maxBytes));
+  }
+
+  page(query: EventsQuery, maxBytes: number, format: PageFormat): Promise<EncodedPage> {
+    return Promise.resolve(this.reads.page(query, maxBytes, format));
   }
 
   get(topic: string, eventId: string): Promise<StoredEvent | null> {
-    // Through the key store (the events table has no (topic, event_id) index); the row must
-    // still exist and match, since a key outlives its event and a hash is not the key.
-    const row = this.db
-      .prepare<[Buffer, string, string], EventRow>(
-        `SELECT e."offset", e.topic, e.event_id, e.timestamp, e.source, e.payload, e.processed_at
-         FROM dedup_keys k JOIN events e ON e."offset" = k."offset"
-         WHERE k.key = ? AND e.topic = ? AND e.event_id = ?`,
-      )
-      .get(dedupKeyHash(topic, eventId), topic, eventId);
-    return Promise.resolve(row ?? null);
+    return Promise.resolve(this.reads.get(topic, eventId));
   }
 
-  topics(): Promise<TopicSummary[]> {
-    const rows = this.db
-      .prepare<[], TopicSummary>(
-        `SELECT topic, unique_count AS "unique", duplicates, stored, last_offset, last_processed_at
-         FROM topics ORDER BY topic`,
-      )
-      .all();
-    return Promise.resolve(rows);
+  topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {
+    return Promise.resolve(this.reads.topics(page));
+  }
+
+  topicCount(): Promise<number> {
+    return Promise.resolve(this.reads.topicCount());
   }
 
   topicNames(): string[] {
@@ -405,9 +397,23 @@ export class SqliteStore implements Store {
     return { unique_processed, duplicate_dropped, stored, expired, stored_bytes };
   }
 
-  /** Makes every commit so far durable (WAL checkpoint; syncs the database file). */
+  /**
+   * Makes every commit so far durable (WAL checkpoint; syncs the database file). A reader
+   * thread still on an older snapshot can keep the checkpoint from finishing (it reports
+   * busy after the busy timeout, and may not even have synced the WAL); every commit is in
+   * the WAL then, so syncing the WAL file makes them durable all the same.
+   */
   checkpoint(): void {
-    if (!this.closed) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (this.closed) return;
+    const result = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if ((result[0]?.busy ?? 0) !== 0 && this.db.name !== ':memory:') {
+      const fd = openSync(`${this.db.name}-wal`, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
   }
 
   ready(): Promise<boolean> {
@@ -418,6 +424,7 @@ export class SqliteStore implements Store {
     if (!this.closed) {
       this.closed = true;
       this.db.close();
+      this.owner?.close();
     }
     return Promise.resolve();
   }

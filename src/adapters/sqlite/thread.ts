@@ -1,6 +1,7 @@
 /**
- * The SQLite store thread: owns the database connection so that batch transactions never
- * block the HTTP event loop. Serves requests one at a time, in arrival order.
+ * The SQLite store thread: owns the writing connection so that batch transactions never
+ * block the HTTP event loop. Serves requests one at a time, in arrival order. Reads run on
+ * reader threads (reader-thread.ts) so a burst of heavy pages never delays an apply.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type {
@@ -66,12 +67,6 @@ async function handle(request: Request): Promise<unknown> {
       }
       return packed;
     }
-    case 'list':
-      return store.list(request.query);
-    case 'get':
-      return store.get(request.topic, request.eventId);
-    case 'topics':
-      return store.topics();
     case 'expire': {
       const step = store.expireSync(new Date(request.now));
       const packed: ExpiredPacked = {

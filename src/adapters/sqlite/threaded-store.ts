@@ -1,7 +1,9 @@
 /**
- * The SQLite store as seen from the main thread: every call is a message to the store
+ * The SQLite store as seen from the main thread: every write is a message to the store
  * thread (thread.ts), answered in order. Batch transactions therefore run on the second
  * core while the event loop keeps parsing, validating and appending to the queue log.
+ * Reads go to reader threads (reader-pool.ts) with their own read-only connections, so a
+ * burst of heavy /events pages never queues in front of an apply.
  *
  * Counters and topic names are mirrored here and updated when an apply's reply arrives;
  * the consumer acks the queue in the same macrotask, so /stats sees the store's counters and
@@ -9,6 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { StoredEvent } from '../../domain/event.js';
+import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import { KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
 import type { Delivery } from '../../ports/queue.js';
@@ -18,8 +21,10 @@ import type {
   ExpiryStep,
   Store,
   StoreCounters,
+  TopicsPage,
   TopicSummary,
 } from '../../ports/store.js';
+import { DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type {
   Envelope,
   Hello,
@@ -31,19 +36,29 @@ import type {
   ThreadData,
 } from './protocol.js';
 import { RangeSet } from './ranges.js';
+import { ReaderPool } from './reader-pool.js';
 
 const STATUS = ['stored', 'duplicate', 'redelivered'] as const;
+
+/**
+ * Two reader threads: on the 2-core machines this runs on, one more would only add a V8
+ * heap; two let a light read proceed beside one heavy page.
+ */
+const READER_THREADS = 2;
 
 export interface ThreadedStoreOptions {
   readonly retention?: RetentionPolicy;
   /** Tests only: SIGKILL the process inside an expiry step (FAULT_DURING_EXPIRY=kill). */
   readonly killDuringExpiry?: boolean;
+  /** Reader threads (each with its own read-only connection). */
+  readonly readers?: number;
 }
 
 export async function openThreadedSqliteStore(
   file: string,
   opts: ThreadedStoreOptions = {},
 ): Promise<ThreadedSqliteStore> {
+  const readers = opts.readers ?? READER_THREADS;
   const workerData: ThreadData = {
     file,
     retention: opts.retention ?? KEEP_FOREVER,
@@ -59,7 +74,14 @@ export async function openThreadedSqliteStore(
     worker.once('message', onMessage);
     worker.once('error', reject);
   });
-  return new ThreadedSqliteStore(worker, hello);
+  let pool: ReaderPool;
+  try {
+    pool = await ReaderPool.open(file, readers);
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+  return new ThreadedSqliteStore(worker, hello, pool);
 }
 
 interface Pending {
@@ -78,6 +100,7 @@ export class ThreadedSqliteStore implements Store {
   constructor(
     private readonly worker: Worker,
     hello: Hello,
+    private readonly readers: ReaderPool,
   ) {
     this.counterMirror = hello.counters;
     this.topicMirror = new Set(hello.topics);
@@ -90,9 +113,9 @@ export class ThreadedSqliteStore implements Store {
     });
   }
 
-  /** False once the thread has exited (closed, or crashed). */
+  /** False once the store thread or every reader thread has exited (closed, or crashed). */
   get alive(): boolean {
-    return this.isAlive;
+    return this.isAlive && this.readers.alive;
   }
 
   /** Applied sequence numbers as of opening (for the queue log's recovery). */
@@ -173,21 +196,34 @@ export class ThreadedSqliteStore implements Store {
     return { expired: step.expired, keysForgotten: step.keysForgotten, more: step.more };
   }
 
-  list(query: EventsQuery): Promise<StoredEvent[]> {
-    return this.call({ op: 'list', query });
+  list(query: EventsQuery, maxBytes = DEFAULT_READ_BYTES): Promise<StoredEvent[]> {
+    return this.readers.read({ op: 'list', query, maxBytes });
+  }
+
+  page(query: EventsQuery, maxBytes: number, format: PageFormat): Promise<EncodedPage> {
+    return this.readers.read({ op: 'page', query, maxBytes, format });
   }
 
   get(topic: string, eventId: string): Promise<StoredEvent | null> {
-    return this.call({ op: 'get', topic, eventId });
+    return this.readers.read({ op: 'get', topic, eventId });
   }
 
-  topics(): Promise<TopicSummary[]> {
-    return this.call({ op: 'topics' });
+  topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {
+    return this.readers.read({ op: 'topics', page });
   }
 
-  /** Topic names with at least one stored event, from the mirror (no thread round trip). */
-  topicNames(): string[] {
-    return [...this.topicMirror].sort();
+  /** From the mirror: the topics with at least one stored event. */
+  topicCount(): Promise<number> {
+    return Promise.resolve(this.topicMirror.size);
+  }
+
+  /**
+   * The first `max` topic names with at least one stored event, from the mirror (no thread
+   * round trip, so they match the counters of the same instant).
+   */
+  topicNames(max = Number.MAX_SAFE_INTEGER): string[] {
+    const all = [...this.topicMirror].sort();
+    return all.length > max ? all.slice(0, max) : all;
   }
 
   counters(): Promise<StoreCounters> {
@@ -199,10 +235,11 @@ export class ThreadedSqliteStore implements Store {
   }
 
   ready(): Promise<boolean> {
-    return Promise.resolve(this.isAlive);
+    return Promise.resolve(this.alive);
   }
 
   async close(): Promise<void> {
+    await this.readers.close();
     if (!this.isAlive) return;
     await this.call({ op: 'close' });
     this.isAlive = false;

@@ -9,39 +9,56 @@ import {
   EventsQuerySchema,
   StoredEventSchema,
   TopicSchema,
+  TopicsQuerySchema,
   type EventsQuery,
+  type TopicsQuery,
 } from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
 import { DASHBOARD_HTML } from '../dashboard-page.js';
+import { Slots } from '../slots.js';
 
-const MAX_PAGE_CHARS = 32 * 1024 * 1024;
+/**
+ * A page stops early at this many bytes (10,000 payloads of 64 KiB would be 640 MB); the
+ * header `x-page-truncated: true` tells a client to continue from the last offset it got.
+ * The store stops reading there (see EventReader.page), so a request never holds more.
+ */
+export const MAX_PAGE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Pages read or being sent at once; later requests wait their turn. With the cap above this
+ * bounds what /events holds to about 2 x 32 MiB in this thread (test/process/memory.test.ts).
+ * Two, as many as there are reader threads: more would only queue there holding memory.
+ */
+const PAGES_IN_FLIGHT = 2;
 
 export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  const pages = new Slots(PAGES_IN_FLIGHT);
   app.get<{ Querystring: EventsQuery }>(
     '/events',
     {
+      config: { access: 'read' },
       schema: {
         querystring: EventsQuerySchema,
         response: { 200: Type.Array(StoredEventSchema), 400: ErrorSchema },
       },
     },
     async (request, reply) => {
-      const rows = await ctx.reader.list(request.query);
-      // Rows are serialised by hand so stored payload text is sent as is, never re-parsed.
-      // A page stops early at MAX_PAGE_CHARS (10,000 payloads of 64 KiB would be 640 MB);
-      // the header tells a client to continue from the last offset it got.
-      const parts: string[] = [];
-      let chars = 2;
-      for (const row of rows) {
-        const json = storedEventJson(row);
-        if (parts.length > 0 && chars + json.length + 1 > MAX_PAGE_CHARS) {
-          void reply.header('x-page-truncated', 'true');
-          break;
-        }
-        parts.push(json);
-        chars += json.length + 1;
+      // Encoded where it is read (a reader thread in embedded mode): stored payload text is
+      // sent as is, never re-parsed, and the page's bytes are never copied again.
+      const release = await pages.acquire();
+      // 'close' comes when the response is sent or the client has gone: the page is freed.
+      reply.raw.once('close', release);
+      let page;
+      try {
+        page = await ctx.reader.page(request.query, MAX_PAGE_BYTES, 'json');
+      } catch (err) {
+        release();
+        throw err;
       }
-      return sendJson(reply, `[${parts.join(',')}]`);
+      if (page.truncated) void reply.header('x-page-truncated', 'true');
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(Buffer.from(page.body.buffer, page.body.byteOffset, page.body.byteLength));
     },
   );
 
@@ -57,6 +74,7 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get<{ Params: { topic: string; event_id: string } }>(
     '/events/:topic/:event_id',
     {
+      config: { access: 'read' },
       schema: {
         params: EventKeyParamsSchema,
         response: { 200: StoredEventSchema, 404: ErrorSchema },
@@ -67,7 +85,7 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
   // Hierarchical topics may arrive with raw slashes: /events/app/prod/api/<event_id>.
   app.get<{ Params: { '*': string } }>(
     '/events/*',
-    { schema: { hide: true } },
+    { config: { access: 'read' }, schema: { hide: true } },
     (request, reply) => {
       const path = request.params['*'];
       const cut = path.lastIndexOf('/');
@@ -78,13 +96,22 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
   );
 
-  app.get('/', { schema: { hide: true } }, (_request, reply) =>
+  app.get('/', { config: { access: 'open' }, schema: { hide: true } }, (_request, reply) =>
     reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML),
   );
-  app.get(
+  app.get<{ Querystring: TopicsQuery }>(
     '/topics',
-    { schema: { response: { 200: Type.Array(TopicSchema) } } },
-    async (_request, reply) => reply.send(await ctx.reader.topics()),
+    {
+      config: { access: 'read' },
+      schema: {
+        querystring: TopicsQuerySchema,
+        response: { 200: Type.Array(TopicSchema), 400: ErrorSchema },
+      },
+    },
+    async (request, reply) =>
+      reply.send(
+        await ctx.reader.topics({ limit: request.query.limit, after: request.query.after }),
+      ),
   );
 }
 

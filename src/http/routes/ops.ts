@@ -5,10 +5,17 @@ import { HealthSchema, StatsSchema } from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
 
 export function opsRoutes(app: FastifyInstance, ctx: HttpContext): void {
-  app.get('/stats', { schema: { response: { 200: StatsSchema } } }, async () => ctx.stats());
+  app.get(
+    '/stats',
+    { config: { access: 'read' }, schema: { response: { 200: StatsSchema } } },
+    async () => ctx.stats(),
+  );
   app.get(
     '/metrics',
-    { schema: { response: { 200: Type.String({ description: 'Prometheus text format' }) } } },
+    {
+      config: { access: 'metrics' },
+      schema: { response: { 200: Type.String({ description: 'Prometheus text format' }) } },
+    },
     async (_request, reply) => {
       const text = await ctx.metrics.registry.metrics();
       return reply.type(ctx.metrics.registry.contentType).send(text);
@@ -16,7 +23,10 @@ export function opsRoutes(app: FastifyInstance, ctx: HttpContext): void {
   );
   app.get(
     '/healthz',
-    { schema: { response: { 200: HealthSchema, 503: HealthSchema } } },
+    {
+      config: { access: 'open' },
+      schema: { response: { 200: HealthSchema, 503: HealthSchema } },
+    },
     (_request, reply) => {
       const checks = ctx.liveness();
       const ok = Object.values(checks).every(Boolean);
@@ -25,7 +35,10 @@ export function opsRoutes(app: FastifyInstance, ctx: HttpContext): void {
   );
   app.get(
     '/readyz',
-    { schema: { response: { 200: HealthSchema, 503: HealthSchema } } },
+    {
+      config: { access: 'open' },
+      schema: { response: { 200: HealthSchema, 503: HealthSchema } },
+    },
     async (_request, reply) => {
       const checks = await ctx.readiness();
       const ok = Object.values(checks).every(Boolean);

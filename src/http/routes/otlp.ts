@@ -40,6 +40,8 @@ export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPlu
     scope.post(
       '/v1/logs',
       {
+        // A full key, as for /publish (src/http/access.ts).
+        config: { access: 'write' },
         schema: {
           summary: 'OTLP/HTTP logs export (OpenTelemetry)',
           description:

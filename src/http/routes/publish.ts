@@ -3,7 +3,6 @@
  * Bodies are JSON or NDJSON (src/http/ndjson.ts), optionally gzip/deflate-compressed
  * (src/http/encoding.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
 import {
@@ -25,6 +24,8 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.post<{ Querystring: { wait?: boolean } }>(
     '/publish',
     {
+      // Keys are checked by the access hook (src/http/access.ts) before this route's own.
+      config: { access: 'write' },
       schema: {
         querystring: PublishQuerySchema,
         response: {
@@ -98,40 +99,18 @@ function validateBody(ctx: HttpContext, body: unknown): AcceptedEvent[] {
 }
 
 /**
- * The access and intake check of every ingest route (POST /publish, POST /v1/logs): 503
- * while shutting down, then the API key. Shared so that both routes always answer alike.
+ * The intake check of every ingest route (POST /publish, POST /v1/logs): 503 while shutting
+ * down. Keys are checked before it by the access hook (access.ts: both routes are 'write').
+ * Shared so that both routes always answer alike.
  */
 export function ingestAccess(
   ctx: HttpContext,
 ): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
-  const checkKey = apiKeyChecker(ctx.apiKeys);
-  return (request, _reply, done) => {
+  return (_request, _reply, done) => {
     if (!ctx.intake.accepting) {
       done(new AppError('unavailable', 'the aggregator is shutting down', { retryAfter: 2 }));
       return;
     }
-    try {
-      checkKey(request);
-      done();
-    } catch (err) {
-      done(err as AppError);
-    }
-  };
-}
-
-/** Bearer keys compared in constant time (as SHA-256 digests, so lengths do not leak). */
-function apiKeyChecker(keys: readonly string[]): (request: FastifyRequest) => void {
-  if (keys.length === 0) return () => undefined;
-  const digests = keys.map((k) => createHash('sha256').update(k).digest());
-  return (request) => {
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (match === null) throw new AppError('unauthorized', 'send Authorization: Bearer <api key>');
-    const given = createHash('sha256')
-      .update(match[1] as string)
-      .digest();
-    if (!digests.some((d) => timingSafeEqual(d, given))) {
-      throw new AppError('unauthorized', 'unknown API key');
-    }
+    done();
   };
 }

@@ -5,30 +5,49 @@
  * repeats. The loop reads the store by offset, which never skips (see the store contract), and
  * sleeps until this process applies a batch or a poll interval passes (another instance may
  * have stored events).
+ *
+ * Bounds (SPEC §3, §4 item 11):
+ * - at most `maxSubscribers` streams at once; the next one is answered 503 + Retry-After.
+ * - subscribers at the same position share one store read (SharedReads), and a page is at
+ *   most PAGE_ROWS events and about PAGE_BYTES bytes.
+ * - a subscriber holds at most one page beyond its socket's buffer: after a write the socket
+ *   cannot take, the loop waits for it to drain, and a subscriber that does not drain within
+ *   STALL_MS is disconnected (it reconnects and resumes from its last id) instead of being
+ *   buffered without bound or holding its slot forever.
  */
 import { Type } from '@sinclair/typebox';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { storedEventJson } from '../../domain/event.js';
+import { AppError } from '../../domain/errors.js';
 import { MAX_NAME_LENGTH } from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
+import { SharedReads } from '../shared-reads.js';
 
-const PAGE = 500;
+const PAGE_ROWS = 500;
+const PAGE_BYTES = 1024 * 1024;
 const POLL_MS = 1_000;
 const HEARTBEAT_MS = 15_000;
+/** A subscriber that cannot take one page in this long is cut (about 100 KB/s at worst). */
+export const STALL_MS = 10_000;
 
-/** Resolves when `raw` can take more, or the client is gone, or the server is stopping. */
-function drainedOrGone(raw: ServerResponse, closing: AbortSignal): Promise<void> {
+/**
+ * Resolves true when `raw` can take more, false after `ms` without that; also resolves
+ * (true) when the client is gone or the server is stopping, which the loop checks itself.
+ */
+function drainedWithin(raw: ServerResponse, closing: AbortSignal, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const done = (): void => {
-      raw.off('drain', done);
-      raw.off('close', done);
-      closing.removeEventListener('abort', done);
-      resolve();
+    const finish = (drained: boolean): void => {
+      clearTimeout(timer);
+      raw.off('drain', onDrain);
+      raw.off('close', onDrain);
+      closing.removeEventListener('abort', onDrain);
+      resolve(drained);
     };
-    raw.once('drain', done);
-    raw.once('close', done);
-    closing.addEventListener('abort', done, { once: true });
+    const onDrain = (): void => finish(true);
+    const timer = setTimeout(() => finish(false), ms);
+    raw.once('drain', onDrain);
+    raw.once('close', onDrain);
+    closing.addEventListener('abort', onDrain, { once: true });
   });
 }
 
@@ -36,15 +55,28 @@ const SubscribeQuerySchema = Type.Object(
   {
     topic: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH })),
     after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+    access_token: Type.Optional(
+      Type.String({ description: 'API key, for clients that cannot send headers (EventSource).' }),
+    ),
   },
   { additionalProperties: false },
 );
 
 export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  const shared = new SharedReads(ctx.reader, PAGE_ROWS, PAGE_BYTES);
+  let active = 0;
   app.get<{ Querystring: { topic?: string; after?: number } }>(
     '/subscribe',
-    { schema: { querystring: SubscribeQuerySchema } },
+    { config: { access: 'read', queryToken: true }, schema: { querystring: SubscribeQuerySchema } },
     async (request, reply) => {
+      if (active >= ctx.maxSubscribers) {
+        throw new AppError(
+          'unavailable',
+          `${ctx.maxSubscribers} subscribers are connected, the most this server takes (MAX_SUBSCRIBERS)`,
+          { retryAfter: 5 },
+        );
+      }
+      active++;
       const lastId = Number(request.headers['last-event-id']);
       let cursor =
         Number.isSafeInteger(lastId) && lastId >= 0 ? lastId : (request.query.after ?? 0);
@@ -65,25 +97,25 @@ export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
       };
       raw.on('close', onClose);
       let lastWrite = Date.now();
+      let stalled = false;
       try {
         while (open && !ctx.closing.aborted) {
-          const rows = await ctx.reader.list({
-            after: cursor,
-            limit: PAGE,
-            order: 'asc',
-            ...(topic !== undefined ? { topic } : {}),
-          });
-          for (const row of rows) {
-            if (!open) break;
-            const flushed = raw.write(
-              `id: ${row.offset}\nevent: event\ndata: ${storedEventJson(row)}\n\n`,
-            );
-            cursor = row.offset;
+          const page = await shared.next(topic, cursor);
+          if (!open) break;
+          if (page.lastOffset !== null) {
+            const flushed = raw.write(page.body);
+            cursor = page.lastOffset;
             lastWrite = Date.now();
-            // A client that stops reading must not hold the loop (or shutdown) forever.
-            if (!flushed) await drainedOrGone(raw, ctx.closing);
+            if (!flushed && !(await drainedWithin(raw, ctx.closing, STALL_MS))) {
+              stalled = true;
+              request.log.warn(
+                { topic, cursor },
+                'subscriber disconnected: it did not keep up (it resumes from its last id)',
+              );
+              break;
+            }
           }
-          if (rows.length === PAGE) continue;
+          if (page.more) continue;
           if (Date.now() - lastWrite >= HEARTBEAT_MS) {
             raw.write(': keep-alive\n\n');
             lastWrite = Date.now();
@@ -94,8 +126,9 @@ export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
         // End the stream so the client reconnects (after `retry`) from its last id.
         request.log.warn({ err }, 'subscription ended: the store could not be read');
       } finally {
+        active--;
         raw.off('close', onClose);
-        if (raw.writableNeedDrain) raw.destroy();
+        if (stalled || raw.writableNeedDrain) raw.destroy();
         else raw.end();
       }
     },

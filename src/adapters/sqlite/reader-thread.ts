@@ -1,0 +1,69 @@
+/**
+ * A reader thread: a read-only connection to the store's database, serving reads one at a
+ * time. WAL gives each read a consistent snapshot while the writer thread commits beside it,
+ * so heavy pages never hold up applies (nor the HTTP event loop). A page is encoded here and
+ * its bytes are transferred, not copied, to the main thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { ReadEnvelope, ReadRequest, Reply, StartupFailure } from './protocol.js';
+import { SqliteReads } from './reads.js';
+
+const port = parentPort;
+if (port === null) throw new Error('reader-thread.ts must run as a worker thread');
+
+let reads: SqliteReads;
+try {
+  const db = new Database((workerData as { file: string }).file, {
+    readonly: true,
+    fileMustExist: true,
+    timeout: 1000,
+  });
+  db.pragma('query_only = true');
+  db.pragma('cache_size = -16384');
+  reads = new SqliteReads(db);
+  port.postMessage({ hello: true });
+} catch (err) {
+  const failure: StartupFailure = { failed: true, message: (err as Error).message };
+  port.postMessage(failure);
+  process.exit(1);
+}
+
+function handle(request: ReadRequest): unknown {
+  switch (request.op) {
+    case 'page':
+      return reads.page(request.query, request.maxBytes, request.format);
+    case 'list':
+      return reads.list(request.query, request.maxBytes);
+    case 'get':
+      return reads.get(request.topic, request.eventId);
+    case 'topics':
+      return reads.topics(request.page);
+    case 'topicCount':
+      return reads.topicCount();
+  }
+}
+
+port.on('message', (envelope: ReadEnvelope) => {
+  let reply: Reply;
+  let transfer: ArrayBuffer[] = [];
+  try {
+    const result = handle(envelope.request);
+    reply = { id: envelope.id, ok: true, result };
+    if (envelope.request.op === 'page') {
+      const body = (result as { body: Uint8Array }).body;
+      // A Buffer may be a view into a shared pool; transfer only a buffer it owns alone.
+      if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) {
+        transfer = [body.buffer as ArrayBuffer];
+      }
+    }
+  } catch (err) {
+    const e = err as { message?: string; code?: string };
+    reply = {
+      id: envelope.id,
+      ok: false,
+      error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}) },
+    };
+  }
+  port.postMessage(reply, transfer);
+});

@@ -1,0 +1,134 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core) against a
+ * server that needs keys: it asks for a key on 401, keeps it for the tab only
+ * (sessionStorage), and every call it makes works with it, the SSE live tail included
+ * (?access_token=). Without keys it asks for nothing.
+ *
+ * Skips loudly when /usr/bin/chromium is missing, except in CI (CI=true), where that fails.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { startApp, type TestApp } from '../helpers/app.js';
+import { makeEvent } from '../helpers/events.js';
+import { postJson, waitIdle } from '../helpers/http.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FULL = 'dash-full-key-0123456789';
+const READ = 'dash-read-key-0123456789';
+const inCi = process.env.CI === 'true' || process.env.CI === '1';
+const missing = !existsSync(CHROMIUM);
+if (missing && inCi) throw new Error(`${CHROMIUM} is missing in CI: apt-get install -y chromium`);
+const skip = missing
+  ? `SKIPPED LOUDLY: ${CHROMIUM} not found (apt-get install -y chromium)`
+  : false;
+if (missing) console.warn(`# ${skip}`);
+
+async function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+void describe('dashboard with API keys', { skip }, () => {
+  let t: TestApp;
+  let browser: Browser;
+  before(async () => {
+    t = await startApp({ API_KEYS: FULL, READ_API_KEYS: READ });
+    const auth = { authorization: `Bearer ${FULL}` };
+    const events = Array.from({ length: 5 }, (_, i) =>
+      makeEvent({ topic: 'dash', event_id: `old-${i}` }),
+    );
+    assert.equal((await postJson(`${t.url}/publish`, events, auth)).status, 202);
+    browser = await launch();
+  });
+  after(async () => {
+    await browser.close();
+    await t.close();
+  });
+
+  void it('asks for a key, then shows counters, topics, events and live events with it', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const unauthorized: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() === 401) unauthorized.push(r.url());
+    });
+    await page.goto(`${t.url}/`);
+    await page.locator('#key-form').waitFor({ state: 'visible' });
+    assert.ok(unauthorized.length > 0, 'the page found out from a 401');
+
+    await page.fill('#key-input', READ);
+    await page.click('#key-save');
+    await page.locator('#key-form').waitFor({ state: 'hidden' });
+    await page.locator('#topics td', { hasText: 'dash' }).first().waitFor();
+    await page.locator('#events td', { hasText: 'old-4' }).waitFor();
+    await page.locator('#counters .counter').first().waitFor();
+    await page.locator('#live-state', { hasText: 'connected' }).waitFor();
+
+    // A new event arrives over the SSE stream, which authenticated by access_token.
+    const fresh = makeEvent({ topic: 'dash', event_id: 'live-one' });
+    assert.equal(
+      (await postJson(`${t.url}/publish`, fresh, { authorization: `Bearer ${FULL}` })).status,
+      202,
+    );
+    await page.locator('#live td', { hasText: 'live-one' }).waitFor({ timeout: 15_000 });
+
+    // A string expression: it runs in the page (this project compiles without DOM types).
+    const stored = await page.evaluate(
+      `({ session: sessionStorage.getItem('logsieve.apiKey'), local: Object.keys(localStorage).length, cookie: document.cookie })`,
+    );
+    assert.deepEqual(stored, { session: READ, local: 0, cookie: '' });
+
+    // Another tab (a new browsing context) does not inherit the key.
+    const other = await (await browser.newContext()).newPage();
+    await other.goto(`${t.url}/`);
+    await other.locator('#key-form').waitFor({ state: 'visible' });
+    await other.context().close();
+    await context.close();
+  });
+
+  void it('asks again when the key is refused', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${t.url}/`);
+    await page.fill('#key-input', 'not-a-configured-key-at-all');
+    await page.click('#key-save');
+    await page.locator('#meta', { hasText: 'refused' }).waitFor();
+    await page.locator('#key-form').waitFor({ state: 'visible' });
+    await context.close();
+  });
+});
+
+void describe('dashboard without keys', { skip }, () => {
+  let t: TestApp;
+  let browser: Browser;
+  before(async () => {
+    t = await startApp();
+    assert.equal((await postJson(`${t.url}/publish`, makeEvent({ topic: 'open' }))).status, 202);
+    await waitIdle(t.url);
+    browser = await launch();
+  });
+  after(async () => {
+    await browser.close();
+    await t.close();
+  });
+
+  void it('shows the data and never asks for a key', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${t.url}/`);
+    await page.locator('#topics td', { hasText: 'open' }).first().waitFor();
+    assert.equal(await page.locator('#key-form').isVisible(), false);
+    await page.close();
+  });
+});
