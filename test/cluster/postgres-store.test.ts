@@ -200,8 +200,133 @@ void describe('PostgreSQL store with several instances', { skip: skip ?? false }
         ['redelivered', 'redelivered'],
       );
       assert.equal(await store.pruneDeliveriesBelow('1001-0'), 0);
+      // Forgotten ids are below the floor: a late copy of them is still recognised.
+      const late = await store.apply(batch.slice(0, 2), new Date());
+      assert.deepEqual(
+        late.items.map((i) => i.status),
+        ['redelivered', 'redelivered'],
+      );
+      // The floor never moves down, and the late copies recorded above are pruned again.
+      assert.equal(await store.pruneDeliveriesBelow('1-0'), 2);
+      const fresh = await store.apply([mk('1001-1')], new Date());
+      assert.deepEqual(
+        fresh.items.map((i) => i.status),
+        ['stored'],
+      );
+      assert.deepEqual(await store.counters(), { unique_processed: 5, duplicate_dropped: 0 });
     } finally {
       await store.close();
+      await dropPostgresSchema(DATABASE_URL, namespace);
+    }
+  });
+
+  void it('a prune waits for the applies in flight, and an apply after it sees the raised floor', async () => {
+    await withStores(2, async ([a, b]) => {
+      assert.ok(a !== undefined && b !== undefined);
+      const mk = (id: string) => ({ id, event: ev() });
+      // Many applies racing with raises of the floor over the ids they use: whatever the
+      // interleaving, each id is applied exactly once.
+      const ids = Array.from({ length: 400 }, (_, i) => `${5000 + i}-0`);
+      const batches = ids.map((id) => [mk(id)]);
+      const firsts = await Promise.all(
+        batches.map((bt, i) => (i % 2 ? a : b).apply(bt, new Date())),
+      );
+      const raced = await Promise.all([
+        ...batches.map((bt, i) => (i % 2 ? b : a).apply(bt, new Date())),
+        ...ids
+          .filter((_, i) => i % 40 === 0)
+          .map((id, i) => (i % 2 ? a : b).pruneDeliveriesBelow(id)),
+      ]);
+      const statuses = [...firsts, ...raced.slice(0, batches.length)].flatMap((r) =>
+        typeof r === 'number' ? [] : r.items.map((i) => i.status),
+      );
+      assert.equal(statuses.filter((st) => st === 'stored').length, ids.length);
+      assert.equal(statuses.filter((st) => st === 'redelivered').length, ids.length);
+      assert.deepEqual(await a.counters(), { unique_processed: 400, duplicate_dropped: 0 });
+    });
+  });
+
+  void it('sessions run with synchronous_commit on even when the role is configured with it off', async () => {
+    const namespace = randomNamespace();
+    const role = `r_${namespace}`;
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    const url = new URL(DATABASE_URL);
+    url.username = role;
+    url.password = '';
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`GRANT CREATE ON DATABASE ${url.pathname.slice(1)} TO ${role}`);
+      await admin.query(`ALTER ROLE ${role} SET synchronous_commit = off`);
+      // The role's own sessions do run with it off: the setup is real.
+      const plain = new pg.Client({ connectionString: url.toString() });
+      await plain.connect();
+      const seen = await plain.query<{ v: string }>(
+        `SELECT current_setting('synchronous_commit') AS v`,
+      );
+      await plain.end();
+      assert.equal(seen.rows[0]?.v, 'off');
+
+      const store = await openPostgresStore({
+        url: url.toString(),
+        namespace,
+        poolMax: 2,
+        consumerName: 'sync',
+      });
+      try {
+        assert.equal(store.synchronousCommit, 'on');
+        const r = await store.apply(deliver([ev()]), new Date());
+        assert.equal(r.stored, 1);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${namespace}" CASCADE`);
+      await admin.query(`REVOKE ALL ON DATABASE ${url.pathname.slice(1)} FROM ${role}`);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    }
+  });
+
+  void it('a batch over statement_timeout is applied in smaller parts, in order, counted once', async () => {
+    const namespace = randomNamespace();
+    // The first open creates the schema; then every inserted row costs 20 ms (a trigger
+    // standing in for a slow disk or a big payload), so 64 rows take over a second.
+    const setup = await openStore(namespace, 'setup');
+    await setup.close();
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    const store = await openPostgresStore({
+      url: DATABASE_URL,
+      namespace,
+      poolMax: 2,
+      consumerName: 'slow',
+      statementTimeoutMs: 600,
+    });
+    try {
+      await admin.query(`
+        CREATE FUNCTION "${namespace}".slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END $$;
+        CREATE TRIGGER slow BEFORE INSERT ON "${namespace}".events
+        FOR EACH ROW EXECUTE FUNCTION "${namespace}".slow_row();`);
+      const events = Array.from({ length: 64 }, (_, i) => ev({ event_id: `slow-${i % 48}` }));
+      const r = await store.apply(deliver(events), new Date());
+      assert.equal(r.stored, 48);
+      assert.equal(r.duplicates, 16);
+      assert.deepEqual(
+        r.items.map((i) => i.status),
+        events.map((_, i) => (i < 48 ? 'stored' : 'duplicate')),
+      );
+      const offsets = r.items.slice(0, 48).map((i) => i.offset ?? 0);
+      assert.deepEqual(
+        offsets,
+        [...offsets].sort((x, y) => x - y),
+        'offsets follow the batch order',
+      );
+      assert.deepEqual(await store.counters(), { unique_processed: 48, duplicate_dropped: 16 });
+    } finally {
+      await store.close();
+      await admin.end();
       await dropPostgresSchema(DATABASE_URL, namespace);
     }
   });

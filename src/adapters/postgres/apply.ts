@@ -1,7 +1,8 @@
 /**
- * One apply = one call of the schema's apply_batch function (migration 2), sent outside
- * BEGIN so the call is its own transaction: one round trip per batch whatever its size,
- * and the namespace's offset lock is never held while PostgreSQL waits for Node.
+ * One apply = one call of the schema's apply_batch function (migration 2, behind the delivery
+ * floor check of migration 3), sent outside BEGIN so the call is its own transaction: one
+ * round trip per batch whatever its size, and the namespace's offset lock is never held
+ * while PostgreSQL waits for Node.
  *
  * This module packs a batch into the function's arguments and turns its answer into the
  * per-item result. The decisions (which delivery is fresh, which copy is stored, offsets,
@@ -19,6 +20,8 @@ export interface BatchInput {
   readonly shard: number;
   /** pg_advisory_xact_lock(class, key) of the namespace's offsets. */
   readonly lock: readonly [number, number];
+  /** Lock class of the namespace's delivery floor (same key as `lock`), see migration 3. */
+  readonly floorClass: number;
 }
 
 /** A delivery id as two integers: Redis "ms-seq", or a plain integer (seq 0). */
@@ -114,6 +117,7 @@ export async function applyBatch(
       input.shard,
       input.lock[0],
       input.lock[1],
+      input.floorClass,
     ],
   });
   const row = r.rows[0];

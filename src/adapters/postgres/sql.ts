@@ -6,6 +6,7 @@
 
 export interface Statements {
   readonly applyBatch: string;
+  readonly raiseFloor: string;
   readonly pruneDeliveries: string;
   readonly get: string;
   readonly topics: string;
@@ -21,11 +22,16 @@ export function statements(s: string): Statements {
     ${PROCESSED_AT_ISO} AS processed_at`;
   return {
     // A whole apply, in its own transaction (run it outside BEGIN): see migration 2 for
-    // what apply_batch guarantees and answers.
-    applyBatch: `SELECT base, outcome FROM ${s}.apply_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    // what apply_batch guarantees and answers, migration 3 for the delivery floor check.
+    applyBatch: `SELECT base, outcome FROM ${s}.apply_batch_above_floor($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 
-    // Forgets delivery ids below the queue's floor (ids that can never be delivered again),
-    // at most $3 rows per call so one delete never holds many row locks or runs long.
+    // Raises the pruned floor (never lowers it), in its own transaction; returns the floor
+    // in force. Every apply that starts after it commits answers 'redelivered' below it.
+    raiseFloor: `SELECT ms::text, seq::text FROM ${s}.raise_delivery_floor($1, $2, $3, $4)`,
+
+    // Forgets delivery ids below the store's floor (raiseFloor committed first, so no apply
+    // needs them any more), at most $3 rows per call so one delete never holds many row
+    // locks or runs long.
     pruneDeliveries: `
       DELETE FROM ${s}.applied_deliveries
       WHERE ctid = ANY (ARRAY(

@@ -29,11 +29,24 @@
  * delivered, i.e. until it is acked. The queue reports a floor (RedisQueue.deliveryFloor:
  * the oldest pending entry id, or the group's last delivered id + 1 when nothing is pending,
  * read atomically), below which no id can ever be handed out again; cluster.ts passes it to
- * `pruneDeliveriesBelow` every minute (the previous minute's floor). This is exact (no retention to guess: a batch
- * committed before a week-long outage and never acked is still recognised) and keeps the
- * table at about the number of unacked entries, at most QUEUE_MAX plus one minute of
- * traffic. The ids are ordered integers (ms, seq), so a prune deletes a prefix of the
- * primary key.
+ * `pruneDeliveriesBelow` every minute. The store first raises its own floor to it
+ * (migration 3: monotonic, serialised with every apply by an advisory lock), then deletes
+ * the ids below. Every id below the store's floor answers 'redelivered': a copy that an
+ * instance read before a pause of any length (SIGSTOP, VM pause, GC, partition) and applies
+ * after another instance stored and acked it is recognised, not counted a second time. This
+ * is exact (no retention to guess: a batch committed before a week-long outage and never
+ * acked is still recognised) and keeps the table at about the number of unacked entries, at
+ * most QUEUE_MAX plus one minute of traffic. The ids are ordered integers (ms, seq), so a
+ * prune deletes a prefix of the primary key.
+ *
+ * Durability. Every session runs with synchronous_commit = on, whatever the server, database
+ * or role says: the worker XACKs as soon as apply returns, so a commit that a server crash
+ * could still lose (off, or local with a replica behind) would lose acknowledged events.
+ *
+ * A batch that fails on statement_timeout (57014: the statement was cancelled, so nothing of
+ * it committed) is split in halves, applied one after the other, down to single entries;
+ * retried unchanged it would fail forever and pin the delivery floor. Other failures are
+ * thrown: the worker releases the batch and backs off.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -66,9 +79,12 @@ export interface PostgresStoreOptions {
 }
 
 export interface PostgresStore extends Store {
+  /** synchronous_commit as this store's sessions see it (always 'on'; see Durability). */
+  readonly synchronousCommit: string;
   /**
-   * Forgets applied delivery ids below `floor` ("ms-seq"), which the queue guarantees it
-   * will never deliver again. Returns how many were deleted.
+   * Raises the store's delivery floor to `floor` ("ms-seq"), which the queue guarantees it
+   * will never deliver again, then forgets the applied delivery ids below the store's floor.
+   * Returns how many were deleted.
    */
   pruneDeliveriesBelow(floor: string): Promise<number>;
 }
@@ -103,12 +119,21 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   });
   // An idle client whose server went away emits here; without a listener it would crash.
   pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'postgres idle connection lost'));
+  // Queued on every new connection before any query of ours, so it wins over the server's,
+  // the database's, the role's and the URL's settings (see Durability). If it fails, the
+  // connection is broken and the next query on it fails too.
+  pool.on('connect', (client) => {
+    client.query(FORCE_SYNCHRONOUS_COMMIT).catch((err: unknown) => {
+      opts.log?.warn({ err }, 'setting synchronous_commit failed');
+    });
+  });
 
   const schema = quoteIdent(opts.namespace);
   const sql = statements(schema);
   const lockKey = namespaceKey(opts.namespace);
   const shard = Math.abs(namespaceKey(opts.consumerName)) % SHARDS;
 
+  let synchronousCommit: string;
   try {
     const client = await pool.connect();
     const onLost = (): void => undefined; // the failing query reports it
@@ -117,6 +142,15 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       const applied = await migrate(client, schema, opts.namespace);
       if (applied.length > 0)
         opts.log?.info({ applied, schema: opts.namespace }, 'migrations applied');
+      const r = await client.query<{ v: string }>(
+        `SELECT current_setting('synchronous_commit') AS v`,
+      );
+      synchronousCommit = r.rows[0]?.v ?? 'unknown';
+      if (synchronousCommit !== 'on') {
+        throw new Error(
+          `PostgreSQL sessions run with synchronous_commit=${synchronousCommit}, not on (a pooler that drops SET?)`,
+        );
+      }
     } finally {
       client.off('error', onLost);
       client.release();
@@ -129,12 +163,53 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   let closed = false;
 
   async function pruneDeliveriesBelow(floor: string): Promise<number> {
-    const { ms, seq } = parseDeliveryId(floor);
+    const wanted = parseDeliveryId(floor);
+    // Deleting only below the floor in force (committed, seen by every later apply) keeps
+    // every id either recorded or below a floor that answers for it.
+    const raised = await pool.query<{ ms: string; seq: string }>(sql.raiseFloor, [
+      wanted.ms,
+      wanted.seq,
+      LOCK_CLASS.deliveryFloor,
+      lockKey,
+    ]);
+    const row = raised.rows[0];
+    if (row === undefined) throw new Error('raise_delivery_floor returned no row');
     let total = 0;
     for (;;) {
-      const r = await pool.query(sql.pruneDeliveries, [ms, seq, PRUNE_CHUNK]);
+      const r = await pool.query(sql.pruneDeliveries, [row.ms, row.seq, PRUNE_CHUNK]);
       total += r.rowCount ?? 0;
       if ((r.rowCount ?? 0) < PRUNE_CHUNK || closed) return total;
+    }
+  }
+
+  /** One apply_batch call; on statement_timeout, the two halves in turn (see header). */
+  async function applySplitting(
+    deliveries: readonly Delivery[],
+    processedAt: Date,
+  ): Promise<ApplyResult> {
+    try {
+      return await applyBatch(pool, sql, {
+        deliveries,
+        processedAt,
+        shard,
+        lock: [LOCK_CLASS.offsets, lockKey],
+        floorClass: LOCK_CLASS.deliveryFloor,
+      });
+    } catch (err) {
+      if (deliveries.length < 2 || !isStatementTimeout(err) || closed) throw err;
+      const half = Math.ceil(deliveries.length / 2);
+      opts.log?.warn(
+        { events: deliveries.length, statementTimeoutMs },
+        'apply over statement_timeout; applying the batch in halves',
+      );
+      // In order: the halves commit one after the other, so offsets keep the batch order.
+      const a = await applySplitting(deliveries.slice(0, half), processedAt);
+      const b = await applySplitting(deliveries.slice(half), processedAt);
+      return {
+        items: [...a.items, ...b.items],
+        stored: a.stored + b.stored,
+        duplicates: a.duplicates + b.duplicates,
+      };
     }
   }
 
@@ -154,12 +229,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       // after any failure. If the connection is lost, the call's outcome is unknown; the
       // batch is released, and if it did commit, it comes back 'redelivered'.
       try {
-        return await applyBatch(pool, sql, {
-          deliveries,
-          processedAt,
-          shard,
-          lock: [LOCK_CLASS.offsets, lockKey],
-        });
+        return await applySplitting(deliveries, processedAt);
       } catch (err) {
         throw asOutage(err, 'apply');
       }
@@ -242,6 +312,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       }
     },
 
+    synchronousCommit,
+
     pruneDeliveriesBelow,
 
     async close(): Promise<void> {
@@ -250,6 +322,13 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       await pool.end();
     },
   };
+}
+
+const FORCE_SYNCHRONOUS_COMMIT = 'SET synchronous_commit TO on';
+
+/** PostgreSQL cancelled the statement (statement_timeout): it committed nothing. */
+function isStatementTimeout(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === '57014';
 }
 
 function toEvent(r: EventRow): StoredEvent {
