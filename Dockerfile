@@ -3,13 +3,19 @@
 # module; the runtime stage carries only production dependencies and dist/src, runs as the
 # unprivileged `node` user, and reports health from /healthz.
 
-FROM node:20-bookworm-slim AS build
+# Node 24, the active LTS line (Node 20 left LTS on 2026-04-30). Both stages use the same
+# line: better-sqlite3 is compiled in the first for the ABI of the second.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Toolchain for better-sqlite3 when no prebuilt binary matches (kept out of the runtime image).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# npm ci runs `prepare`, which builds only when src/ is there: not yet in this layer.
+COPY scripts/build-if-stale.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
@@ -17,7 +23,7 @@ COPY test ./test
 COPY bench ./bench
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { MIGRATIONS } from '../../src/adapters/postgres/migrations.js';
+import { LOCK_CLASS, MIGRATIONS, namespaceKey } from '../../src/adapters/postgres/migrations.js';
+import { quoteIdent, statements } from '../../src/adapters/postgres/sql.js';
 import { openPostgresStore, type PostgresStore } from '../../src/adapters/postgres/store.js';
 import type { ApplyResult } from '../../src/ports/store.js';
 import { deliver, ev } from '../contract/store.contract.js';
@@ -257,7 +258,7 @@ void describe('PostgreSQL store with several instances', { skip: skip ?? false }
     });
   });
 
-  void it('sessions run with synchronous_commit on even when the role is configured with it off', async () => {
+  void it('an apply commits with synchronous_commit on even when the role is configured with it off', async () => {
     const namespace = randomNamespace();
     const role = `r_${namespace}`;
     const admin = new pg.Client({ connectionString: DATABASE_URL });
@@ -265,19 +266,11 @@ void describe('PostgreSQL store with several instances', { skip: skip ?? false }
     const url = new URL(DATABASE_URL);
     url.username = role;
     url.password = '';
+    const database = url.pathname.slice(1);
     try {
       await admin.query(`CREATE ROLE ${role} LOGIN`);
-      await admin.query(`GRANT CREATE ON DATABASE ${url.pathname.slice(1)} TO ${role}`);
+      await admin.query(`GRANT CREATE ON DATABASE ${database} TO ${role}`);
       await admin.query(`ALTER ROLE ${role} SET synchronous_commit = off`);
-      // The role's own sessions do run with it off: the setup is real.
-      const plain = new pg.Client({ connectionString: url.toString() });
-      await plain.connect();
-      const seen = await plain.query<{ v: string }>(
-        `SELECT current_setting('synchronous_commit') AS v`,
-      );
-      await plain.end();
-      assert.equal(seen.rows[0]?.v, 'off');
-
       const store = await openPostgresStore({
         url: url.toString(),
         namespace,
@@ -285,15 +278,44 @@ void describe('PostgreSQL store with several instances', { skip: skip ?? false }
         consumerName: 'sync',
       });
       try {
-        assert.equal(store.synchronousCommit, 'on');
-        const r = await store.apply(deliver([ev()]), new Date());
-        assert.equal(r.stored, 1);
+        assert.equal((await store.apply(deliver([ev()]), new Date())).stored, 1);
       } finally {
         await store.close();
       }
+      // The statement the store sends, inside a transaction we can look into before COMMIT:
+      // the role's sessions run with it off, and the apply switches its transaction to on.
+      const session = new pg.Client({ connectionString: url.toString() });
+      await session.connect();
+      try {
+        const setting = async () =>
+          (await session.query<{ v: string }>(`SELECT current_setting('synchronous_commit') AS v`))
+            .rows[0]?.v;
+        assert.equal(await setting(), 'off', 'the role really is configured with it off');
+        await session.query('BEGIN');
+        await session.query(statements(quoteIdent(namespace)).applyBatch, [
+          '77',
+          '0',
+          '1',
+          'orders',
+          'sync-1',
+          '2025-10-24T00:00:00.000Z',
+          'svc',
+          '{}',
+          new Date(),
+          0,
+          LOCK_CLASS.offsets,
+          namespaceKey(namespace),
+          LOCK_CLASS.deliveryFloor,
+        ]);
+        assert.equal(await setting(), 'on', 'the apply commits with synchronous_commit on');
+        await session.query('ROLLBACK');
+        assert.equal(await setting(), 'off', 'local to the transaction');
+      } finally {
+        await session.end();
+      }
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${namespace}" CASCADE`);
-      await admin.query(`REVOKE ALL ON DATABASE ${url.pathname.slice(1)} FROM ${role}`);
+      await admin.query(`REVOKE ALL ON DATABASE ${database} FROM ${role}`);
       await admin.query(`DROP ROLE IF EXISTS ${role}`);
       await admin.end();
     }

@@ -257,7 +257,11 @@ $fn$;
 --   either still recorded or below a floor every apply sees;
 -- * an entry whose id is below the floor answers 'redelivered' and changes nothing: it is
 --   recorded here, in the same transaction, before apply_batch records the batch's ids, so
---   apply_batch finds it recorded (a later prune deletes the row again).
+--   apply_batch finds it recorded (a later prune deletes the row again);
+-- * the apply commits with synchronous_commit = on whatever the server, database, role or
+--   session says (set_config local to the transaction, so it holds through any pooler): the
+--   worker XACKs as soon as the call returns, and a commit that a server crash could still
+--   lose would lose acknowledged events.
 CREATE TABLE ${s}.delivery_floor (
   singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
   ms        bigint  NOT NULL,
@@ -275,6 +279,7 @@ DECLARE
   v_floor_ms bigint;
   v_floor_seq bigint;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'on', true);
   PERFORM pg_advisory_xact_lock_shared(p_floor_class, p_lock_key);
   SELECT f.ms, f.seq INTO v_floor_ms, v_floor_seq FROM ${s}.delivery_floor f;
   IF v_floor_ms > 0 OR v_floor_seq > 0 THEN
@@ -299,6 +304,7 @@ CREATE FUNCTION ${s}.raise_delivery_floor(
   OUT ms bigint, OUT seq bigint)
 LANGUAGE plpgsql AS $fn$
 BEGIN
+  PERFORM set_config('synchronous_commit', 'on', true);
   PERFORM pg_advisory_xact_lock(p_floor_class, p_lock_key);
   UPDATE ${s}.delivery_floor f SET ms = p_ms, seq = p_seq
   WHERE (f.ms, f.seq) < (p_ms, p_seq);

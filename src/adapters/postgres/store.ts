@@ -39,9 +39,11 @@
  * most QUEUE_MAX plus one minute of traffic. The ids are ordered integers (ms, seq), so a
  * prune deletes a prefix of the primary key.
  *
- * Durability. Every session runs with synchronous_commit = on, whatever the server, database
- * or role says: the worker XACKs as soon as apply returns, so a commit that a server crash
- * could still lose (off, or local with a replica behind) would lose acknowledged events.
+ * Durability. Every apply (and floor raise) commits with synchronous_commit = on, whatever
+ * the server, database, role or URL says (migration 3 sets it local to the transaction, so
+ * it holds through a transaction pooler too): the worker XACKs as soon as apply returns, so
+ * a commit that a server crash could still lose (off, or local with a replica behind)
+ * would lose acknowledged events.
  *
  * A batch that fails on statement_timeout (57014: the statement was cancelled, so nothing of
  * it committed) is split in halves, applied one after the other, down to single entries;
@@ -79,8 +81,6 @@ export interface PostgresStoreOptions {
 }
 
 export interface PostgresStore extends Store {
-  /** synchronous_commit as this store's sessions see it (always 'on'; see Durability). */
-  readonly synchronousCommit: string;
   /**
    * Raises the store's delivery floor to `floor` ("ms-seq"), which the queue guarantees it
    * will never deliver again, then forgets the applied delivery ids below the store's floor.
@@ -119,21 +119,12 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   });
   // An idle client whose server went away emits here; without a listener it would crash.
   pool.on('error', (err) => opts.log?.warn({ err: err.message }, 'postgres idle connection lost'));
-  // Queued on every new connection before any query of ours, so it wins over the server's,
-  // the database's, the role's and the URL's settings (see Durability). If it fails, the
-  // connection is broken and the next query on it fails too.
-  pool.on('connect', (client) => {
-    client.query(FORCE_SYNCHRONOUS_COMMIT).catch((err: unknown) => {
-      opts.log?.warn({ err }, 'setting synchronous_commit failed');
-    });
-  });
 
   const schema = quoteIdent(opts.namespace);
   const sql = statements(schema);
   const lockKey = namespaceKey(opts.namespace);
   const shard = Math.abs(namespaceKey(opts.consumerName)) % SHARDS;
 
-  let synchronousCommit: string;
   try {
     const client = await pool.connect();
     const onLost = (): void => undefined; // the failing query reports it
@@ -142,15 +133,6 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       const applied = await migrate(client, schema, opts.namespace);
       if (applied.length > 0)
         opts.log?.info({ applied, schema: opts.namespace }, 'migrations applied');
-      const r = await client.query<{ v: string }>(
-        `SELECT current_setting('synchronous_commit') AS v`,
-      );
-      synchronousCommit = r.rows[0]?.v ?? 'unknown';
-      if (synchronousCommit !== 'on') {
-        throw new Error(
-          `PostgreSQL sessions run with synchronous_commit=${synchronousCommit}, not on (a pooler that drops SET?)`,
-        );
-      }
     } finally {
       client.off('error', onLost);
       client.release();
@@ -312,8 +294,6 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       }
     },
 
-    synchronousCommit,
-
     pruneDeliveriesBelow,
 
     async close(): Promise<void> {
@@ -323,8 +303,6 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
     },
   };
 }
-
-const FORCE_SYNCHRONOUS_COMMIT = 'SET synchronous_commit TO on';
 
 /** PostgreSQL cancelled the statement (statement_timeout): it committed nothing. */
 function isStatementTimeout(err: unknown): boolean {
