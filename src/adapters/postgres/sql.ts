@@ -1,7 +1,7 @@
 /**
  * The statements of the PostgreSQL store, built once per schema. Each says what it
- * guarantees. A batch is applied by one call of apply_batch (migration 2): one statement and
- * one round trip whatever its size.
+ * guarantees. A batch is applied by one call of apply_batch_above_floor (migration 3, which
+ * calls apply_batch of migration 2): one statement and one round trip whatever its size.
  */
 
 export interface Statements {

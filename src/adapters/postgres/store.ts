@@ -2,7 +2,8 @@
  * Store port on PostgreSQL, shared by every instance of a deployment. Tables live in a
  * schema named by the namespace (migrations.ts).
  *
- * apply = one call of apply_batch (migration 2), which is its own transaction:
+ * apply = one call of apply_batch_above_floor (migration 3: ids below the pruned floor count
+ * as recorded, then apply_batch of migration 2), which is its own transaction:
  *   (a) record the batch's delivery ids; only ids recorded now are applied, the others
  *       answer 'redelivered' and change nothing (a batch committed here whose XACK was lost
  *       comes back through XAUTOCLAIM and is recognised);
