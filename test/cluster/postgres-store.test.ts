@@ -208,14 +208,20 @@ void describe('PostgreSQL store with several instances', { skip: skip ?? false }
         late.items.map((i) => i.status),
         ['redelivered', 'redelivered'],
       );
+      // Ids compare as numbers, not as text: 999-3 is below the floor, 99999-7 above it.
+      const mixed = await store.apply([mk('99999-7'), mk('999-3')], new Date());
+      assert.deepEqual(
+        mixed.items.map((i) => i.status),
+        ['stored', 'redelivered'],
+      );
       // The floor never moves down, and the late copies recorded above are pruned again.
-      assert.equal(await store.pruneDeliveriesBelow('1-0'), 2);
+      assert.equal(await store.pruneDeliveriesBelow('1-0'), 3);
       const fresh = await store.apply([mk('1001-1')], new Date());
       assert.deepEqual(
         fresh.items.map((i) => i.status),
         ['stored'],
       );
-      assert.deepEqual(await store.counters(), { unique_processed: 5, duplicate_dropped: 0 });
+      assert.deepEqual(await store.counters(), { unique_processed: 6, duplicate_dropped: 0 });
     } finally {
       await store.close();
       await dropPostgresSchema(DATABASE_URL, namespace);
@@ -306,6 +312,8 @@ void describe('PostgreSQL store with several instances', { skip: skip ?? false }
           LOCK_CLASS.offsets,
           namespaceKey(namespace),
           LOCK_CLASS.deliveryFloor,
+          '77',
+          '0',
         ]);
         assert.equal(await setting(), 'on', 'the apply commits with synchronous_commit on');
         await session.query('ROLLBACK');

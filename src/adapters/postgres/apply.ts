@@ -51,6 +51,12 @@ function splitDeliveryId(id: string): DeliveryId {
   return { ms, seq, key: m[2] === undefined ? `${ms}-0` : id };
 }
 
+/** Canonical ids (no leading zeros) compare as numbers: by length, then by text. */
+function lessThan(a: DeliveryId, b: DeliveryId): boolean {
+  if (a.ms !== b.ms) return a.ms.length !== b.ms.length ? a.ms.length < b.ms.length : a.ms < b.ms;
+  return a.seq.length !== b.seq.length ? a.seq.length < b.seq.length : a.seq < b.seq;
+}
+
 /** Separates the values of one text argument; no topic, id, source or JSON text holds it. */
 const SEP = '\u001f';
 
@@ -77,6 +83,8 @@ export async function applyBatch(
   const ts: string[] = [];
   const source: string[] = [];
   const payload: string[] = [];
+  // The smallest id: the function compares only it with the delivery floor (migration 3).
+  let lowest: DeliveryId | null = null;
   for (let i = 0; i < deliveries.length; i++) {
     const d = deliveries[i] as Delivery;
     const id = splitDeliveryId(d.id);
@@ -92,6 +100,7 @@ export async function applyBatch(
       first.push('1');
     }
     positions[i] = ms.length;
+    if (lowest === null || lessThan(id, lowest)) lowest = id;
     ms.push(id.ms);
     seq.push(id.seq);
     topic.push(d.event.topic);
@@ -118,6 +127,8 @@ export async function applyBatch(
       input.lock[0],
       input.lock[1],
       input.floorClass,
+      lowest?.ms ?? '0',
+      lowest?.seq ?? '0',
     ],
   });
   const row = r.rows[0];

@@ -273,7 +273,8 @@ CREATE FUNCTION ${s}.apply_batch_above_floor(
   p_ms text, p_seq text, p_first text,
   p_topic text, p_event_id text, p_ts text, p_source text, p_payload text,
   p_processed_at timestamptz, p_shard smallint, p_lock_class integer, p_lock_key integer,
-  p_floor_class integer, OUT base bigint, OUT outcome text)
+  p_floor_class integer, p_min_ms bigint, p_min_seq bigint,
+  OUT base bigint, OUT outcome text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_floor_ms bigint;
@@ -282,7 +283,9 @@ BEGIN
   PERFORM set_config('synchronous_commit', 'on', true);
   PERFORM pg_advisory_xact_lock_shared(p_floor_class, p_lock_key);
   SELECT f.ms, f.seq INTO v_floor_ms, v_floor_seq FROM ${s}.delivery_floor f;
-  IF v_floor_ms > 0 OR v_floor_seq > 0 THEN
+  -- (p_min_ms, p_min_seq) is the batch's smallest id: the ids are parsed a second time only
+  -- when some of them are below the floor, which is rare (a late copy).
+  IF (p_min_ms, p_min_seq) < (v_floor_ms, v_floor_seq) THEN
     INSERT INTO ${s}.applied_deliveries (ms, seq)
     SELECT u.ms, u.seq
     FROM unnest(string_to_array(p_ms, ',')::bigint[], string_to_array(p_seq, ',')::bigint[])

@@ -23,7 +23,7 @@ export function statements(s: string): Statements {
   return {
     // A whole apply, in its own transaction (run it outside BEGIN): see migration 2 for
     // what apply_batch guarantees and answers, migration 3 for the delivery floor check.
-    applyBatch: `SELECT base, outcome FROM ${s}.apply_batch_above_floor($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+    applyBatch: `SELECT base, outcome FROM ${s}.apply_batch_above_floor($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 
     // Raises the pruned floor (never lowers it), in its own transaction; returns the floor
     // in force. Every apply that starts after it commits answers 'redelivered' below it.
