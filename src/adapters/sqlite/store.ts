@@ -49,15 +49,27 @@ interface TopicDelta {
 
 const EVENT_COLUMNS = `"offset", topic, event_id, timestamp, source, payload, processed_at`;
 
+/**
+ * Every statement this store prepares stays referenced until the database closes: none is
+ * ever left to the garbage collector. On Node 24, better-sqlite3 12's statements (a raw
+ * node::ObjectWrap) remove an environment cleanup hook in their destructor, and a GC that
+ * finalises one outside a JavaScript context aborts the process ("Assertion failed: (env)
+ * != nullptr" in RemoveEnvironmentCleanupHook); seen in CI's Node 24 pass at start-up and
+ * at SIGTERM. Statements still alive at exit are freed by those cleanup hooks, safely.
+ * Hence db.exec for pragmas that set (db.pragma prepares a throwaway statement).
+ */
+type Kept = Statement<unknown[], unknown>[];
+
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const db = new Database(opts.file, { timeout: 1000 });
+  const kept: Kept = [];
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('temp_store = MEMORY');
-    db.pragma('cache_size = -65536');
-    migrate(db);
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = NORMAL');
+    db.exec('PRAGMA temp_store = MEMORY');
+    db.exec('PRAGMA cache_size = -65536');
+    migrate(db, kept);
   } catch (err) {
     db.close();
     const code = (err as { code?: string }).code;
@@ -68,16 +80,18 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     }
     throw err;
   }
-  return new SqliteStore(db);
+  return new SqliteStore(db, kept);
 }
 
-function migrate(db: DB): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
+function migrate(db: DB, kept: Kept): void {
+  const version = db.prepare<[], number>('PRAGMA user_version').pluck();
+  kept.push(version);
+  const current = version.get() ?? 0;
   for (const m of SQLITE_MIGRATIONS) {
     if (m.version <= current) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.pragma(`user_version = ${m.version}`);
+      db.exec(`PRAGMA user_version = ${m.version}`);
     }).immediate();
   }
 }
@@ -92,15 +106,34 @@ export class SqliteStore implements Store {
   private readonly deleteRange: Statement<[number]>;
   private readonly putRange: Statement<[number, number]>;
   private readonly listStatements = new Map<string, Statement<unknown[], EventRow>>();
+  private readonly getEvent: Statement<[string, string], EventRow>;
+  private readonly topicRows: Statement<[], TopicSummary>;
+  private readonly topicList: Statement<[], string>;
+  private readonly walCheckpoint: Statement<[], unknown>;
   private readonly applyTx: (deliveries: readonly Delivery[], at: string) => ApplyResult;
   private closed = false;
 
-  constructor(private readonly db: DB) {
-    const ranges = db.prepare('SELECT from_seq, to_seq FROM applied_ranges').raw().all() as Range[];
-    this.applied = new RangeSet(ranges);
-    this.counterCache = db
-      .prepare('SELECT unique_processed, duplicate_dropped FROM counters WHERE id = 1')
-      .get() as StoreCounters;
+  constructor(
+    private readonly db: DB,
+    /** Statements used once, kept alive with the database (see Kept). */
+    private readonly kept: Kept,
+  ) {
+    const rangeRows = db.prepare('SELECT from_seq, to_seq FROM applied_ranges').raw();
+    const counterRow = db.prepare(
+      'SELECT unique_processed, duplicate_dropped FROM counters WHERE id = 1',
+    );
+    this.kept.push(rangeRows, counterRow);
+    this.applied = new RangeSet(rangeRows.all() as Range[]);
+    this.counterCache = counterRow.get() as StoreCounters;
+    this.getEvent = db.prepare(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE topic = ? AND event_id = ?`,
+    );
+    this.topicRows = db.prepare(
+      `SELECT topic, unique_count AS "unique", duplicates, last_offset, last_processed_at
+       FROM topics ORDER BY topic`,
+    );
+    this.topicList = db.prepare<[], string>('SELECT topic FROM topics ORDER BY topic').pluck();
+    this.walCheckpoint = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
     // Inserts the key once; `changes` is 0 for a key already stored (the duplicate case).
     this.insertEvent = db.prepare(
       `INSERT INTO events (topic, event_id, timestamp, source, payload, processed_at)
@@ -272,26 +305,16 @@ export class SqliteStore implements Store {
   }
 
   get(topic: string, eventId: string): Promise<StoredEvent | null> {
-    const row = this.db
-      .prepare<[string, string], EventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM events WHERE topic = ? AND event_id = ?`,
-      )
-      .get(topic, eventId);
+    const row = this.getEvent.get(topic, eventId);
     return Promise.resolve(row ?? null);
   }
 
   topics(): Promise<TopicSummary[]> {
-    const rows = this.db
-      .prepare<[], TopicSummary>(
-        `SELECT topic, unique_count AS "unique", duplicates, last_offset, last_processed_at
-         FROM topics ORDER BY topic`,
-      )
-      .all();
-    return Promise.resolve(rows);
+    return Promise.resolve(this.topicRows.all());
   }
 
   topicNames(): string[] {
-    return this.db.prepare<[], string>('SELECT topic FROM topics ORDER BY topic').pluck().all();
+    return this.topicList.all();
   }
 
   counters(): Promise<StoreCounters> {
@@ -304,7 +327,7 @@ export class SqliteStore implements Store {
 
   /** Makes every commit so far durable (WAL checkpoint; syncs the database file). */
   checkpoint(): void {
-    if (!this.closed) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (!this.closed) this.walCheckpoint.run();
   }
 
   ready(): Promise<boolean> {
