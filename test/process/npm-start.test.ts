@@ -21,13 +21,22 @@ import { freePort, makeDataDir, removeDir, sleep } from '../helpers/tmp.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const EVENTS = 1_000_000;
 
+/**
+ * Kept referenced until the test process exits: on Node 24 a better-sqlite3 12 object
+ * finalised by the garbage collector can abort the process (README, Node.js versions).
+ */
+const keptAlive: unknown[] = [];
+
 /** A store of `n` events written straight into events.db (the API would take minutes). */
 async function seedStore(dataDir: string, n: number): Promise<void> {
   const path = join(dataDir, 'events.db');
-  await openSqliteStore({ file: path }).close(); // the store's own migrations create the schema
+  const store = openSqliteStore({ file: path }); // its own migrations create the schema
+  keptAlive.push(store);
+  await store.close();
   const db = new Database(path);
+  keptAlive.push(db);
   try {
-    db.pragma('journal_mode = WAL');
+    db.exec('PRAGMA journal_mode = WAL');
     db.exec(`
       WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ${n})
       INSERT INTO events ("offset", topic, event_id, timestamp, source, payload, processed_at)
