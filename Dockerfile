@@ -3,13 +3,22 @@
 # module; the runtime stage carries only production dependencies and dist/src, runs as the
 # unprivileged `node` user, and reports health from /healthz.
 
-FROM node:20-bookworm-slim AS build
+# Node 22, a maintained LTS line (Node 20 left LTS on 2026-04-30). Not 24 yet: with
+# better-sqlite3 12 (pinned), Node 24 can abort a process when a statement is finalised
+# outside a JavaScript context (README, Node.js versions); fixed upstream in better-sqlite3
+# 13. Build with --build-arg NODE_IMAGE=node:24-bookworm-slim to try it. Both stages use
+# the same line: better-sqlite3 is compiled in the first for the ABI of the second.
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Toolchain for better-sqlite3 when no prebuilt binary matches (kept out of the runtime image).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# npm ci runs `prepare`, which builds only when src/ is there: not yet in this layer.
+COPY scripts/build-if-stale.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
@@ -18,7 +27,7 @@ COPY bench ./bench
 COPY proto ./proto
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \

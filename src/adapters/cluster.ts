@@ -4,9 +4,8 @@
  * open, the first is closed again, so a failed start leaves no connection behind.
  *
  * It also runs the one job that needs both: every minute, the store forgets the applied
- * delivery ids below the queue's delivery floor (ids Redis can never hand out again; the
- * floor of the previous minute, see deliveryPruner), which
- * keeps applied_deliveries at about the size of the unacked backlog. Every instance runs it;
+ * delivery ids below the queue's delivery floor (ids Redis can never hand out again, see
+ * deliveryPruner), which keeps applied_deliveries at about the size of the unacked backlog. Every instance runs it;
  * it is idempotent and a prefix delete on the primary key. It stops when the store closes.
  */
 import type { Logger } from 'pino';
@@ -69,25 +68,23 @@ export async function openClusterAdapters(
 }
 
 /**
- * Forgets the applied delivery ids that can never come back, one period late: each run
- * prunes below the floor the previous run saw. A copy of an entry that a worker still holds
- * in memory after another instance took it over and acked it (a slow apply) then has a whole
- * period to reach the store and be recognised as 'redelivered'. Never throws.
+ * Forgets the applied delivery ids that can never come back: below the queue's current
+ * floor. A copy of an entry that a worker still holds in memory after another instance took
+ * it over and acked it (a slow apply, a paused process) is recognised as 'redelivered'
+ * however late it arrives, because the store answers so for every id below the floor it
+ * pruned (migration 3). Never throws.
  */
 export function deliveryPruner(
   queue: RedisQueue,
   store: PostgresStore,
   log: Logger,
 ): () => Promise<number> {
-  let previous: string | null = null;
   return async () => {
     try {
       const floor = await queue.deliveryFloor();
-      const below = previous;
-      previous = floor;
-      if (below === null) return 0;
-      const deleted = await store.pruneDeliveriesBelow(below);
-      if (deleted > 0) log.debug({ deleted, floor: below }, 'pruned applied delivery ids');
+      if (floor === null) return 0;
+      const deleted = await store.pruneDeliveriesBelow(floor);
+      if (deleted > 0) log.debug({ deleted, floor }, 'pruned applied delivery ids');
       return deleted;
     } catch (err) {
       log.warn({ err }, 'pruning applied delivery ids failed; retrying later');

@@ -49,8 +49,8 @@ void describe('cluster adapters together', { skip: skip ?? false }, () => {
       await store.apply(unacked.deliveries, new Date()); // committed; XACK "lost"
 
       const prune = deliveryPruner(queue as RedisQueue, store as PostgresStore, log);
-      assert.equal(await prune(), 0, 'the first run only notes the floor');
-      assert.equal(await prune(), 6, 'the next run prunes below the floor the first one saw');
+      assert.equal(await prune(), 6, 'the acked ids are pruned, the unacked ones kept');
+      assert.equal(await prune(), 0);
       const again = await store.apply(unacked.deliveries, new Date());
       assert.deepEqual(
         again.items.map((i) => i.status),
@@ -62,6 +62,60 @@ void describe('cluster adapters together', { skip: skip ?? false }, () => {
     } finally {
       await queue.close();
       await store.close();
+      await dropRedisNamespace(REDIS_URL, namespace);
+      await dropPostgresSchema(DATABASE_URL, namespace);
+    }
+  });
+
+  void it('a paused instance that wakes after another took over, stored and acked its entries, and after the pruner ran twice: its stale copies are redelivered, counted once', async () => {
+    const namespace = randomNamespace();
+    const log = pino({ level: 'silent' });
+    const open = (consumerName: string) =>
+      Promise.all([
+        openRedisQueue({
+          url: REDIS_URL,
+          namespace,
+          consumerName,
+          claimIdleMs: 200,
+          queueMax: 10_000,
+        }),
+        openPostgresStore({ url: DATABASE_URL, namespace, poolMax: 2, consumerName }),
+      ]);
+    const [qa, sa] = await open('a');
+    const [qb, sb] = await open('b');
+    try {
+      await qa.enqueue(Array.from({ length: 20 }, (_, i) => event({ event_id: `p-${i}` })));
+      // Instance a reads the entries, then stalls (SIGSTOP, VM pause, long GC) holding them.
+      const stale = await qa.take(20, AbortSignal.timeout(3_000));
+      assert.ok(stale !== null && stale.deliveries.length === 20);
+      // Instance b takes them over once they are idle, stores and acks them.
+      let taken = 0;
+      while (taken < 20) {
+        const lease = await qb.take(20, AbortSignal.timeout(5_000));
+        assert.ok(lease !== null, 'instance b claims the idle entries');
+        await sb.apply(lease.deliveries, new Date());
+        await qb.ack(lease);
+        taken += lease.deliveries.length;
+      }
+      // Two prune periods pass while a is still stopped.
+      const prune = deliveryPruner(qb, sb, log);
+      await prune();
+      await prune();
+      // a wakes up and applies what it read before the pause.
+      const late = await sa.apply(stale.deliveries, new Date());
+      assert.deepEqual(
+        late.items.map((i) => i.status),
+        Array.from({ length: 20 }, () => 'redelivered'),
+      );
+      await qa.ack(stale);
+      const [q, c] = await Promise.all([qb.stats(), sb.counters()]);
+      assert.deepEqual(q, { received: 20, depth: 0 });
+      assert.deepEqual(
+        { unique_processed: c.unique_processed, duplicate_dropped: c.duplicate_dropped },
+        { unique_processed: 20, duplicate_dropped: 0 },
+      );
+    } finally {
+      await Promise.all([qa.close(), qb.close(), sa.close(), sb.close()]);
       await dropRedisNamespace(REDIS_URL, namespace);
       await dropPostgresSchema(DATABASE_URL, namespace);
     }

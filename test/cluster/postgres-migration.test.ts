@@ -50,11 +50,19 @@ void describe('PostgreSQL upgrade to the retention schema', { skip: skip ?? fals
       await olderSchema(pool, namespace);
       const old = [ev({ topic: 'login' }), ev({ topic: 'order' }), ev({ topic: 'login' })];
       const oldAt = new Date('2026-01-01T00:00:00.000Z');
-      const before = await applyBatch(pool, statements(quoteIdent(namespace)), {
+      // The schema before retention has apply_batch but not the delivery floor's wrapper
+      // (a later migration): call it directly, taking the wrapper's three extra arguments.
+      const schema = quoteIdent(namespace);
+      const olderStatements = {
+        ...statements(schema),
+        applyBatch: `SELECT b.base, b.outcome FROM ${schema}.apply_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS b, (SELECT $13::integer, $14::bigint, $15::bigint) AS unused`,
+      };
+      const before = await applyBatch(pool, olderStatements, {
         deliveries: deliver([...old, old[0] ?? ev()]),
         processedAt: oldAt,
         shard: 1,
         lock: [LOCK_CLASS.offsets, namespaceKey(namespace)],
+        floorClass: LOCK_CLASS.deliveryFloor,
       });
       assert.equal(before.stored, 3);
 

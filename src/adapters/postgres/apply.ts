@@ -1,7 +1,8 @@
 /**
- * One apply = one call of the schema's apply_batch function (migration 2), sent outside
- * BEGIN so the call is its own transaction: one round trip per batch whatever its size,
- * and the namespace's offset lock is never held while PostgreSQL waits for Node.
+ * One apply = one call of the schema's apply_batch function (migration 2, behind the delivery
+ * floor check of migration 5), sent outside BEGIN so the call is its own transaction: one
+ * round trip per batch whatever its size, and the namespace's offset lock is never held
+ * while PostgreSQL waits for Node.
  *
  * This module packs a batch into the function's arguments and turns its answer into the
  * per-item result. The decisions (which delivery is fresh, which copy is stored, offsets,
@@ -19,6 +20,8 @@ export interface BatchInput {
   readonly shard: number;
   /** pg_advisory_xact_lock(class, key) of the namespace's offsets. */
   readonly lock: readonly [number, number];
+  /** Lock class of the namespace's delivery floor (same key as `lock`), see migration 5. */
+  readonly floorClass: number;
 }
 
 /** A delivery id as two integers: Redis "ms-seq", or a plain integer (seq 0). */
@@ -48,6 +51,12 @@ function splitDeliveryId(id: string): DeliveryId {
   return { ms, seq, key: m[2] === undefined ? `${ms}-0` : id };
 }
 
+/** Canonical ids (no leading zeros) compare as numbers: by length, then by text. */
+function lessThan(a: DeliveryId, b: DeliveryId): boolean {
+  if (a.ms !== b.ms) return a.ms.length !== b.ms.length ? a.ms.length < b.ms.length : a.ms < b.ms;
+  return a.seq.length !== b.seq.length ? a.seq.length < b.seq.length : a.seq < b.seq;
+}
+
 /** Separates the values of one text argument; no topic, id, source or JSON text holds it. */
 const SEP = '\u001f';
 
@@ -74,6 +83,8 @@ export async function applyBatch(
   const ts: string[] = [];
   const source: string[] = [];
   const payload: string[] = [];
+  // The smallest id: the function compares only it with the delivery floor (migration 5).
+  let lowest: DeliveryId | null = null;
   for (let i = 0; i < deliveries.length; i++) {
     const d = deliveries[i] as Delivery;
     const id = splitDeliveryId(d.id);
@@ -89,6 +100,7 @@ export async function applyBatch(
       first.push('1');
     }
     positions[i] = ms.length;
+    if (lowest === null || lessThan(id, lowest)) lowest = id;
     ms.push(id.ms);
     seq.push(id.seq);
     topic.push(d.event.topic);
@@ -114,6 +126,9 @@ export async function applyBatch(
       input.shard,
       input.lock[0],
       input.lock[1],
+      input.floorClass,
+      lowest?.ms ?? '0',
+      lowest?.seq ?? '0',
     ],
   });
   const row = r.rows[0];

@@ -494,6 +494,84 @@ $fn$;
 CREATE INDEX events_topic_source_seq ON ${s}.events (topic, source, seq);
 `,
   },
+  {
+    version: 5,
+    name: 'delivery floor: ids below the pruned floor are redelivered',
+    sql: (s) => `
+-- Applied delivery ids are forgotten once the queue reports they can never be handed out
+-- again (acked). A copy that an instance read before a pause (SIGSTOP, VM pause, long GC, a
+-- partition) can still reach the store afterwards, whatever the pause length; without a
+-- record of its id it would count as a duplicate a second time. So the store keeps the
+-- floor it pruned below, and every id below it counts as applied.
+--
+-- Guarantees:
+-- * the floor only rises (raise_delivery_floor keeps the larger of the two);
+-- * an apply reads the floor under a shared advisory lock of the namespace (class
+--   p_floor_class) held until its COMMIT, and a raise takes that lock exclusively: a raise
+--   waits for every apply in flight, and an apply that starts later sees the new floor.
+--   Rows below the floor are deleted only after the raise committed, so an id is always
+--   either still recorded or below a floor every apply sees;
+-- * an entry whose id is below the floor answers 'redelivered' and changes nothing: it is
+--   recorded here, in the same transaction, before apply_batch records the batch's ids, so
+--   apply_batch finds it recorded (a later prune deletes the row again);
+-- * the apply commits with synchronous_commit = on whatever the server, database, role or
+--   session says (set_config local to the transaction, so it holds through any pooler): the
+--   worker XACKs as soon as the call returns, and a commit that a server crash could still
+--   lose would lose acknowledged events.
+CREATE TABLE ${s}.delivery_floor (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  ms        bigint  NOT NULL,
+  seq       bigint  NOT NULL
+);
+INSERT INTO ${s}.delivery_floor (ms, seq) VALUES (0, 0);
+
+CREATE FUNCTION ${s}.apply_batch_above_floor(
+  p_ms text, p_seq text, p_first text,
+  p_topic text, p_event_id text, p_ts text, p_source text, p_payload text,
+  p_processed_at timestamptz, p_shard smallint, p_lock_class integer, p_lock_key integer,
+  p_floor_class integer, p_min_ms bigint, p_min_seq bigint,
+  OUT base bigint, OUT outcome text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_floor_ms bigint;
+  v_floor_seq bigint;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'on', true);
+  PERFORM pg_advisory_xact_lock_shared(p_floor_class, p_lock_key);
+  SELECT f.ms, f.seq INTO v_floor_ms, v_floor_seq FROM ${s}.delivery_floor f;
+  -- (p_min_ms, p_min_seq) is the batch's smallest id: the ids are parsed a second time only
+  -- when some of them are below the floor, which is rare (a late copy).
+  IF (p_min_ms, p_min_seq) < (v_floor_ms, v_floor_seq) THEN
+    INSERT INTO ${s}.applied_deliveries (ms, seq)
+    SELECT u.ms, u.seq
+    FROM unnest(string_to_array(p_ms, ',')::bigint[], string_to_array(p_seq, ',')::bigint[])
+      AS u(ms, seq)
+    WHERE (u.ms, u.seq) < (v_floor_ms, v_floor_seq)
+    ORDER BY u.ms, u.seq
+    ON CONFLICT (ms, seq) DO NOTHING;
+  END IF;
+  SELECT b.base, b.outcome INTO base, outcome
+  FROM ${s}.apply_batch(p_ms, p_seq, p_first, p_topic, p_event_id, p_ts, p_source, p_payload,
+                        p_processed_at, p_shard, p_lock_class, p_lock_key) AS b;
+END
+$fn$;
+
+-- Raises the floor to (p_ms, p_seq) unless it is already higher; returns the floor in force.
+-- Called outside BEGIN: the exclusive lock is held only until this statement commits.
+CREATE FUNCTION ${s}.raise_delivery_floor(
+  p_ms bigint, p_seq bigint, p_floor_class integer, p_lock_key integer,
+  OUT ms bigint, OUT seq bigint)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM set_config('synchronous_commit', 'on', true);
+  PERFORM pg_advisory_xact_lock(p_floor_class, p_lock_key);
+  UPDATE ${s}.delivery_floor f SET ms = p_ms, seq = p_seq
+  WHERE (f.ms, f.seq) < (p_ms, p_seq);
+  SELECT f.ms, f.seq INTO ms, seq FROM ${s}.delivery_floor f;
+END
+$fn$;
+`,
+  },
 ];
 
 /** Advisory lock class ids ("LS" + purpose), paired with the namespace's hash. */
@@ -501,6 +579,7 @@ export const LOCK_CLASS = {
   migrate: 0x4c53_0001,
   offsets: 0x4c53_0002,
   expiry: 0x4c53_0003,
+  deliveryFloor: 0x4c53_0004,
 } as const;
 
 /** 32-bit FNV-1a of the namespace, as a signed int4 for pg_advisory_xact_lock(int, int). */

@@ -1,12 +1,13 @@
 /**
  * The statements of the PostgreSQL store, built once per schema. Each says what it
- * guarantees. A batch is applied by one call of apply_batch (migration 2): one statement and
- * one round trip whatever its size.
+ * guarantees. A batch is applied by one call of apply_batch_above_floor (migration 5, which
+ * calls apply_batch of migration 2): one statement and one round trip whatever its size.
  */
 import type { EventsQuery } from '../../domain/schemas.js';
 
 export interface Statements {
   readonly applyBatch: string;
+  readonly raiseFloor: string;
   readonly pruneDeliveries: string;
   readonly get: string;
   readonly topics: string;
@@ -26,7 +27,7 @@ export interface Statements {
  * topic) or read every row of a topic or source through a bitmap and sorted it
  * (test/cluster/postgres-plans.test.ts showed both). Without sorts and bitmaps, the
  * cheapest plan left is the index whose leading columns are the filter's equalities
- * followed by seq, which migration 3 provides for every combination.
+ * followed by seq, which migrations 3 and 4 provide for every combination.
  */
 export const READ_SESSION_OPTIONS = '-c enable_sort=off -c enable_bitmapscan=off';
 
@@ -109,11 +110,16 @@ export function statements(s: string): Statements {
     ${PROCESSED_AT_ISO} AS processed_at`;
   return {
     // A whole apply, in its own transaction (run it outside BEGIN): see migration 2 for
-    // what apply_batch guarantees and answers.
-    applyBatch: `SELECT base, outcome FROM ${s}.apply_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    // what apply_batch guarantees and answers, migration 5 for the delivery floor check.
+    applyBatch: `SELECT base, outcome FROM ${s}.apply_batch_above_floor($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 
-    // Forgets delivery ids below the queue's floor (ids that can never be delivered again),
-    // at most $3 rows per call so one delete never holds many row locks or runs long.
+    // Raises the pruned floor (never lowers it), in its own transaction; returns the floor
+    // in force. Every apply that starts after it commits answers 'redelivered' below it.
+    raiseFloor: `SELECT ms::text, seq::text FROM ${s}.raise_delivery_floor($1, $2, $3, $4)`,
+
+    // Forgets delivery ids below the store's floor (raiseFloor committed first, so no apply
+    // needs them any more), at most $3 rows per call so one delete never holds many row
+    // locks or runs long.
     pruneDeliveries: `
       DELETE FROM ${s}.applied_deliveries
       WHERE ctid = ANY (ARRAY(

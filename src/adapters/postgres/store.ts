@@ -2,7 +2,8 @@
  * Store port on PostgreSQL, shared by every instance of a deployment. Tables live in a
  * schema named by the namespace (migrations.ts).
  *
- * apply = one call of apply_batch (migration 2), which is its own transaction:
+ * apply = one call of apply_batch_above_floor (migration 5: ids below the pruned floor count
+ * as recorded, then apply_batch of migration 2), which is its own transaction:
  *   (a) record the batch's delivery ids; only ids recorded now are applied, the others
  *       answer 'redelivered' and change nothing (a batch committed here whose XACK was lost
  *       comes back through XAUTOCLAIM and is recognised);
@@ -29,11 +30,26 @@
  * delivered, i.e. until it is acked. The queue reports a floor (RedisQueue.deliveryFloor:
  * the oldest pending entry id, or the group's last delivered id + 1 when nothing is pending,
  * read atomically), below which no id can ever be handed out again; cluster.ts passes it to
- * `pruneDeliveriesBelow` every minute (the previous minute's floor). This is exact (no retention to guess: a batch
- * committed before a week-long outage and never acked is still recognised) and keeps the
- * table at about the number of unacked entries, at most QUEUE_MAX plus one minute of
- * traffic. The ids are ordered integers (ms, seq), so a prune deletes a prefix of the
- * primary key.
+ * `pruneDeliveriesBelow` every minute. The store first raises its own floor to it
+ * (migration 5: monotonic, serialised with every apply by an advisory lock), then deletes
+ * the ids below. Every id below the store's floor answers 'redelivered': a copy that an
+ * instance read before a pause of any length (SIGSTOP, VM pause, GC, partition) and applies
+ * after another instance stored and acked it is recognised, not counted a second time. This
+ * is exact (no retention to guess: a batch committed before a week-long outage and never
+ * acked is still recognised) and keeps the table at about the number of unacked entries, at
+ * most QUEUE_MAX plus one minute of traffic. The ids are ordered integers (ms, seq), so a
+ * prune deletes a prefix of the primary key.
+ *
+ * Durability. Every apply (and floor raise) commits with synchronous_commit = on, whatever
+ * the server, database, role or URL says (migration 5 sets it local to the transaction, so
+ * it holds through a transaction pooler too): the worker XACKs as soon as apply returns, so
+ * a commit that a server crash could still lose (off, or local with a replica behind)
+ * would lose acknowledged events.
+ *
+ * A batch that fails on statement_timeout (57014: the statement was cancelled, so nothing of
+ * it committed) is split in halves, applied one after the other, down to single entries;
+ * retried unchanged it would fail forever and pin the delivery floor. Other failures are
+ * thrown: the worker releases the batch and backs off.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -83,8 +99,9 @@ export interface PostgresStoreOptions {
 
 export interface PostgresStore extends Store {
   /**
-   * Forgets applied delivery ids below `floor` ("ms-seq"), which the queue guarantees it
-   * will never deliver again. Returns how many were deleted.
+   * Raises the store's delivery floor to `floor` ("ms-seq"), which the queue guarantees it
+   * will never deliver again, then forgets the applied delivery ids below the store's floor.
+   * Returns how many were deleted.
    */
   pruneDeliveriesBelow(floor: string): Promise<number>;
 }
@@ -194,12 +211,53 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   }
 
   async function pruneDeliveriesBelow(floor: string): Promise<number> {
-    const { ms, seq } = parseDeliveryId(floor);
+    const wanted = parseDeliveryId(floor);
+    // Deleting only below the floor in force (committed, seen by every later apply) keeps
+    // every id either recorded or below a floor that answers for it.
+    const raised = await pool.query<{ ms: string; seq: string }>(sql.raiseFloor, [
+      wanted.ms,
+      wanted.seq,
+      LOCK_CLASS.deliveryFloor,
+      lockKey,
+    ]);
+    const row = raised.rows[0];
+    if (row === undefined) throw new Error('raise_delivery_floor returned no row');
     let total = 0;
     for (;;) {
-      const r = await pool.query(sql.pruneDeliveries, [ms, seq, PRUNE_CHUNK]);
+      const r = await pool.query(sql.pruneDeliveries, [row.ms, row.seq, PRUNE_CHUNK]);
       total += r.rowCount ?? 0;
       if ((r.rowCount ?? 0) < PRUNE_CHUNK || closed) return total;
+    }
+  }
+
+  /** One apply_batch call; on statement_timeout, the two halves in turn (see header). */
+  async function applySplitting(
+    deliveries: readonly Delivery[],
+    processedAt: Date,
+  ): Promise<ApplyResult> {
+    try {
+      return await applyBatch(pool, sql, {
+        deliveries,
+        processedAt,
+        shard,
+        lock: [LOCK_CLASS.offsets, lockKey],
+        floorClass: LOCK_CLASS.deliveryFloor,
+      });
+    } catch (err) {
+      if (deliveries.length < 2 || !isStatementTimeout(err) || closed) throw err;
+      const half = Math.ceil(deliveries.length / 2);
+      opts.log?.warn(
+        { events: deliveries.length, statementTimeoutMs },
+        'apply over statement_timeout; applying the batch in halves',
+      );
+      // In order: the halves commit one after the other, so offsets keep the batch order.
+      const a = await applySplitting(deliveries.slice(0, half), processedAt);
+      const b = await applySplitting(deliveries.slice(half), processedAt);
+      return {
+        items: [...a.items, ...b.items],
+        stored: a.stored + b.stored,
+        duplicates: a.duplicates + b.duplicates,
+      };
     }
   }
 
@@ -219,12 +277,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
       // after any failure. If the connection is lost, the call's outcome is unknown; the
       // batch is released, and if it did commit, it comes back 'redelivered'.
       try {
-        return await applyBatch(pool, sql, {
-          deliveries,
-          processedAt,
-          shard,
-          lock: [LOCK_CLASS.offsets, lockKey],
-        });
+        return await applySplitting(deliveries, processedAt);
       } catch (err) {
         throw asOutage(err, 'apply');
       }
@@ -346,6 +399,11 @@ async function resetPartitionSpan(
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/** PostgreSQL cancelled the statement (statement_timeout): it committed nothing. */
+function isStatementTimeout(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === '57014';
 }
 
 function toEvent(r: EventRow): StoredEvent {

@@ -19,8 +19,8 @@ try {
     fileMustExist: true,
     timeout: 1000,
   });
-  db.pragma('query_only = true');
-  db.pragma('cache_size = -16384');
+  db.exec('PRAGMA query_only = true');
+  db.exec('PRAGMA cache_size = -16384');
   reads = new SqliteReads(db);
   port.postMessage({ hello: true });
 } catch (err) {

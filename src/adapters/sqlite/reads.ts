@@ -55,6 +55,7 @@ export class SqliteReads {
   private readonly getOne: Statement<[Buffer, string, string], StoredEvent>;
   private readonly topicsAfter: Statement<[string, number], TopicSummary>;
   private readonly topicsFirst: Statement<[number], TopicSummary>;
+  private readonly countTopics: Statement<[], number>;
 
   constructor(private readonly db: DB) {
     // Through the key store (the events table has no (topic, event_id) index); the row must
@@ -69,6 +70,7 @@ export class SqliteReads {
       `SELECT ${topicColumns} FROM topics WHERE topic > ? ORDER BY topic LIMIT ?`,
     );
     this.topicsFirst = db.prepare(`SELECT ${topicColumns} FROM topics ORDER BY topic LIMIT ?`);
+    this.countTopics = db.prepare<[], number>('SELECT count(*) FROM topics').pluck();
   }
 
   private statement(sql: string): Statement<unknown[], StoredEvent> {
@@ -107,7 +109,7 @@ export class SqliteReads {
   }
 
   topicCount(): number {
-    return this.db.prepare<[], number>('SELECT count(*) FROM topics').pluck().get() ?? 0;
+    return this.countTopics.get() ?? 0;
   }
 
   topics(page: TopicsPage): TopicSummary[] {

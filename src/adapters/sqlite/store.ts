@@ -79,20 +79,33 @@ export interface SqliteApplyResult extends ApplyResult {
   readonly lastOffset: number;
 }
 
+/**
+ * Every statement this store prepares stays referenced until the database closes: none is
+ * ever left to the garbage collector. On Node 24, better-sqlite3 12's statements (a raw
+ * node::ObjectWrap) remove an environment cleanup hook in their destructor, and a GC that
+ * finalises one outside a JavaScript context aborts the process ("Assertion failed: (env)
+ * != nullptr" in RemoveEnvironmentCleanupHook): the client end-to-end test lost its server
+ * that way in 5 of 8 runs on Node 24, 0 of 8 once every statement was kept. Statements still
+ * alive at exit are freed by those cleanup hooks, safely.
+ * Hence db.exec for pragmas that set (db.pragma prepares a throwaway statement).
+ */
+type Kept = Statement<unknown[], unknown>[];
+
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   let owner: DB | null = null;
   let db: DB | null = null;
+  const kept: Kept = [];
   try {
     owner = opts.file === ':memory:' ? null : holdOwnerLock(`${opts.file}-owner`);
     db = new Database(opts.file, { timeout: 1000 });
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('temp_store = MEMORY');
-    db.pragma('cache_size = -65536');
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = NORMAL');
+    db.exec('PRAGMA temp_store = MEMORY');
+    db.exec('PRAGMA cache_size = -65536');
     db.function('logsieve_key', { deterministic: true }, (topic: unknown, eventId: unknown) =>
       dedupKeyHash(String(topic), String(eventId)),
     );
-    migrate(db);
+    migrate(db, kept);
   } catch (err) {
     db?.close();
     owner?.close();
@@ -104,7 +117,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     }
     throw err;
   }
-  return new SqliteStore(db, opts.retention ?? KEEP_FOREVER, opts.duringExpiry, owner);
+  return new SqliteStore(db, kept, opts.retention ?? KEEP_FOREVER, opts.duringExpiry, owner);
 }
 
 /**
@@ -115,10 +128,11 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
 function holdOwnerLock(file: string): DB {
   const owner = new Database(file, { timeout: 0 });
   try {
-    owner.pragma('journal_mode = DELETE');
-    owner.pragma('locking_mode = EXCLUSIVE');
+    // exec only: no statement is left to the garbage collector (see Kept).
+    owner.exec('PRAGMA journal_mode = DELETE');
+    owner.exec('PRAGMA locking_mode = EXCLUSIVE');
     owner.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER)');
-    owner.prepare('INSERT INTO owner (pid) VALUES (?)').run(process.pid);
+    owner.exec(`INSERT INTO owner (pid) VALUES (${process.pid})`);
     owner.exec('DELETE FROM owner');
   } catch (err) {
     owner.close();
@@ -127,13 +141,15 @@ function holdOwnerLock(file: string): DB {
   return owner;
 }
 
-function migrate(db: DB): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
+function migrate(db: DB, kept: Kept): void {
+  const version = db.prepare<[], number>('PRAGMA user_version').pluck();
+  kept.push(version);
+  const current = version.get() ?? 0;
   for (const m of SQLITE_MIGRATIONS) {
     if (m.version <= current) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.pragma(`user_version = ${m.version}`);
+      db.exec(`PRAGMA user_version = ${m.version}`);
     }).immediate();
   }
 }
@@ -155,23 +171,29 @@ export class SqliteStore implements Store {
   private readonly reads: SqliteReads;
   private readonly applyTx: (deliveries: readonly Delivery[], at: Date) => SqliteApplyResult;
   private readonly expireTx: (now: Date) => SqliteExpiryStep;
+  private readonly walCheckpoint: Statement<[], { busy: number }>;
+  private readonly topicList: Statement<[], string>;
   private closed = false;
 
   constructor(
     private readonly db: DB,
+    /** Statements used once, kept alive with the database (see Kept). */
+    private readonly kept: Kept,
     retention: RetentionPolicy,
     duringExpiry?: () => void,
     private readonly owner: DB | null = null,
   ) {
     this.reads = new SqliteReads(db);
-    const ranges = db.prepare('SELECT from_seq, to_seq FROM applied_ranges').raw().all() as Range[];
-    this.applied = new RangeSet(ranges);
-    this.counts = db
-      .prepare(
-        `SELECT unique_processed, duplicate_dropped, stored, expired, stored_bytes, last_offset
-         FROM counters WHERE id = 1`,
-      )
-      .get() as Counts;
+    const rangeRows = db.prepare('SELECT from_seq, to_seq FROM applied_ranges').raw();
+    const counterRow = db.prepare(
+      `SELECT unique_processed, duplicate_dropped, stored, expired, stored_bytes, last_offset
+       FROM counters WHERE id = 1`,
+    );
+    this.kept.push(rangeRows, counterRow);
+    this.applied = new RangeSet(rangeRows.all() as Range[]);
+    this.counts = counterRow.get() as Counts;
+    this.walCheckpoint = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
+    this.topicList = db.prepare<[], string>('SELECT topic FROM topics ORDER BY topic').pluck();
     // One key per (topic, event_id), kept after its event expires; `changes` is 0 for a key
     // already known (the duplicate case).
     this.insertKey = db.prepare(
@@ -385,7 +407,7 @@ export class SqliteStore implements Store {
   }
 
   topicNames(): string[] {
-    return this.db.prepare<[], string>('SELECT topic FROM topics ORDER BY topic').pluck().all();
+    return this.topicList.all();
   }
 
   counters(): Promise<StoreCounters> {
@@ -405,7 +427,7 @@ export class SqliteStore implements Store {
    */
   checkpoint(): void {
     if (this.closed) return;
-    const result = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    const result = this.walCheckpoint.all();
     if ((result[0]?.busy ?? 0) !== 0 && this.db.name !== ':memory:') {
       const fd = openSync(`${this.db.name}-wal`, 'r');
       try {
