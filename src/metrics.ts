@@ -130,21 +130,44 @@ export function createMetrics(
     registers: [registry],
   });
 
+  // Label children looked up once, not hashed from a label object on every request: both
+  // key sets are bounded (HTTP status codes; topics by MAX_TOPIC_LABELS plus `_other`).
+  const latencyByStatus = new Map<number, Histogram.Internal<'status'>>();
+  const receivedByTopic = new Map<string, Counter.Internal>();
+  const receivedFor = (topic: string): Counter.Internal => {
+    let child = receivedByTopic.get(topic);
+    if (child === undefined) {
+      child = received.labels(topic);
+      receivedByTopic.set(topic, child);
+    }
+    return child;
+  };
+
   return {
     registry,
     accepted(events) {
+      // A single-event request (the common case under W2) skips the per-request map.
+      if (events.length === 1) {
+        receivedFor(label((events[0] as AcceptedEvent).topic)).inc();
+        return;
+      }
       const byTopic = new Map<string, number>();
       for (const e of events) {
         const topic = label(e.topic);
         byTopic.set(topic, (byTopic.get(topic) ?? 0) + 1);
       }
-      for (const [topic, n] of byTopic) received.inc({ topic }, n);
+      for (const [topic, n] of byTopic) receivedFor(topic).inc(n);
     },
     rejected(reason) {
       rejected.inc({ reason });
     },
     publishLatency(seconds, status) {
-      latency.observe({ status: String(status) }, seconds);
+      let child = latencyByStatus.get(status);
+      if (child === undefined) {
+        child = latency.labels(String(status));
+        latencyByStatus.set(status, child);
+      }
+      child.observe(seconds);
     },
     applied(result, lagSeconds) {
       const stored = new Map<string, number>();

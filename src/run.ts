@@ -3,6 +3,9 @@ import pino from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 
+const LOG_BUFFER_BYTES = 4_096;
+const LOG_FLUSH_MS = 50;
+
 export async function runServer(argv: readonly string[]): Promise<void> {
   let config: Config;
   try {
@@ -15,8 +18,14 @@ export async function runServer(argv: readonly string[]): Promise<void> {
     }
     throw err;
   }
-  // Asynchronous destination: duplicate-drop lines never block the event loop.
-  const logger = pino({ level: config.logLevel }, pino.destination({ sync: false }));
+  // Asynchronous destination: duplicate-drop lines never block the event loop. Buffered up
+  // to LOG_BUFFER_BYTES and flushed at least every LOG_FLUSH_MS: every write is a
+  // thread-pool hop, and under W2 writing each consumer batch's lines at once took as much
+  // main-thread time as the queue log's own durable writes. pino flushes the rest at exit.
+  const logger = pino(
+    { level: config.logLevel },
+    pino.destination({ sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }),
+  );
   let app;
   try {
     app = await buildApp(config, { logger });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pino from 'pino';
 import { HEADER_BYTES, writeHeader } from '../../src/adapters/log/frame.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
@@ -35,135 +35,172 @@ function frame(lines: string): Buffer {
   return buf;
 }
 
-void describe('embedded queue log', () => {
-  let dir: string;
-  const applied = new Set<number>();
-  const open = (): Promise<LogQueue> =>
-    openLogQueue({
-      dir,
-      queueMax: 10_000,
-      log,
-      isApplied: (seq) => applied.has(seq),
-      minNextSeq: Math.max(0, ...applied) + 1,
-      segmentBytes: 400,
-    });
+/** One test's own queue directory and applied-set, so every test can run alone. */
+interface Fixture {
+  dir: string;
+  applied: Set<number>;
+  open: () => Promise<LogQueue>;
   /** Takes everything queued (bounded), marking it applied before the ack like the store. */
-  const drain = async (q: LogQueue, ackIt = true): Promise<string[]> => {
-    const ids: string[] = [];
-    const want = q.statsNow().depth;
-    for (let i = 0; i < 1_000 && ids.length < want; i++) {
-      const lease: Lease | null = await q.take(7);
-      if (lease === null) break;
-      for (const d of lease.deliveries) {
-        ids.push(d.id);
-        if (ackIt) applied.add(Number(d.id));
+  drain: (q: LogQueue, ackIt?: boolean) => Promise<string[]>;
+  segments: () => Promise<string[]>;
+}
+
+async function withFixture(body: (f: Fixture) => Promise<void>): Promise<void> {
+  const dir = await makeDataDir('logsieve-queue');
+  const applied = new Set<number>();
+  const f: Fixture = {
+    dir,
+    applied,
+    open: () =>
+      openLogQueue({
+        dir,
+        queueMax: 10_000,
+        log,
+        isApplied: (seq) => applied.has(seq),
+        minNextSeq: Math.max(0, ...applied) + 1,
+        segmentBytes: 400,
+      }),
+    drain: async (q, ackIt = true) => {
+      const ids: string[] = [];
+      const want = q.statsNow().depth;
+      for (let i = 0; i < 1_000 && ids.length < want; i++) {
+        const lease: Lease | null = await q.take(7);
+        if (lease === null) break;
+        for (const d of lease.deliveries) {
+          ids.push(d.id);
+          if (ackIt) applied.add(Number(d.id));
+        }
+        if (ackIt) await q.ack(lease);
       }
-      if (ackIt) await q.ack(lease);
-    }
-    return ids;
+      return ids;
+    },
+    segments: async () => (await readdir(dir)).filter((n) => n.endsWith('.log')).sort(),
   };
-  const segments = async (): Promise<string[]> =>
-    (await readdir(dir)).filter((n) => n.endsWith('.log')).sort();
+  try {
+    await body(f);
+  } finally {
+    await removeDir(dir);
+  }
+}
 
-  before(async () => {
-    dir = await makeDataDir('logsieve-queue');
-  });
-  after(() => removeDir(dir));
+/** The sequence number an id names; ids of the embedded queue are decimal sequence numbers. */
+const seqOf = (id: string | undefined): number => Number(id);
 
-  void it('rotates into several segments and hands out every event once, in order', async () => {
-    const q = await open();
-    for (let b = 0; b < 5; b++) assert.equal((await q.enqueue(range(b * 6, 6))).length, 6);
-    assert.deepEqual(q.statsNow(), { received: 30, depth: 30 });
-    assert.ok((await segments()).length > 2, 'small segments rotate');
-    const ids = await drain(q);
-    assert.deepEqual(
-      ids,
-      Array.from({ length: 30 }, (_, i) => String(i + 1)),
-    );
-    assert.deepEqual(q.statsNow(), { received: 30, depth: 0 });
-    await q.close();
-  });
+void describe('embedded queue log', () => {
+  void it('rotates into several segments and hands out every event once, in order', () =>
+    withFixture(async ({ open, drain, segments }) => {
+      const q = await open();
+      const enqueued: string[] = [];
+      for (let b = 0; b < 5; b++) {
+        const ids = await q.enqueue(range(b * 6, 6));
+        assert.equal(ids.length, 6);
+        enqueued.push(...ids);
+      }
+      assert.deepEqual(q.statsNow(), { received: 30, depth: 30 });
+      assert.equal(new Set(enqueued).size, 30, 'every event gets its own id');
+      assert.ok((await segments()).length > 2, 'small segments rotate');
+      assert.deepEqual(await drain(q), enqueued);
+      assert.deepEqual(q.statsNow(), { received: 30, depth: 0 });
+      await q.close();
+    }));
 
-  void it('deletes fully applied segments, keeping the active one', async () => {
-    const q = await open();
-    for (let i = 0; i < 100 && (await segments()).length > 1; i++) await sleep(10);
-    assert.equal((await segments()).length, 1);
-    assert.deepEqual(q.statsNow(), { received: 30, depth: 0 }, 'received survives deletion');
-    await q.close();
-  });
+  void it('deletes fully applied segments, keeping the active one', () =>
+    withFixture(async ({ open, drain, segments }) => {
+      const first = await open();
+      for (let b = 0; b < 5; b++) await first.enqueue(range(b * 6, 6));
+      assert.ok((await segments()).length > 2, 'small segments rotate');
+      assert.equal((await drain(first)).length, 30);
+      await first.close();
 
-  void it('re-delivers unapplied events after a crash, skipping applied ones', async () => {
-    const q = await open();
-    await q.enqueue(range(100, 10)); // seqs 31..40
-    const taken = await drain(q, false);
-    assert.equal(taken.length, 10);
-    // Pretend the store committed 31..35 before the crash; the ack never happened.
-    for (let s = 31; s <= 35; s++) applied.add(s);
-    await q.close();
+      const q = await open();
+      for (let i = 0; i < 100 && (await segments()).length > 1; i++) await sleep(10);
+      assert.equal((await segments()).length, 1);
+      assert.deepEqual(q.statsNow(), { received: 30, depth: 0 }, 'received survives deletion');
+      await q.close();
+    }));
 
-    const again = await open();
-    assert.deepEqual(again.statsNow(), { received: 40, depth: 5 });
-    assert.deepEqual(await drain(again), ['36', '37', '38', '39', '40']);
-    const more = await again.enqueue(range(200, 2));
-    assert.deepEqual(more, ['41', '42'], 'sequence numbers are never reused');
-    await drain(again);
-    await again.close();
-  });
+  void it('re-delivers unapplied events after a crash, skipping applied ones', () =>
+    withFixture(async ({ open, drain, applied }) => {
+      const q = await open();
+      const ids = await q.enqueue(range(100, 10));
+      const taken = await drain(q, false);
+      assert.deepEqual(taken, ids);
+      // Pretend the store committed the first five before the crash; the ack never happened.
+      for (const id of ids.slice(0, 5)) applied.add(seqOf(id));
+      await q.close();
 
-  void it('truncates a torn last write and keeps every complete record', async () => {
-    const q = await open();
-    await q.enqueue(range(300, 3)); // seqs 43..45
-    await q.close();
-    const last = (await segments()).at(-1) ?? '';
-    // The last write reached the disk only in part: its frame runs past the end of the file.
-    const torn = frame('[46,"t","e-torn","2025-10-24T00:00:00.000Z","s",{"i":1}]\n');
-    await appendFile(join(dir, last), torn.subarray(0, torn.length - 10));
+      const again = await open();
+      assert.deepEqual(again.statsNow(), { received: 10, depth: 5 });
+      assert.deepEqual(await drain(again), ids.slice(5));
+      const last = seqOf(ids.at(-1));
+      const more = await again.enqueue(range(200, 2));
+      assert.deepEqual(
+        more,
+        [String(last + 1), String(last + 2)],
+        'sequence numbers are never reused',
+      );
+      await drain(again);
+      await again.close();
+    }));
 
-    const again = await open();
-    assert.deepEqual(again.statsNow(), { received: 45, depth: 3 });
-    assert.deepEqual(await drain(again), ['43', '44', '45']);
-    assert.deepEqual(await again.enqueue(range(400, 1)), ['46']);
-    await again.close();
-    const reopened = await open();
-    assert.deepEqual(reopened.statsNow(), { received: 46, depth: 1 });
-    const lease = await reopened.take(10);
-    assert.equal(lease?.deliveries[0]?.event.event_id, 'e400');
-    await reopened.close();
-  });
+  void it('truncates a torn last write and keeps every complete record', () =>
+    withFixture(async ({ dir, open, drain, segments }) => {
+      const q = await open();
+      const ids = await q.enqueue(range(300, 3));
+      await q.close();
+      const next = seqOf(ids.at(-1)) + 1;
+      const last = (await segments()).at(-1) ?? '';
+      // The last write reached the disk only in part: its frame runs past the end of the file.
+      const torn = frame(`[${next},"t","e-torn","2025-10-24T00:00:00.000Z","s",{"i":1}]\n`);
+      await appendFile(join(dir, last), torn.subarray(0, torn.length - 10));
 
-  void it('cuts the log at a hole left by a write still in flight when a later one landed', async () => {
-    const q = await open();
-    await drain(q); // what earlier tests left
-    await q.enqueue(range(600, 2)); // seqs 47..48
-    await q.close();
-    const last = (await segments()).at(-1) ?? '';
-    // A crash with two writes in flight: the earlier one never landed (NUL bytes), the
-    // later one did. Neither was acknowledged, so both go.
-    const later = frame('[52,"t","e-late","2025-10-24T00:00:00.000Z","s",{}]\n');
-    await appendFile(join(dir, last), Buffer.concat([Buffer.alloc(120), later]));
+      const again = await open();
+      assert.deepEqual(again.statsNow(), { received: 3, depth: 3 });
+      assert.deepEqual(await drain(again), ids);
+      assert.deepEqual(await again.enqueue(range(400, 1)), [String(next)]);
+      await again.close();
+      const reopened = await open();
+      assert.deepEqual(reopened.statsNow(), { received: 4, depth: 1 });
+      const lease = await reopened.take(10);
+      assert.equal(lease?.deliveries[0]?.event.event_id, 'e400');
+      await reopened.close();
+    }));
 
-    const again = await open();
-    assert.deepEqual(again.statsNow(), { received: 48, depth: 2 });
-    assert.deepEqual(await drain(again), ['47', '48']);
-    assert.deepEqual(await again.enqueue(range(700, 1)), ['49']);
-    await again.close();
-    const reopened = await open();
-    const lease = await reopened.take(10);
-    assert.deepEqual(
-      lease?.deliveries.map((d) => d.event.event_id),
-      ['e700'],
-      'the new record sits where the hole began',
-    );
-    await reopened.close();
-  });
+  void it('cuts the log at a hole left by a write still in flight when a later one landed', () =>
+    withFixture(async ({ dir, open, drain, segments }) => {
+      const q = await open();
+      const ids = await q.enqueue(range(600, 2));
+      await q.close();
+      const next = seqOf(ids.at(-1)) + 1;
+      const last = (await segments()).at(-1) ?? '';
+      // A crash with two writes in flight: the earlier one never landed (NUL bytes), the
+      // later one did. Neither was acknowledged, so both go.
+      const later = frame(`[${next + 3},"t","e-late","2025-10-24T00:00:00.000Z","s",{}]\n`);
+      await appendFile(join(dir, last), Buffer.concat([Buffer.alloc(120), later]));
 
-  void it('refuses a whole request that would pass queueMax, accepting none of it', async () => {
-    const q = await openLogQueue({ dir, queueMax: 5, log, isApplied: () => true, minNextSeq: 50 });
-    const before = q.statsNow();
-    await assert.rejects(q.enqueue(range(500, 6)), { code: 'queue_full' });
-    assert.deepEqual(q.statsNow(), before);
-    await q.close();
-  });
+      const again = await open();
+      assert.deepEqual(again.statsNow(), { received: 2, depth: 2 });
+      assert.deepEqual(await drain(again), ids);
+      assert.deepEqual(await again.enqueue(range(700, 1)), [String(next)]);
+      await again.close();
+      const reopened = await open();
+      const lease = await reopened.take(10);
+      assert.deepEqual(
+        lease?.deliveries.map((d) => d.event.event_id),
+        ['e700'],
+        'the new record sits where the hole began',
+      );
+      await reopened.close();
+    }));
+
+  void it('refuses a whole request that would pass queueMax, accepting none of it', () =>
+    withFixture(async ({ dir }) => {
+      const q = await openLogQueue({ dir, queueMax: 5, log, isApplied: () => true });
+      const before = q.statsNow();
+      await assert.rejects(q.enqueue(range(500, 6)), { code: 'queue_full' });
+      assert.deepEqual(q.statsNow(), before);
+      await q.close();
+    }));
 });
 
 void describe('embedded queue log, bounded by bytes', () => {

@@ -33,4 +33,28 @@ void describe('metrics', () => {
     assert.ok(lines.includes('logsieve_events_received_total{topic="t0"} 2'));
     assert.ok(lines.includes('logsieve_events_received_total{topic="_other"} 6'));
   });
+
+  void it('counts single-event requests like batches, including past the topic bound', async () => {
+    const metrics = createMetrics(() => Promise.resolve(0));
+    const topics = Array.from({ length: MAX_TOPIC_LABELS + 3 }, (_, i) => `t${i}`);
+    for (const t of topics) metrics.accepted([event(t)]);
+    metrics.accepted([event('t1')]);
+    metrics.accepted([event(`t${MAX_TOPIC_LABELS + 2}`)]);
+    const text = await metrics.registry.metrics();
+    const lines = text.split('\n').filter((l) => l.startsWith('logsieve_events_received_total{'));
+    assert.equal(lines.length, MAX_TOPIC_LABELS + 1);
+    assert.ok(lines.includes('logsieve_events_received_total{topic="t1"} 2'));
+    assert.ok(lines.includes('logsieve_events_received_total{topic="_other"} 4'));
+  });
+
+  void it('observes publish latency per status code', async () => {
+    const metrics = createMetrics(() => Promise.resolve(0));
+    metrics.publishLatency(0.002, 202);
+    metrics.publishLatency(0.004, 202);
+    metrics.publishLatency(0.5, 503);
+    const text = await metrics.registry.metrics();
+    assert.match(text, /^logsieve_publish_duration_seconds_count\{status="202"\} 2$/m);
+    assert.match(text, /^logsieve_publish_duration_seconds_count\{status="503"\} 1$/m);
+    assert.match(text, /^logsieve_publish_duration_seconds_bucket\{le="0.0025",status="202"\} 1$/m);
+  });
 });

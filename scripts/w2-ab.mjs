@@ -1,0 +1,122 @@
+// Interleaved A/B of W2 (5,000 single-event requests, 20 % duplicates, 16 connections) between
+// builds of the server, for before/after comparisons on a noisy machine: every variant runs
+// as its own process for the whole run, and the rounds alternate between them, so load
+// drifting on the machine hits every variant alike. One warm-up round per variant is not
+// reported.
+//
+// Usage: npm run build && node scripts/w2-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...
+//   DIR holds a build (DIR/dist/src/main.js, and DIR/node_modules, a symlink will do), e.g. a
+//   copy of dist/ made before a change; VAR:VALUE pairs are extra environment for that
+//   variant. PROF=NAME runs that variant under `node --cpu-prof` (profiles in /tmp/prof-NAME).
+// Prints per variant: req/s per round and median, end-to-end events/s (until /stats shows all
+// processed), client p99 (ms), and the server's CPU time per request from /proc (main thread,
+// and the whole process including the store thread and the thread pool), medians.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { makeEvents, sendAllFast } from '../dist/bench/load.js';
+import { freePort } from '../dist/bench/servers.js';
+
+const EVENTS = 5_000;
+const rounds = Number(process.argv[2]);
+const variants = process.argv.slice(3).map((arg) => {
+  const [name, rest] = arg.split('=');
+  const [dir, ...pairs] = rest.split(',');
+  return { name, dir, env: Object.fromEntries(pairs.map((p) => p.split(':'))) };
+});
+if (!(rounds > 0) || variants.length === 0) {
+  console.error('usage: node scripts/w2-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...');
+  process.exit(2);
+}
+const { fetch } = globalThis;
+/** utime + stime in clock ticks (1/100 s) of the whole process and of its main thread. */
+function cpuTicks(pid) {
+  const ticks = (path) => {
+    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  return { all: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
+}
+const stats = async (url) => (await fetch(`${url}/stats`)).json();
+
+async function start({ name, dir, env }) {
+  const port = await freePort();
+  const prof = process.env.PROF === name ? ['--cpu-prof', `--cpu-prof-dir=/tmp/prof-${name}`] : [];
+  const child = spawn(process.execPath, [...prof, join(dir, 'dist/src/main.js')], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'w2ab-')),
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  return { url, child };
+}
+
+const servers = new Map();
+for (const v of variants) servers.set(v.name, await start(v));
+const results = new Map(variants.map((v) => [v.name, []]));
+for (let round = -1; round < rounds; round++) {
+  for (const { name } of variants) {
+    const { url, child } = servers.get(name);
+    const before = await stats(url);
+    const target = before.unique_processed + before.duplicate_dropped + EVENTS;
+    const bodies = makeEvents(EVENTS, 0.2, `ab${round}${name}${Date.now()}`).map((e) =>
+      Buffer.from(JSON.stringify(e)),
+    );
+    const cpu0 = cpuTicks(child.pid);
+    const started = performance.now();
+    // Polled while the load runs: autocannon itself returns only on its 1-second tick.
+    const processed = (async () => {
+      for (;;) {
+        const s = await stats(url);
+        if (s.queue_depth === 0 && s.unique_processed + s.duplicate_dropped >= target) {
+          return performance.now();
+        }
+        await sleep(5);
+      }
+    })();
+    const r = await sendAllFast(url, bodies, 16);
+    const endToEnd = EVENTS / (((await processed) - started) / 1000);
+    const cpu1 = cpuTicks(child.pid);
+    if (round < 0) continue;
+    results.get(name).push({
+      rps: Math.round(r.requests / r.seconds),
+      e2e: Math.round(endToEnd),
+      p99: r.p99,
+      non2xx: r.non2xx,
+      // ticks of 10 ms -> µs per request
+      cpuMain: ((cpu1.main - cpu0.main) * 10_000) / EVENTS,
+      cpuAll: ((cpu1.all - cpu0.all) * 10_000) / EVENTS,
+    });
+  }
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+for (const [name, rs] of results) {
+  const col = (k) => rs.map((x) => x[k]);
+  console.log(
+    `${name}: req/s ${col('rps').join(',')} median ${median(col('rps'))} | end to end median ` +
+      `${median(col('e2e'))} events/s | p99 ms ${col('p99').join(',')} | non-2xx ` +
+      `${col('non2xx').reduce((a, b) => a + b, 0)} | CPU µs/req main ${median(col('cpuMain'))}, ` +
+      `process ${median(col('cpuAll'))}`,
+  );
+}
+for (const { child } of servers.values()) {
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
