@@ -3,6 +3,15 @@ import { describe, it } from 'node:test';
 import type { AcceptedEvent } from '../../src/domain/event.js';
 import { createMetrics, MAX_TOPIC_LABELS } from '../../src/metrics.js';
 
+const NO_COUNTERS = () =>
+  Promise.resolve({
+    unique_processed: 0,
+    duplicate_dropped: 0,
+    stored: 0,
+    expired: 0,
+    stored_bytes: 0,
+  });
+
 const event = (topic: string): AcceptedEvent => ({
   topic,
   event_id: 'e',
@@ -35,7 +44,7 @@ void describe('metrics', () => {
   });
 
   void it('counts single-event requests like batches, including past the topic bound', async () => {
-    const metrics = createMetrics(() => Promise.resolve(0));
+    const metrics = createMetrics(() => Promise.resolve(0), NO_COUNTERS);
     const topics = Array.from({ length: MAX_TOPIC_LABELS + 3 }, (_, i) => `t${i}`);
     for (const t of topics) metrics.accepted([event(t)]);
     metrics.accepted([event('t1')]);
@@ -48,7 +57,7 @@ void describe('metrics', () => {
   });
 
   void it('observes publish latency per status code', async () => {
-    const metrics = createMetrics(() => Promise.resolve(0));
+    const metrics = createMetrics(() => Promise.resolve(0), NO_COUNTERS);
     metrics.publishLatency(0.002, 202);
     metrics.publishLatency(0.004, 202);
     metrics.publishLatency(0.5, 503);
