@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { dedupKeyHash } from '../../src/domain/dedup-key.js';
 import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { makeEvents } from '../helpers/events.js';
 import { postJson, waitIdle } from '../helpers/http.js';
@@ -37,6 +38,10 @@ async function seedStore(dataDir: string, n: number): Promise<void> {
   keptAlive.push(db);
   try {
     db.exec('PRAGMA journal_mode = WAL');
+    // The store's own key function, so the seeded events are duplicates if re-sent.
+    db.function('logsieve_key', { deterministic: true }, (topic: unknown, eventId: unknown) =>
+      dedupKeyHash(String(topic), String(eventId)),
+    );
     db.exec(`
       WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ${n})
       INSERT INTO events ("offset", topic, event_id, timestamp, source, payload, processed_at)
@@ -44,9 +49,14 @@ async function seedStore(dataDir: string, n: number): Promise<void> {
              '{"n":' || n || ',"note":"a seeded event of the start-up test"}',
              '2025-10-24T00:00:01.000Z'
       FROM i;
-      INSERT INTO topics (topic, unique_count, duplicates, last_offset, last_processed_at)
-      SELECT topic, count(*), 0, max("offset"), '2025-10-24T00:00:01.000Z' FROM events GROUP BY topic;
-      UPDATE counters SET unique_processed = ${n};`);
+      INSERT INTO dedup_keys (key, "offset", first_seen)
+      SELECT logsieve_key(topic, event_id), "offset", 1761264001 FROM events ORDER BY 1;
+      INSERT INTO topics (topic, unique_count, duplicates, stored, last_offset, last_processed_at)
+      SELECT topic, count(*), 0, count(*), max("offset"), '2025-10-24T00:00:01.000Z'
+      FROM events GROUP BY topic;
+      UPDATE counters SET unique_processed = ${n}, stored = ${n}, last_offset = ${n},
+        stored_bytes = (SELECT sum(octet_length(topic) + octet_length(event_id)
+          + octet_length(timestamp) + octet_length(source) + octet_length(payload)) FROM events);`);
   } finally {
     db.close();
   }
@@ -132,7 +142,7 @@ void describe('npm start', () => {
         npm.kill('SIGTERM'); // the npm process only, as a supervisor does
         const stopping = performance.now();
         const exit = await Promise.race([exited, sleep(20_000).then(() => null)]);
-        assert.ok(exit !== null, 'npm exits after SIGTERM');
+        assert.ok(exit !== null, `npm exits after SIGTERM: ${output}`);
         assert.deepEqual(exit, { code: 0, signal: null }, output);
         for (const pid of server) assert.equal(alive(pid), false, `aggregator ${pid} stopped`);
         console.log(
