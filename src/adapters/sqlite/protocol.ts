@@ -92,6 +92,15 @@ export type ReadResultOf<R extends ReadRequest> = R extends { op: 'page' }
         ? TopicSummary[]
         : number;
 
+/**
+ * Sent to a reader thread at close: it closes its connection and ends its port, so the thread
+ * exits by itself (a terminate() would tear its isolate down with the connection open, which
+ * aborts the process on Node 24 with better-sqlite3 12: README, Node.js versions).
+ */
+export interface ReaderClose {
+  readonly close: true;
+}
+
 export interface ReadEnvelope {
   readonly id: number;
   readonly request: ReadRequest;

@@ -7,12 +7,22 @@
  * remaining threads, and with none left every read fails (the store reports not ready).
  */
 import { Worker } from 'node:worker_threads';
-import type { ReadEnvelope, ReadRequest, ReadResultOf, Reply, StartupFailure } from './protocol.js';
+import type {
+  ReadEnvelope,
+  ReaderClose,
+  ReadRequest,
+  ReadResultOf,
+  Reply,
+  StartupFailure,
+} from './protocol.js';
 
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
+
+/** How long a reader thread may take to finish its read and exit at close. */
+const CLOSE_TIMEOUT_MS = 10_000;
 
 class ReaderThread {
   private nextId = 1;
@@ -34,6 +44,20 @@ class ReaderThread {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`reader thread exited with code ${code}`)));
+  }
+
+  close(): Promise<void> {
+    if (!this.alive) return Promise.resolve();
+    return new Promise((resolve) => {
+      // A thread stuck in a read is stopped after a while rather than waited for forever.
+      const timer = setTimeout(() => void this.worker.terminate(), CLOSE_TIMEOUT_MS);
+      this.worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      const message: ReaderClose = { close: true };
+      this.worker.postMessage(message);
+    });
   }
 
   call(request: ReadRequest): Promise<unknown> {
@@ -89,7 +113,8 @@ export class ReaderPool {
     return best.call(request) as Promise<ReadResultOf<R>>;
   }
 
+  /** Each thread closes its connection and exits by itself (see ReaderClose). */
   async close(): Promise<void> {
-    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+    await Promise.all(this.threads.map((t) => t.close()));
   }
 }

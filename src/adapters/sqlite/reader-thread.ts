@@ -5,20 +5,24 @@
  * its bytes are transferred, not copied, to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
-import type { ReadEnvelope, ReadRequest, Reply, StartupFailure } from './protocol.js';
+import Database, { type Database as DB } from 'better-sqlite3';
+import type { ReadEnvelope, ReaderClose, ReadRequest, Reply, StartupFailure } from './protocol.js';
+import { keepForever } from './keep.js';
 import { SqliteReads } from './reads.js';
 
 const port = parentPort;
 if (port === null) throw new Error('reader-thread.ts must run as a worker thread');
 
 let reads: SqliteReads;
+let db: DB;
 try {
-  const db = new Database((workerData as { file: string }).file, {
-    readonly: true,
-    fileMustExist: true,
-    timeout: 1000,
-  });
+  db = keepForever(
+    new Database((workerData as { file: string }).file, {
+      readonly: true,
+      fileMustExist: true,
+      timeout: 1000,
+    }),
+  );
   db.exec('PRAGMA query_only = true');
   db.exec('PRAGMA cache_size = -16384');
   reads = new SqliteReads(db);
@@ -44,7 +48,13 @@ function handle(request: ReadRequest): unknown {
   }
 }
 
-port.on('message', (envelope: ReadEnvelope) => {
+port.on('message', (envelope: ReadEnvelope | ReaderClose) => {
+  if ('close' in envelope) {
+    // Closed here, in this thread's own context, before the thread ends by itself.
+    db.close();
+    port.close();
+    return;
+  }
   let reply: Reply;
   let transfer: ArrayBuffer[] = [];
   try {

@@ -44,6 +44,7 @@ import type {
 import { SqliteExpiry, type SqliteExpiryStep } from './expiry.js';
 import { DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
+import { keepForever } from './keep.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReads } from './reads.js';
 import { RangeSet, toRuns, type Range } from './ranges.js';
@@ -97,7 +98,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const kept: Kept = [];
   try {
     owner = opts.file === ':memory:' ? null : holdOwnerLock(`${opts.file}-owner`);
-    db = new Database(opts.file, { timeout: 1000 });
+    db = keepForever(new Database(opts.file, { timeout: 1000 }));
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = NORMAL');
     db.exec('PRAGMA temp_store = MEMORY');
@@ -117,7 +118,10 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     }
     throw err;
   }
-  return new SqliteStore(db, kept, opts.retention ?? KEEP_FOREVER, opts.duringExpiry, owner);
+  // The store holds every statement it prepared (see keep.ts).
+  return keepForever(
+    new SqliteStore(db, kept, opts.retention ?? KEEP_FOREVER, opts.duringExpiry, owner),
+  );
 }
 
 /**
@@ -126,7 +130,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
  * second opener gets SQLITE_BUSY at once (timeout 0).
  */
 function holdOwnerLock(file: string): DB {
-  const owner = new Database(file, { timeout: 0 });
+  const owner = keepForever(new Database(file, { timeout: 0 }));
   try {
     // exec only: no statement is left to the garbage collector (see Kept).
     owner.exec('PRAGMA journal_mode = DELETE');
