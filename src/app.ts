@@ -185,7 +185,6 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     },
     waiters,
     liveness: liveness ?? (() => ({})),
-    apiKeys: config.apiKeys,
     intake,
     waitTimeoutMs: config.waitTimeoutMs,
     metrics,

@@ -28,11 +28,6 @@ export interface HttpContext {
   readonly waiters: ResultWaiters | null;
   /** Named liveness checks; /healthz fails when one is false (see app.ts). */
   readonly liveness: () => Record<string, boolean>;
-  /**
-   * The full keys (API_KEYS). Routes do not check keys themselves: they declare
-   * `config: { access }` and src/http/access.ts enforces it.
-   */
-  readonly apiKeys: readonly string[];
   readonly intake: Intake;
   /** How long ?wait=true may wait for processing. */
   readonly waitTimeoutMs: number;
