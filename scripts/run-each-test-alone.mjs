@@ -3,18 +3,7 @@
 // Usage: npm run build && node scripts/run-each-test-alone.mjs <path-substring> ...
 // Slow by design (one process per test); run it on the files you touched, not in CI.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-
-function collect(dir) {
-  const out = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...collect(path));
-    else if (name.endsWith('.test.js')) out.push(path);
-  }
-  return out;
-}
+import { collectTestFiles as collect } from './test-files.mjs';
 
 const NEVER = '^\\b$';
 const SKIPPED = /^\s*ok \d+ - (.*) # SKIP test name does not match pattern$/;
