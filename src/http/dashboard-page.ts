@@ -92,7 +92,9 @@ export const DASHBOARD_HTML = `<!doctype html>
     const key = keyNow();
     const res = await fetch(path, key ? { headers: { authorization: 'Bearer ' + key } } : {});
     if (res.status === 401) {
-      askForKey(key ? 'the key was refused' : 'this server needs an API key');
+      // A 401 for a key that is no longer the current one (a call still in flight when the
+      // user saved a key) says nothing about the new key: only a current refusal asks.
+      if (key === keyNow()) askForKey(key ? 'the key was refused' : 'this server needs an API key');
       throw new Error('unauthorized');
     }
     if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
@@ -187,7 +189,10 @@ export const DASHBOARD_HTML = `<!doctype html>
       }
       chart($('rate'), rates, '#4fb3ff', '/s');
       chart($('dups'), dups, '#f0a04b', '%');
-    } catch (e) { if (e.message !== 'unauthorized') $('meta').textContent = 'cannot reach the aggregator'; }
+    } catch (e) {
+      if (e.message === 'unauthorized') throw e;
+      $('meta').textContent = 'cannot reach the aggregator';
+    }
   }
 
   async function topics() {
@@ -213,10 +218,13 @@ export const DASHBOARD_HTML = `<!doctype html>
   $('newer').addEventListener('click', () => { before = null; events(); });
   $('older').addEventListener('click', () => { if ($('older').dataset.next) { before = Number($('older').dataset.next); events(); } });
   const quiet = (p) => p.catch(() => undefined);
+  // True when the call was refused: the rest of this refresh would be refused too, and
+  // saving a key starts a new one.
+  const refused = (p) => p.then(() => false, (e) => e.message === 'unauthorized');
   async function refresh() {
-    await quiet(poll());
-    await quiet(topics());
-    await quiet(events());
+    if (await refused(poll())) return;
+    if (await refused(topics())) return;
+    if (await refused(events())) return;
     // The live tail starts at the newest event, once reads are allowed.
     quiet(api('events?order=desc&limit=1').then((rows) => startLive(rows.length ? rows[0].offset : 0)));
   }
