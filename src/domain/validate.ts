@@ -16,7 +16,29 @@ export interface PublishLimits {
   readonly maxPayloadBytes: number;
 }
 
-export type EventValidator = (body: unknown) => AcceptedEvent[];
+export interface EventValidator {
+  (body: unknown): AcceptedEvent[];
+  /** The same rules, piece by piece, for an intake that builds events itself (/v1/logs). */
+  readonly rules: EventRules;
+}
+
+/**
+ * The /publish rules for events an intake builds itself from another format, so that it can
+ * check each value once where it is made (a resource's topic once for all its records)
+ * instead of building an event object to validate. Same limits, same compiled schema for
+ * the name fields, same messages. What it cannot check (the builder's duty, tested there):
+ * the timestamp is already normaliseTimestamp's output and the payload text is JSON of an
+ * object with finite numbers only.
+ */
+export interface EventRules {
+  readonly limits: PublishLimits;
+  /** null when `value` passes /publish's rules for `field`, else /publish's message. */
+  field(field: NameField, value: string): string | null;
+  /** null when a payload of `bytes` serialised bytes fits, else /publish's message. */
+  payloadBytes(bytes: number): string | null;
+}
+
+export type NameField = 'topic' | 'event_id' | 'source';
 
 /** Compiles the event schema once; the returned function throws AppError on any problem. */
 export function createEventValidator(limits: PublishLimits): EventValidator {
@@ -25,8 +47,9 @@ export function createEventValidator(limits: PublishLimits): EventValidator {
   // per event below, so the parse is not done twice.
   ajv.addFormat('date-time', { type: 'string', validate: () => true });
   const check = ajv.compile<EventInput>(EventSchema);
+  const rules = eventRules(ajv, limits);
 
-  return (body) => {
+  const validate = (body: unknown): AcceptedEvent[] => {
     const items = unwrapBody(body);
     if (items.length === 0) {
       throw new AppError('empty_batch', 'the request holds no events');
@@ -71,7 +94,35 @@ export function createEventValidator(limits: PublishLimits): EventValidator {
     }
     return accepted;
   };
+  return Object.assign(validate, { rules });
 }
+
+function eventRules(ajv: Ajv, limits: PublishLimits): EventRules {
+  // The very subschemas EventSchema holds, so the rules cannot drift apart.
+  const checks: Record<NameField, ValidateFunction> = {
+    topic: ajv.compile(EventSchema.properties.topic),
+    event_id: ajv.compile(EventSchema.properties.event_id),
+    source: ajv.compile(EventSchema.properties.source),
+  };
+  return {
+    limits,
+    field(field, value) {
+      const check = checks[field];
+      if (!check(value)) {
+        const err = check.errors?.[0];
+        if (err === undefined) return 'is invalid';
+        return FRIENDLY[`${err.keyword}:${field}`] ?? err.message ?? 'is invalid';
+      }
+      return value.isWellFormed() ? null : WELL_FORMED_MESSAGE;
+    },
+    payloadBytes: (bytes) =>
+      bytes > limits.maxPayloadBytes ? payloadMessage(bytes, limits) : null,
+  };
+}
+
+const WELL_FORMED_MESSAGE = 'must be well-formed Unicode (no lone surrogates)';
+const payloadMessage = (bytes: number, limits: PublishLimits): string =>
+  `is ${bytes} bytes serialised; the limit is ${limits.maxPayloadBytes}`;
 
 const TIMESTAMP_MESSAGE = 'must be an RFC 3339 date-time with an offset or Z';
 
@@ -107,7 +158,7 @@ function extraChecks(
 ): string | { field: string; message: string } {
   for (const field of ['topic', 'event_id', 'source'] as const) {
     if (!item[field].isWellFormed()) {
-      return { field, message: 'must be well-formed Unicode (no lone surrogates)' };
+      return { field, message: WELL_FORMED_MESSAGE };
     }
   }
   let payload: string;
@@ -127,10 +178,7 @@ function extraChecks(
   }
   const bytes = Buffer.byteLength(payload);
   if (bytes > limits.maxPayloadBytes) {
-    return {
-      field: 'payload',
-      message: `is ${bytes} bytes serialised; the limit is ${limits.maxPayloadBytes}`,
-    };
+    return { field: 'payload', message: payloadMessage(bytes, limits) };
   }
   return payload;
 }

@@ -8,7 +8,8 @@
  * carried a protobufjs root pin an old SDK. protobufjs reads the upstream .proto files as
  * they are, so a new OTLP field is one file copy away.
  *
- * Both encodings end in the same plain shape (./types.ts):
+ * Both encodings end in the same shape, the protobufjs message itself (./types.ts; no
+ * `toObject` copy: it was ~35 % of the decode, each 64-bit time through Long -> string):
  * - protobuf: `decode` (throws on malformed wire data, which the route answers 400);
  * - OTLP JSON (the protobuf JSON mapping plus OTLP's rules): lowerCamelCase names, 64-bit
  *   integers as strings or numbers, enums as numbers, and trace/span ids as HEX (not the
@@ -38,13 +39,11 @@ export interface OtlpLogsCodec {
   readonly successJson: string;
 }
 
-const TO_OBJECT: protobuf.IConversionOptions = {
-  longs: String,
-  enums: Number,
-  defaults: false,
-  arrays: false,
-  objects: false,
-};
+/**
+ * The reflection type is compiled from the same .proto files ./types.ts mirrors; the mapping
+ * reads only the fields declared there, in the ways types.ts states.
+ */
+const asRequest = (message: protobuf.Message): OtlpExportRequest => message as OtlpExportRequest;
 
 export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
   const root = new protobuf.Root();
@@ -60,7 +59,7 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
   return {
     decodeProtobuf(body) {
       try {
-        return request.toObject(request.decode(body), TO_OBJECT);
+        return asRequest(request.decode(body));
       } catch (cause) {
         throw new AppError(
           'invalid_otlp',
@@ -72,7 +71,7 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
     decodeJson(body) {
       try {
         if (!isObject(body)) throw new TypeError('the body must be a JSON object');
-        return request.toObject(request.fromObject(withBinaryIds(body)), TO_OBJECT);
+        return asRequest(request.fromObject(withBinaryIds(body)));
       } catch (cause) {
         if (cause instanceof AppError) throw cause;
         throw new AppError(

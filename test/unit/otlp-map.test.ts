@@ -5,11 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mapLogsRequest, sanitiseTopic, type MappedEvent } from '../../src/otlp/map.js';
+import type { AcceptedEvent } from '../../src/domain/event.js';
+import { createEventValidator } from '../../src/domain/validate.js';
+import { mapLogsRequest, sanitiseTopic } from '../../src/otlp/map.js';
 import type { OtlpExportRequest, OtlpKeyValue, OtlpLogRecord } from '../../src/otlp/types.js';
 
 const receivedAt = new Date('2025-10-24T12:00:00.000Z');
-const opts = { topicAttribute: 'service.name', receivedAt };
+const { rules } = createEventValidator({ maxEvents: 1000, maxPayloadBytes: 65536 });
+const opts = { topicAttribute: 'service.name', receivedAt, rules };
 const str = (key: string, value: string): OtlpKeyValue => ({ key, value: { stringValue: value } });
 
 function request(
@@ -26,11 +29,11 @@ function request(
   };
 }
 
-function one(req: OtlpExportRequest, topicAttribute = 'service.name'): MappedEvent {
+function one(req: OtlpExportRequest, topicAttribute = 'service.name'): AcceptedEvent {
   const { events, problems } = mapLogsRequest(req, { ...opts, topicAttribute });
   assert.deepEqual(problems, []);
   assert.equal(events.length, 1);
-  return events[0] as MappedEvent;
+  return events[0] as AcceptedEvent;
 }
 
 const base: OtlpLogRecord = {
@@ -137,7 +140,7 @@ void describe('OTLP mapping', () => {
         [str('service.name', 'api')],
       ),
     );
-    assert.deepEqual(e.payload, {
+    assert.deepEqual(JSON.parse(e.payload), {
       body: { big: '9007199254740993', nan: 'NaN', list: [false, null], raw: 'aGk=' },
       severity_number: 9,
       severity_text: 'INFO',

@@ -1,7 +1,7 @@
 /**
  * POST /v1/logs: OTLP/HTTP logs (protobuf or OTLP JSON, optionally gzip/deflate) as
- * events. Same intake as /publish: the same access check, every record validated by the
- * same validator, the request all-or-nothing, answered only once every record is durable,
+ * events. Same intake as /publish: the same access check, every record checked by the same
+ * rules (the validator's `rules`, applied by the mapping), the request all-or-nothing, answered only once every record is durable,
  * 503 + Retry-After on backpressure (OTLP exporters honour both). Success is 200 with an
  * empty ExportLogsServiceResponse in the request's encoding (OTLP/HTTP requires 200);
  * errors keep logsieve's JSON error shape (exporters act on the status and Retry-After).
@@ -76,19 +76,29 @@ export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPlu
                 .send(Buffer.from(codec.successProtobuf))
             : reply.code(200).type('application/json').send(codec.successJson);
         // An export of no records is valid OTLP (nothing to store).
-        if (countRecords(decoded) === 0) return success();
-        const { events, problems } = mapLogsRequest(decoded, {
+        const records = countRecords(decoded);
+        if (records === 0) return success();
+        const { rules } = ctx.validate;
+        if (records > rules.limits.maxEvents) {
+          throw new AppError(
+            'batch_too_large',
+            `${records} log records in one request; the limit is ${rules.limits.maxEvents}`,
+          );
+        }
+        // The mapping applies /publish's rules as it builds each event (src/otlp/map.ts).
+        const { events: accepted, problems } = mapLogsRequest(decoded, {
           topicAttribute: opts.topicAttribute,
           receivedAt: new Date(),
+          rules,
         });
         if (problems.length > 0) {
+          const invalid = new Set(problems.map((p) => p.index)).size;
           throw new AppError(
             'validation_failed',
-            `${problems.length} log records are invalid; nothing was accepted`,
+            `${invalid} of ${records} log records are invalid; nothing was accepted`,
             { details: problems },
           );
         }
-        const accepted = ctx.validate(events);
         await ctx.queue.enqueue(accepted);
         ctx.metrics.accepted(accepted);
         ctx.metrics.ingestAccepted('/v1/logs', format, accepted.length);
