@@ -26,14 +26,17 @@ export interface EventValidator {
  * The /publish rules for events an intake builds itself from another format, so that it can
  * check each value once where it is made (a resource's topic once for all its records)
  * instead of building an event object to validate. Same limits, same compiled schema for
- * the name fields, same messages. What it cannot check (the builder's duty, tested there):
+ * the name fields, same messages, and the same order: the schema's problems of an event
+ * (topic, event_id, source), else its first name that is not well-formed, else the payload. What it cannot check (the builder's duty, tested there):
  * the timestamp is already normaliseTimestamp's output and the payload text is JSON of an
  * object with finite numbers only.
  */
 export interface EventRules {
   readonly limits: PublishLimits;
-  /** null when `value` passes /publish's rules for `field`, else /publish's message. */
+  /** null when `value` passes the schema's rules for `field`, else /publish's message. */
   field(field: NameField, value: string): string | null;
+  /** /publish's message for a name field that is not well-formed Unicode (checked next). */
+  readonly notWellFormed: string;
   /** null when a payload of `bytes` serialised bytes fits, else /publish's message. */
   payloadBytes(bytes: number): string | null;
 }
@@ -108,13 +111,12 @@ function eventRules(ajv: Ajv, limits: PublishLimits): EventRules {
     limits,
     field(field, value) {
       const check = checks[field];
-      if (!check(value)) {
-        const err = check.errors?.[0];
-        if (err === undefined) return 'is invalid';
-        return FRIENDLY[`${err.keyword}:${field}`] ?? err.message ?? 'is invalid';
-      }
-      return value.isWellFormed() ? null : WELL_FORMED_MESSAGE;
+      if (check(value)) return null;
+      const err = check.errors?.[0];
+      if (err === undefined) return 'is invalid';
+      return FRIENDLY[`${err.keyword}:${field}`] ?? err.message ?? 'is invalid';
     },
+    notWellFormed: WELL_FORMED_MESSAGE,
     payloadBytes: (bytes) =>
       bytes > limits.maxPayloadBytes ? payloadMessage(bytes, limits) : null,
   };

@@ -53,7 +53,7 @@ import { hash } from 'node:crypto';
 import type { AcceptedEvent } from '../domain/event.js';
 import type { ErrorDetail } from '../domain/errors.js';
 import { MAX_NAME_LENGTH } from '../domain/schemas.js';
-import type { EventRules, NameField } from '../domain/validate.js';
+import type { EventRules } from '../domain/validate.js';
 import type {
   Bytes,
   OtlpAnyValue,
@@ -96,6 +96,7 @@ export function mapLogsRequest(request: OtlpExportRequest, opts: MapOptions): Ma
   const { rules } = opts;
   const events: AcceptedEvent[] = [];
   const problems: ErrorDetail[] = [];
+  const refusals: ErrorDetail[] = [];
   const receivedAt = opts.receivedAt.toISOString();
   let index = 0;
   for (const rl of request.resourceLogs ?? []) {
@@ -103,10 +104,10 @@ export function mapLogsRequest(request: OtlpExportRequest, opts: MapOptions): Ma
     const topic = topicOf(findAttribute(resourceAttrs, opts.topicAttribute));
     const source = sourceOf(resourceAttrs);
     // Checked once for every record of the resource; reported on each of them.
-    const resourceProblems = nameProblems(rules, [
-      ['topic', topic],
-      ['source', source],
-    ]);
+    const topicProblem = rules.field('topic', topic);
+    const sourceProblem = rules.field('source', source);
+    const topicWellFormed = topic.isWellFormed();
+    const sourceWellFormed = source.isWellFormed();
     const resourceRefused = refusedKey(resourceAttrs);
     const [resourceCanonAttrs, resourceJson] = attrTexts(resourceAttrs);
     const resourceCanon = `[${resourceCanonAttrs},${rl.resource?.droppedAttributesCount ?? 0},`;
@@ -126,33 +127,31 @@ export function mapLogsRequest(request: OtlpExportRequest, opts: MapOptions): Ma
         const attrs = record.attributes ?? [];
         const refused = refusedKey(attrs) ?? scopeRefused;
         if (refused !== null) {
-          problems.push({
+          refusals.push({
             index: at,
             field: 'attributes',
             message: `attribute key "${refused}" is refused (prototype poisoning)`,
           });
           continue;
         }
-        for (const p of resourceProblems) problems.push({ index: at, ...p });
         const texts = recordTexts(record);
         const uid = stringAttribute(attrs, UID_ATTRIBUTE);
-        let eventId: string;
-        if (uid === undefined) {
-          const text = `${prefix}${recordCanon(record, texts)}]`;
-          eventId = `sha256:${hash('sha256', text, 'hex')}`;
-        } else {
-          eventId = uid;
-          const problem = rules.field('event_id', uid);
-          if (problem !== null) problems.push({ index: at, field: 'event_id', message: problem });
-        }
         const payload = payloadText(record, texts, shared);
-        // A UTF-16 unit is at most 3 UTF-8 bytes: most payloads need no byte count.
-        const tooBig =
-          payload.length * 3 <= rules.limits.maxPayloadBytes
-            ? null
-            : rules.payloadBytes(Buffer.byteLength(payload));
-        if (tooBig !== null) problems.push({ index: at, field: 'payload', message: tooBig });
-        if (problems.length > 0) continue;
+        const problem = recordProblem(rules, {
+          topicProblem,
+          sourceProblem,
+          topicWellFormed,
+          sourceWellFormed,
+          uid,
+          payload,
+        });
+        if (problem !== null) {
+          for (const p of problem) problems.push({ index: at, ...p });
+          continue;
+        }
+        if (problems.length > 0 || refusals.length > 0) continue;
+        const eventId =
+          uid ?? `sha256:${hash('sha256', `${prefix}${recordCanon(record, texts)}]`, 'hex')}`;
         const ns = texts.time ?? texts.observed;
         events.push({
           topic,
@@ -164,19 +163,45 @@ export function mapLogsRequest(request: OtlpExportRequest, opts: MapOptions): Ma
       }
     }
   }
-  return { events, problems };
+  // Session 2 refused prototype keys before validating anything; so does this.
+  return refusals.length > 0 ? { events: [], problems: refusals } : { events, problems };
 }
 
-function nameProblems(
-  rules: EventRules,
-  fields: readonly (readonly [NameField, string])[],
-): { field: string; message: string }[] {
-  const out: { field: string; message: string }[] = [];
-  for (const [field, value] of fields) {
-    const message = rules.field(field, value);
-    if (message !== null) out.push({ field, message });
+interface Checked {
+  readonly topicProblem: string | null;
+  readonly sourceProblem: string | null;
+  readonly topicWellFormed: boolean;
+  readonly sourceWellFormed: boolean;
+  readonly uid: string | undefined;
+  readonly payload: string;
+}
+
+/**
+ * The validator's verdict on one built event, in its order: the schema's problems (topic,
+ * event_id, source), else the first name that is not well-formed Unicode, else the payload
+ * size. A sha256 event_id passes by construction (71 ASCII characters).
+ */
+function recordProblem(rules: EventRules, c: Checked): { field: string; message: string }[] | null {
+  const idProblem = c.uid === undefined ? null : rules.field('event_id', c.uid);
+  if (c.topicProblem !== null || idProblem !== null || c.sourceProblem !== null) {
+    const out: { field: string; message: string }[] = [];
+    if (c.topicProblem !== null) out.push({ field: 'topic', message: c.topicProblem });
+    if (idProblem !== null) out.push({ field: 'event_id', message: idProblem });
+    if (c.sourceProblem !== null) out.push({ field: 'source', message: c.sourceProblem });
+    return out;
   }
-  return out;
+  const malformed = !c.topicWellFormed
+    ? 'topic'
+    : c.uid !== undefined && !c.uid.isWellFormed()
+      ? 'event_id'
+      : !c.sourceWellFormed
+        ? 'source'
+        : null;
+  if (malformed !== null) return [{ field: malformed, message: rules.notWellFormed }];
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most payloads need no byte count.
+  if (c.payload.length * 3 <= rules.limits.maxPayloadBytes) return null;
+  const tooBig = rules.payloadBytes(Buffer.byteLength(c.payload));
+  return tooBig === null ? null : [{ field: 'payload', message: tooBig }];
 }
 
 const TOPIC_OUTSIDE = /[^A-Za-z0-9._:/-]/gu;
