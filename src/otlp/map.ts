@@ -46,8 +46,9 @@
  * normaliseTimestamp's own output, and the payload has no non-finite number and no
  * `__proto__` key (refused, as /publish's JSON parser would).
  *
- * Cost, per record of bench/otlp.ts (micro-bench, bench/otlp-micro.ts): mapping + checks
- * 2.4 µs where session 2's toObject + mapping + validator took 8.3 µs.
+ * Cost, per record of bench/otlp.ts, in-process A/B alternating per export (BENCHMARKS.md
+ * "O1, session 3"): decode + mapping + checks 6.6 µs CPU where session 2's decode +
+ * toObject + mapping + validator took 11.0 µs.
  */
 import { hash } from 'node:crypto';
 import type { AcceptedEvent } from '../domain/event.js';
