@@ -19,6 +19,7 @@ import { createEventValidator, type EventValidator } from '../../src/domain/vali
 import { mapLogsRequest } from '../../src/otlp/map.js';
 import { loadOtlpLogsCodec } from '../../src/otlp/schema.js';
 import type { OtlpExportRequest, OtlpInt64, OtlpLogRecord } from '../../src/otlp/types.js';
+import { prng } from '../helpers/events.js';
 import * as session2 from '../helpers/otlp-session2.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
@@ -28,18 +29,6 @@ root.loadSync('opentelemetry/proto/collector/logs/v1/logs_service.proto');
 const Request = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
 const codec = loadOtlpLogsCodec();
 const receivedAt = new Date('2025-10-24T12:00:00.000Z');
-
-/** A seeded PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = Record<string, unknown>;
 
