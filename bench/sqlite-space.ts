@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../src/adapters/sqlite/driver.js';
 import { SQLITE_MIGRATIONS } from '../src/adapters/sqlite/migrations.js';
 import { dedupKeyHash } from '../src/domain/dedup-key.js';
 

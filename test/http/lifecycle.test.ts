@@ -2,8 +2,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import { keepForever } from '../../src/adapters/sqlite/keep.js';
+import Database from '../../src/adapters/sqlite/driver.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { makeEvent, makeEvents } from '../helpers/events.js';
 import { getJson, postJson, stats, waitIdle, type ErrorBody } from '../helpers/http.js';
@@ -119,9 +118,9 @@ void describe('shutdown (what SIGTERM runs)', () => {
       assert.equal(ready.statusCode, 503, '/readyz reports not ready while draining');
       await closing;
 
-      const db = keepForever(new Database(join(t.dataDir, 'events.db'), { readonly: true }));
+      const db = new Database(join(t.dataDir, 'events.db'), { readonly: true });
       try {
-        const rows = keepForever(db.prepare('SELECT count(*) AS n FROM events')).get() as {
+        const rows = db.prepare('SELECT count(*) AS n FROM events').get() as {
           n: number;
         };
         assert.equal(rows.n, 5_000, 'every queued event was stored before close resolved');

@@ -9,6 +9,11 @@
  * the process itself, measured at about 280 MiB right after ingesting the 120 MB of events
  * (garbage of the ingest not yet returned). That is about 280 + 64 + 192 = 536 MiB; we state
  * 640 MiB, and print the measured peak.
+ * On Node 22 and 24 the process right after the ingest is bigger: 430-490 MiB against
+ * 316-358 MiB on Node 20 (5 runs each, load 5-10 on 2 cores), and 315 MiB when the server
+ * runs with --max-old-space-size=128, so it is ingest garbage that their V8 collects later,
+ * not memory the reads hold. Peaks measured there: 729-853 MiB in 6 runs. The bound on
+ * those lines is 960 MiB; unbounded pages would still take gigabytes.
  * Before this, a request materialised every row of its page twice (store thread and main
  * thread) before cutting it: 20 such requests held gigabytes.
  */
@@ -20,7 +25,7 @@ import { makeDataDir, removeDir, sleep } from '../helpers/tmp.js';
 import { makeEvent } from '../helpers/events.js';
 import { waitIdle } from '../helpers/http.js';
 
-const RSS_BOUND_MIB = 640;
+const RSS_BOUND_MIB = Number(process.versions.node.split('.')[0]) >= 22 ? 960 : 640;
 const STORED = 2_000;
 const PAYLOAD_CHARS = 60 * 1024;
 const READERS = 20;
@@ -115,7 +120,7 @@ void describe(
           assert.ok(acked > 0, 'publishes were acked during the reads');
           assert.ok(
             peak < RSS_BOUND_MIB,
-            `peak RSS ${peak.toFixed(0)} MiB (bound ${RSS_BOUND_MIB} MiB)`,
+            `peak RSS ${peak.toFixed(0)} MiB (bound ${RSS_BOUND_MIB} MiB, ${baseline.toFixed(0)} MiB before the reads)`,
           );
           console.log(
             `# RSS before the reads ${baseline.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB, ${acked} publishes acked during the reads`,

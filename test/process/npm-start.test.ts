@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
+import Database from '../../src/adapters/sqlite/driver.js';
 import { dedupKeyHash } from '../../src/domain/dedup-key.js';
 import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { makeEvents } from '../helpers/events.js';

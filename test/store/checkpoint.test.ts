@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import { keepForever } from '../../src/adapters/sqlite/keep.js';
+import Database from '../../src/adapters/sqlite/driver.js';
 import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { deliver, ev } from '../contract/store.contract.js';
 import { makeDataDir, removeDir } from '../helpers/tmp.js';
@@ -17,12 +16,12 @@ void describe('SQLite checkpoint beside readers', () => {
     const dir = await makeDataDir();
     const file = join(dir, 'events.db');
     const store = openSqliteStore({ file });
-    const reader = keepForever(new Database(file, { readonly: true }));
+    const reader = new Database(file, { readonly: true });
     try {
       await store.apply(deliver([ev({ topic: 'cp' })]), new Date());
       // A read transaction pinned at this snapshot, as a reader thread mid-page would be.
       reader.exec('BEGIN');
-      keepForever(reader.prepare('SELECT count(*) FROM events')).pluck().get();
+      reader.prepare('SELECT count(*) FROM events').pluck().get();
       await store.apply(deliver([ev({ topic: 'cp' }), ev({ topic: 'cp' })]), new Date());
       const started = Date.now();
       assert.doesNotThrow(() => store.checkpoint());

@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import { keepForever } from '../../src/adapters/sqlite/keep.js';
+import Database from '../../src/adapters/sqlite/driver.js';
 import { listSql } from '../../src/adapters/sqlite/reads.js';
 import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
 import type { EventsQuery } from '../../src/domain/schemas.js';
@@ -49,7 +48,7 @@ void describe('SQLite query plans of /events', () => {
             ev({ topic: `t${i % 5}`, source: `s${i % 7}` }),
           );
           await store.apply(deliver(events), new Date());
-          const reader = keepForever(new Database(file, { readonly: true }));
+          const reader = new Database(file, { readonly: true });
           try {
             const { sql, params } = listSql({ after: 0, limit: 100, order, ...c.query });
             const plan = reader

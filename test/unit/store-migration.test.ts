@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import { keepForever } from '../../src/adapters/sqlite/keep.js';
+import Database from '../../src/adapters/sqlite/driver.js';
 import { SQLITE_MIGRATIONS } from '../../src/adapters/sqlite/migrations.js';
 import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { eventBytes } from '../../src/domain/retention.js';
@@ -23,16 +22,14 @@ const OLD_AT = '2026-01-01T00:00:00.000Z';
 
 /** A store as release 1 left it: schema version 1, three events, one duplicate counted. */
 function writeVersionOneStore(file: string): void {
-  const db = keepForever(new Database(file));
+  const db = new Database(file);
   const first = SQLITE_MIGRATIONS[0];
   assert.ok(first !== undefined && first.version === 1);
   db.exec(first.sql);
   db.exec('PRAGMA user_version = 1');
-  const insert = keepForever(
-    db.prepare(
-      `INSERT INTO events (topic, event_id, timestamp, source, payload, processed_at)
+  const insert = db.prepare(
+    `INSERT INTO events (topic, event_id, timestamp, source, payload, processed_at)
      VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
   );
   for (const e of OLD) insert.run(e.topic, e.event_id, e.timestamp, e.source, e.payload, OLD_AT);
   db.exec(`UPDATE counters SET unique_processed = 3, duplicate_dropped = 1`);

@@ -5,9 +5,9 @@
  * its bytes are transferred, not copied, to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import Database, { type Database as DB } from 'better-sqlite3';
+import type { Database as DB } from 'better-sqlite3';
+import Database from './driver.js';
 import type { ReadEnvelope, ReaderClose, ReadRequest, Reply, StartupFailure } from './protocol.js';
-import { keepForever } from './keep.js';
 import { SqliteReads } from './reads.js';
 
 const port = parentPort;
@@ -16,13 +16,11 @@ if (port === null) throw new Error('reader-thread.ts must run as a worker thread
 let reads: SqliteReads;
 let db: DB;
 try {
-  db = keepForever(
-    new Database((workerData as { file: string }).file, {
-      readonly: true,
-      fileMustExist: true,
-      timeout: 1000,
-    }),
-  );
+  db = new Database((workerData as { file: string }).file, {
+    readonly: true,
+    fileMustExist: true,
+    timeout: 1000,
+  });
   db.exec('PRAGMA query_only = true');
   db.exec('PRAGMA cache_size = -16384');
   reads = new SqliteReads(db);

@@ -26,7 +26,7 @@
  * newest rows never lets an offset be used twice.
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
-import Database, { type Database as DB, type Statement } from 'better-sqlite3';
+import type { Database as DB, Statement } from 'better-sqlite3';
 import { dedupKeyHash } from '../../domain/dedup-key.js';
 import type { StoredEvent } from '../../domain/event.js';
 import { eventBytes, KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
@@ -44,7 +44,7 @@ import type {
 import { SqliteExpiry, type SqliteExpiryStep } from './expiry.js';
 import { DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
-import { keepForever } from './keep.js';
+import Database from './driver.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReads } from './reads.js';
 import { RangeSet, toRuns, type Range } from './ranges.js';
@@ -81,14 +81,9 @@ export interface SqliteApplyResult extends ApplyResult {
 }
 
 /**
- * Every statement this store prepares stays referenced until the database closes: none is
- * ever left to the garbage collector. On Node 24, better-sqlite3 12's statements (a raw
- * node::ObjectWrap) remove an environment cleanup hook in their destructor, and a GC that
- * finalises one outside a JavaScript context aborts the process ("Assertion failed: (env)
- * != nullptr" in RemoveEnvironmentCleanupHook): the client end-to-end test lost its server
- * that way in 5 of 8 runs on Node 24, 0 of 8 once every statement was kept. Statements still
- * alive at exit are freed by those cleanup hooks, safely.
- * Hence db.exec for pragmas that set (db.pragma prepares a throwaway statement).
+ * Statements used once (migration, start-up reads) stay referenced until the database
+ * closes. Not a correctness requirement any more: the Node 24 abort that once made it one
+ * came from better-sqlite3 12's ObjectWrap and is avoided by the driver choice (driver.ts).
  */
 type Kept = Statement<unknown[], unknown>[];
 
@@ -98,7 +93,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   const kept: Kept = [];
   try {
     owner = opts.file === ':memory:' ? null : holdOwnerLock(`${opts.file}-owner`);
-    db = keepForever(new Database(opts.file, { timeout: 1000 }));
+    db = new Database(opts.file, { timeout: 1000 });
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = NORMAL');
     db.exec('PRAGMA temp_store = MEMORY');
@@ -118,10 +113,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     }
     throw err;
   }
-  // The store holds every statement it prepared (see keep.ts).
-  return keepForever(
-    new SqliteStore(db, kept, opts.retention ?? KEEP_FOREVER, opts.duringExpiry, owner),
-  );
+  return new SqliteStore(db, kept, opts.retention ?? KEEP_FOREVER, opts.duringExpiry, owner);
 }
 
 /**
@@ -130,9 +122,8 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
  * second opener gets SQLITE_BUSY at once (timeout 0).
  */
 function holdOwnerLock(file: string): DB {
-  const owner = keepForever(new Database(file, { timeout: 0 }));
+  const owner = new Database(file, { timeout: 0 });
   try {
-    // exec only: no statement is left to the garbage collector (see Kept).
     owner.exec('PRAGMA journal_mode = DELETE');
     owner.exec('PRAGMA locking_mode = EXCLUSIVE');
     owner.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER)');
