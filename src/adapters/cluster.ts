@@ -1,7 +1,10 @@
 /**
- * Cluster mode wiring: the Redis Streams queue and the PostgreSQL store of one deployment
- * (QUEUE=redis, STORE=postgres), opened from a validated Config. If the second fails to
- * open, the first is closed again, so a failed start leaves no connection behind.
+ * Cluster mode (MODE=cluster, or QUEUE=redis with STORE=postgres): the Redis Streams queue
+ * and the PostgreSQL store of one deployment, opened from a validated Config. If the second
+ * fails to open, the first is closed again, so a failed start leaves no connection behind.
+ * Several processes share both, so ROLE may split them (api, worker), `?wait=true` is not
+ * answered (another instance may consume a request), and /stats is not exact while busy
+ * (between a commit and its ack a batch is briefly counted in both).
  *
  * It also runs the one job that needs both: every minute, the store forgets the applied
  * delivery ids below the queue's delivery floor (ids Redis can never hand out again, see
@@ -10,8 +13,10 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { Backend } from '../ports/backend.js';
 import type { Queue } from '../ports/queue.js';
 import type { Store } from '../ports/store.js';
+import type { Composition, ConfigProblem } from './composition.js';
 import { openPostgresStore, type PostgresStore } from './postgres/store.js';
 import { openRedisQueue, type RedisQueue } from './redis/queue.js';
 
@@ -92,3 +97,62 @@ export function deliveryPruner(
     }
   };
 }
+
+/** A URL setting with one of `protocols`, or the problem with it. */
+function urlProblem(
+  variable: string,
+  text: string,
+  protocols: readonly string[],
+): ConfigProblem | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    return { variable, message: `must be a URL, got "${text}"` };
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    return { variable, message: `must use ${protocols.join(' or ')}, got "${parsed.protocol}"` };
+  }
+  return null;
+}
+
+async function openCluster(config: Config, { log }: { log: Logger }): Promise<Backend> {
+  const { queue, store } = await openClusterAdapters(config, log);
+  let closing: Promise<void> | null = null;
+  return {
+    mode: 'cluster',
+    queue,
+    store,
+    ownsDeliveries: false,
+    exact: false,
+    snapshot: async (max) => {
+      const [q, counters, topics, topicsTotal] = await Promise.all([
+        queue.stats(),
+        store.counters(),
+        store.topics({ limit: max }).then((page) => page.map((t) => t.topic)),
+        store.topicCount(),
+      ]);
+      return { queue: q, counters, topics, topicsTotal };
+    },
+    // Outages of Redis or PostgreSQL are transient: readiness reports them, liveness not.
+    liveness: () => ({}),
+    close: () => {
+      closing ??= (async () => {
+        await queue.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export const clusterComposition: Composition = {
+  mode: 'cluster',
+  queue: 'redis',
+  store: 'postgres',
+  splitsRoles: true,
+  check: (config) =>
+    urlProblem('REDIS_URL', config.redisUrl, ['redis:', 'rediss:']) ??
+    urlProblem('DATABASE_URL', config.databaseUrl, ['postgres:', 'postgresql:']),
+  open: openCluster,
+};

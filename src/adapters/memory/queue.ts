@@ -123,8 +123,13 @@ export class MemoryQueue implements Queue {
 
   /** Acks by delivery id, so acking twice (or a lease rebuilt from its deliveries) is a no-op. */
   ack(lease: Lease): Promise<void> {
-    for (const d of lease.deliveries) this.leased.delete(d.id);
+    this.ackApplied(lease.deliveries);
     return Promise.resolve();
+  }
+
+  /** `ack` in the caller's synchronous step (a composition counting the batch in its store). */
+  ackApplied(deliveries: readonly Delivery[]): void {
+    for (const d of deliveries) this.leased.delete(d.id);
   }
 
   release(lease: Lease): Promise<void> {
@@ -148,7 +153,11 @@ export class MemoryQueue implements Queue {
   }
 
   stats(): Promise<QueueStats> {
-    return Promise.resolve({ received: this.received, depth: this.depth() });
+    return Promise.resolve(this.statsNow());
+  }
+
+  statsNow(): QueueStats {
+    return { received: this.received, depth: this.depth() };
   }
 
   ready(): Promise<boolean> {
