@@ -18,7 +18,7 @@ import type { Queue } from '../ports/queue.js';
 import type { Store } from '../ports/store.js';
 import type { Composition, ConfigProblem } from './composition.js';
 import { openPostgresStore, type PostgresStore } from './postgres/store.js';
-import { openRedisQueue, type RedisQueue } from './redis/queue.js';
+import { openRedisQueue } from './redis/queue.js';
 
 export const PRUNE_EVERY_MS = 60_000;
 
@@ -43,6 +43,7 @@ export async function openClusterAdapters(
       consumerName: config.consumerName,
       log: log.child({ adapter: 'postgres' }),
       retention: config.retention,
+      positions: queue.positions,
       ...(config.faultDuringExpiry === 'kill'
         ? {
             duringExpiry: () => {
@@ -72,6 +73,15 @@ export async function openClusterAdapters(
   };
 }
 
+/** A queue that names an id below which it never hands one out again (RedisQueue). */
+export interface FlooredQueue {
+  deliveryFloor(): Promise<string | null>;
+}
+/** A store that forgets the applied ids below such a floor, in the queue's positions. */
+export interface PrunableStore {
+  pruneDeliveriesBelow(floor: string): Promise<number>;
+}
+
 /**
  * Forgets the applied delivery ids that can never come back: below the queue's current
  * floor. A copy of an entry that a worker still holds in memory after another instance took
@@ -80,8 +90,8 @@ export async function openClusterAdapters(
  * pruned (migration 3). Never throws.
  */
 export function deliveryPruner(
-  queue: RedisQueue,
-  store: PostgresStore,
+  queue: FlooredQueue,
+  store: PrunableStore,
   log: Logger,
 ): () => Promise<number> {
   return async () => {

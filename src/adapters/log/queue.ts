@@ -33,6 +33,7 @@ import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import { LogRate } from '../../log-rate.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
+import { sequencePositions } from '../positions.js';
 import { encodeRecord } from './codec.js';
 import {
   QueueLogDamage,
@@ -150,6 +151,8 @@ async function lostUnapplied(dir: string, isApplied: (seq: number) => boolean): 
 }
 
 export class LogQueue implements Queue {
+  /** Delivery ids are the records' sequence numbers, dense from 1. */
+  readonly positions = sequencePositions;
   private state: 'open' | 'draining' | 'closed' = 'open';
   private readonly writer: LogWriter;
   private waiting: Slot[];

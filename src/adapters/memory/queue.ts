@@ -12,12 +12,14 @@
  * received = deliveries ever enqueued; depth = waiting + leased, both changed in the same
  * synchronous step as the delivery they count.
  *
- * Delivery ids are decimal sequence numbers from `firstSeq` (the shape the SQLite store
- * records); nothing here parses them back: the order is kept beside each delivery.
+ * Delivery ids are decimal sequence numbers from `firstSeq` (`sequencePositions`, the
+ * encoding the SQLite store persists); nothing here parses them back: the order is kept
+ * beside each delivery.
  */
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
+import { sequencePositions } from '../positions.js';
 
 export interface MemoryQueueOptions {
   /** Most deliveries waiting or leased; enqueue beyond it rejects with queue_full. */
@@ -43,6 +45,7 @@ export function openMemoryQueue(opts: MemoryQueueOptions): MemoryQueue {
 }
 
 export class MemoryQueue implements Queue {
+  readonly positions = sequencePositions;
   private state: 'open' | 'draining' | 'closed' = 'open';
   private nextSeq: number;
   private received = 0;
