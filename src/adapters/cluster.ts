@@ -16,7 +16,7 @@ import type { Config } from '../config.js';
 import type { Backend } from '../ports/backend.js';
 import type { Queue } from '../ports/queue.js';
 import type { Store } from '../ports/store.js';
-import type { Composition, ConfigProblem } from './composition.js';
+import { closeInOrder, type Composition, type ConfigProblem } from './composition.js';
 import { openPostgresStore, type PostgresStore } from './postgres/store.js';
 import { openRedisQueue } from './redis/queue.js';
 
@@ -128,7 +128,6 @@ function urlProblem(
 
 async function openCluster(config: Config, { log }: { log: Logger }): Promise<Backend> {
   const { queue, store } = await openClusterAdapters(config, log);
-  let closing: Promise<void> | null = null;
   return {
     mode: 'cluster',
     queue,
@@ -146,13 +145,7 @@ async function openCluster(config: Config, { log }: { log: Logger }): Promise<Ba
     },
     // Outages of Redis or PostgreSQL are transient: readiness reports them, liveness not.
     liveness: () => ({}),
-    close: () => {
-      closing ??= (async () => {
-        await queue.close();
-        await store.close();
-      })();
-      return closing;
-    },
+    close: closeInOrder(queue, store),
   };
 }
 

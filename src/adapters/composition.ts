@@ -1,7 +1,7 @@
 /**
  * What a composition declares (src/adapters/registry.ts keeps them by name): the MODE name,
  * the QUEUE/STORE pair it answers to as aliases, which settings it accepts, and how it opens
- * its Backend (src/ports/backend.ts). Declarations only: no state, no I/O.
+ * its Backend (src/ports/backend.ts). Declarations, and the one close() every Backend shares.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -28,4 +28,22 @@ export interface Composition {
   /** Settings it needs beyond the common ones; null when they are fine. */
   check?(config: Config): ConfigProblem | null;
   open(config: Config, ctx: OpenContext): Promise<Backend>;
+}
+
+/**
+ * A Backend's close(): the queue, then the store (a store closed first would fail the queue's
+ * last writes), once; later calls share the first call's promise.
+ */
+export function closeInOrder(
+  queue: { close(): Promise<void> },
+  store: { close(): Promise<void> },
+): () => Promise<void> {
+  let closing: Promise<void> | null = null;
+  return () => {
+    closing ??= (async () => {
+      await queue.close();
+      await store.close();
+    })();
+    return closing;
+  };
 }

@@ -20,7 +20,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Backend } from '../ports/backend.js';
-import type { Composition, OpenContext } from './composition.js';
+import { closeInOrder, type Composition, type OpenContext } from './composition.js';
 import { openLogQueue, type LogQueue } from './log/queue.js';
 import { openThreadedSqliteStore } from './sqlite/threaded-store.js';
 
@@ -57,7 +57,6 @@ async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backe
     throw err;
   }
   const q = queue;
-  let closing: Promise<void> | null = null;
   return {
     mode: 'embedded',
     queue: q,
@@ -72,13 +71,7 @@ async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backe
         topicsTotal: store.topicCountNow(),
       }),
     liveness: () => ({ queue_log: q.writable(), store_thread: store.alive }),
-    close: () => {
-      closing ??= (async () => {
-        await q.close();
-        await store.close();
-      })();
-      return closing;
-    },
+    close: closeInOrder(q, store),
   };
 }
 

@@ -20,7 +20,7 @@ import type { Config } from '../../config.js';
 import type { Backend } from '../../ports/backend.js';
 import type { Delivery } from '../../ports/queue.js';
 import type { Store } from '../../ports/store.js';
-import type { Composition } from '../composition.js';
+import { closeInOrder, type Composition } from '../composition.js';
 import { openSqliteStore } from '../sqlite/store.js';
 import { openMemoryQueue } from './queue.js';
 
@@ -52,7 +52,6 @@ async function openMemoryBackend(config: Config): Promise<Backend> {
     ready: () => sqlite.ready(),
     close: () => sqlite.close(),
   };
-  let closing: Promise<void> | null = null;
   return {
     mode: 'memory',
     queue,
@@ -69,13 +68,7 @@ async function openMemoryBackend(config: Config): Promise<Backend> {
       });
     },
     liveness: () => ({}),
-    close: () => {
-      closing ??= (async () => {
-        await queue.close();
-        await sqlite.close();
-      })();
-      return closing;
-    },
+    close: closeInOrder(queue, sqlite),
   };
 }
 
