@@ -1,26 +1,29 @@
 /**
- * Wiring: a validated Config in, a running aggregator out. This is the only place that knows
- * which adapters exist; http/ and consumer/ see only the ports.
+ * Wiring only: a validated Config in, a running aggregator out. The backend comes from the
+ * composition config.mode names (src/adapters/registry.ts), so this file never names an
+ * adapter; http/ and consumer/ see only the ports. The /stats answer, fault injection and the
+ * shutdown order live in their own modules (stats-view.ts, faults.ts, shutdown.ts).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { openClusterAdapters } from './adapters/cluster.js';
-import { openLogQueue } from './adapters/log/queue.js';
-import { openThreadedSqliteStore } from './adapters/sqlite/threaded-store.js';
+import { compositionNamed } from './adapters/registry.js';
 import type { Config } from './config.js';
 import { startExpiry, type ExpiryLoop } from './consumer/expiry.js';
 import { ResultWaiters } from './consumer/waiters.js';
 import { startWorkers, type Workers } from './consumer/worker.js';
 import { createEventValidator } from './domain/validate.js';
-import type { HttpContext, Intake, StatsView } from './http/context.js';
+import { workerFaults } from './faults.js';
+import type { HttpContext, Intake } from './http/context.js';
 import { Changes } from './http/changes.js';
 import { createServer } from './http/server.js';
 import { createMetrics } from './metrics.js';
-import type { Delivery, Queue } from './ports/queue.js';
-import type { ApplyResult, Store } from './ports/store.js';
+import type { Backend } from './ports/backend.js';
+import type { Delivery } from './ports/queue.js';
+import type { ApplyResult } from './ports/store.js';
+import { shutdownSequence } from './shutdown.js';
+import { createStatsView } from './stats-view.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string })
   .version;
@@ -41,16 +44,6 @@ export interface AppOptions {
   readonly onApplied?: (result: ApplyResult, deliveries: readonly Delivery[]) => void;
 }
 
-/**
- * See LogQueueOptions.lingerMs. Under W2 (single-event requests) 5 ms gave the consumer
- * batches of ~35 instead of ~15 events and the best ingest rate of 2, 5 and 10 ms: every
- * batch is a message to the store thread, and a thread wake-up is expensive on these VMs.
- */
-const EMBEDDED_LINGER_MS = 5;
-
-/** /stats lists at most this many topic names (SPEC §3); `topics_total` counts all. */
-const STATS_TOPICS_MAX = 1_000;
-
 /** The PEM files of TLS_CERT_FILE / TLS_KEY_FILE, or an error naming the unreadable one. */
 async function readTls(config: Config): Promise<{ cert: Buffer; key: Buffer } | null> {
   if (config.tls === null) return null;
@@ -69,60 +62,23 @@ async function readTls(config: Config): Promise<{ cert: Buffer; key: Buffer } | 
   };
 }
 
-interface Adapters {
-  readonly queue: Queue;
-  readonly store: Store;
-  /**
-   * Named liveness checks: false means a component broke for good (a failed queue-log
-   * write, a dead store thread) and only a restart recovers, so /healthz fails and a
-   * supervisor restarts the process. Cluster outages are transient and not listed here.
-   */
-  readonly liveness?: () => Record<string, boolean>;
-  /** The first `max` topic names, from the same instant as the counters, when mirrored. */
-  readonly topicNames?: (max: number) => string[];
-}
-
-async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
-  if (config.queue === 'redis') {
-    return openClusterAdapters(config, log);
-  }
-  await mkdir(config.dataDir, { recursive: true });
-  const store = await openThreadedSqliteStore(join(config.dataDir, 'events.db'), {
-    retention: config.retention,
-    killDuringExpiry: config.faultDuringExpiry === 'kill',
-  });
-  try {
-    const queue = await openLogQueue({
-      dir: join(config.dataDir, 'queue'),
-      queueMax: config.queueMax,
-      queueMaxBytes: config.queueMaxBytes,
-      log: log.child({ component: 'queue' }),
-      isApplied: (seq) => store.isApplied(seq),
-      minNextSeq: store.maxAppliedSeq() + 1,
-      beforeSegmentDelete: () => store.checkpoint(),
-      lingerMs: EMBEDDED_LINGER_MS,
-    });
-    return {
-      queue,
-      store,
-      liveness: () => ({ queue_log: queue.writable(), store_thread: store.alive }),
-      topicNames: (max) => store.topicNames(max),
-    };
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
+async function openBackend(config: Config, log: Logger): Promise<Backend> {
+  const composition = compositionNamed(config.mode);
+  if (composition === undefined) throw new Error(`no composition is registered as ${config.mode}`);
+  return composition.open(config, { log });
 }
 
 export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const log = opts.logger;
   const tls = await readTls(config);
-  const { queue, store, liveness, topicNames } = await openAdapters(config, log);
-  const startedAt = (opts.now ?? (() => new Date()))();
+  const backend = await openBackend(config, log);
+  const { queue, store } = backend;
+  const now = opts.now ?? (() => new Date());
+  const startedAt = now();
   const consumes = config.role !== 'api';
-  // In cluster mode another instance may consume a request's deliveries, so only embedded
-  // mode can answer ?wait=true from its own workers.
-  const waiters = consumes && config.queue === 'embedded' ? new ResultWaiters() : null;
+  // ?wait=true is answered from this process's workers, so only where they see every
+  // delivery of the requests this process accepted.
+  const waiters = consumes && backend.ownsDeliveries ? new ResultWaiters() : null;
   const intake: Intake = { accepting: true, rejected: 0 };
   const changes = new Changes();
   const closingController = new AbortController();
@@ -130,43 +86,16 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     async () => (await queue.stats()).depth,
     () => store.counters(),
   );
-  const retentionView = {
-    max_age_seconds: seconds(config.retention.maxAgeMs),
-    max_bytes: config.retention.maxBytes,
-    dedup_window_seconds: seconds(config.retention.dedupWindowMs),
-  };
-
-  const stats = async (): Promise<StatsView> => {
-    // Called together so that embedded adapters (mirrors in this thread) answer from one
-    // instant: the invariant holds in every response, not only when idle, and the topic
-    // list matches the counters.
-    const [q, c, topics, topicsTotal] = await Promise.all([
-      queue.stats(),
-      store.counters(),
-      topicNames
-        ? topicNames(STATS_TOPICS_MAX)
-        : store.topics({ limit: STATS_TOPICS_MAX }).then((page) => page.map((t) => t.topic)),
-      store.topicCount(),
-    ]);
-    const now = (opts.now ?? (() => new Date()))();
-    return {
-      received: q.received,
-      unique_processed: c.unique_processed,
-      duplicate_dropped: c.duplicate_dropped,
-      queue_depth: q.depth,
-      stored: c.stored,
-      expired: c.expired,
-      stored_bytes: c.stored_bytes,
-      retention: retentionView,
-      rejected: intake.rejected,
-      topics,
-      topics_total: topicsTotal,
-      uptime_seconds: Math.round((now.getTime() - startedAt.getTime()) / 100) / 10,
-      started_at: startedAt.toISOString(),
-      workers: consumes ? config.workers : 0,
-      mode: config.queue === 'redis' ? 'cluster' : 'embedded',
-    };
-  };
+  const stats = createStatsView({
+    backend,
+    config,
+    intake,
+    consumes,
+    startedAt,
+    now,
+    log,
+    metrics,
+  });
 
   const ctx: HttpContext = {
     queue,
@@ -184,7 +113,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       return { queue: q && intake.accepting, store: s };
     },
     waiters,
-    liveness: liveness ?? (() => ({})),
+    liveness: () => backend.liveness(),
     intake,
     waitTimeoutMs: config.waitTimeoutMs,
     metrics,
@@ -215,14 +144,7 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
         count: config.workers,
         batchMax: config.batchMax,
         ...(opts.now ? { now: opts.now } : {}),
-        ...(config.faultAfterCommit === 'kill'
-          ? {
-              afterCommit: () => {
-                log.fatal('fault injection: SIGKILL after the store commit, before the queue ack');
-                process.kill(process.pid, 'SIGKILL');
-              },
-            }
-          : {}),
+        ...workerFaults(config, log),
         onApplied: (result, deliveries) => {
           waiters?.settle(result);
           if (result.stored > 0) changes.wake();
@@ -242,28 +164,17 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       })
     : null;
 
-  let closing: Promise<void> | null = null;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      intake.accepting = false;
-      closingController.abort();
-      changes.wake();
-      queue.stopIntake();
-      if (workers !== null) {
-        const timer = setTimeout(() => {
-          log.warn('drain timed out; stopping workers with events still queued');
-          workers.abort();
-        }, config.shutdownTimeoutS * 1000);
-        await workers.done;
-        clearTimeout(timer);
-      }
-      await expiry?.stop();
-      await server.close();
-      await queue.close();
-      await store.close();
-    })();
-    return closing;
-  };
+  const close = shutdownSequence({
+    intake,
+    closing: closingController,
+    changes,
+    backend,
+    workers,
+    expiry,
+    server,
+    drainTimeoutMs: config.shutdownTimeoutS * 1000,
+    log,
+  });
 
   return {
     config,
@@ -275,10 +186,6 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     },
     close,
   };
-}
-
-function seconds(ms: number | null): number | null {
-  return ms === null ? null : ms / 1000;
 }
 
 /** Event-time lag of up to 64 stored events of a batch (a sample keeps the cost flat). */

@@ -5,11 +5,14 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Composition } from './adapters/composition.js';
+import { compositionNamed, compositionOf, compositions } from './adapters/registry.js';
 import { parseDuration, parseSize, type RetentionPolicy } from './domain/retention.js';
 
 export type Role = 'all' | 'api' | 'worker';
-export type QueueKind = 'embedded' | 'redis';
-export type StoreKind = 'sqlite' | 'postgres';
+/** A registered composition's QUEUE / STORE alias (src/adapters/registry.ts). */
+export type QueueKind = string;
+export type StoreKind = string;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -26,6 +29,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly apiKeys: readonly string[];
   readonly logLevel: LogLevel;
+  /** MODE: the registered composition this process opens (src/adapters/registry.ts). */
+  readonly mode: string;
   readonly queue: QueueKind;
   readonly store: StoreKind;
   readonly redisUrl: string;
@@ -106,7 +111,8 @@ type VarName =
   | 'CONSUMER_NAME'
   | 'FAULT_AFTER_COMMIT'
   | RetentionVar
-  | 'FAULT_DURING_EXPIRY';
+  | 'FAULT_DURING_EXPIRY'
+  | 'MODE';
 
 /** Retention variables: unset means keep forever / no bound. */
 type RetentionVar = 'RETENTION_MAX_AGE' | 'RETENTION_MAX_BYTES' | 'DEDUP_WINDOW';
@@ -133,6 +139,7 @@ const VAR_NAMES: readonly VarName[] = [
   'RETENTION_MAX_BYTES',
   'DEDUP_WINDOW',
   'FAULT_DURING_EXPIRY',
+  'MODE',
 ];
 
 const flagOf = (v: string): string => v.toLowerCase().replace(/_/g, '-');
@@ -178,19 +185,6 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     }
     return text as T;
   };
-  const url = (name: keyof typeof DEFAULTS, protocols: readonly string[]): string => {
-    const text = str(name);
-    let parsed: URL;
-    try {
-      parsed = new URL(text);
-    } catch {
-      throw new ConfigError(name, `must be a URL, got "${text}"`);
-    }
-    if (!protocols.includes(parsed.protocol)) {
-      throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
-    }
-    return text;
-  };
 
   const keyList = (name: 'API_KEYS' | 'READ_API_KEYS'): readonly string[] => {
     const keys = (raw(name) ?? '')
@@ -224,22 +218,14 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     );
   }
 
-  const queue = oneOf<QueueKind>('QUEUE', ['embedded', 'redis']);
-  const store = oneOf<StoreKind>('STORE', ['sqlite', 'postgres']);
-  if ((queue === 'redis') !== (store === 'postgres')) {
-    throw new ConfigError(
-      queue === 'redis' ? 'STORE' : 'QUEUE',
-      'cluster mode needs QUEUE=redis with STORE=postgres; embedded mode needs QUEUE=embedded with STORE=sqlite',
-    );
-  }
-  const cluster = queue === 'redis';
+  const composition = resolveMode(raw);
   const role = oneOf<Role>('ROLE', ['all', 'api', 'worker']);
-  if (!cluster && role !== 'all') {
+  if (!composition.splitsRoles && role !== 'all') {
     // One process owns an embedded DATA_DIR: without consumers nothing would ever drain it,
     // and without the API nothing would ever fill it.
     throw new ConfigError(
       'ROLE',
-      `must be "all" in embedded mode (api and worker split a cluster), got "${role}"`,
+      `must be "all" in ${composition.mode} mode (api and worker split a cluster), got "${role}"`,
     );
   }
   const namespace = str('NAMESPACE');
@@ -253,7 +239,7 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
   // the effective per-request limit is the smaller of the two (413 above it).
   const maxBatchEvents = Math.min(int('MAX_BATCH_EVENTS', 1, 1_000_000), queueMax);
 
-  return Object.freeze({
+  const config: Config = Object.freeze({
     port: int('PORT', 0, 65_535),
     host: str('HOST'),
     dataDir: str('DATA_DIR'),
@@ -280,10 +266,11 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
       'trace',
       'silent',
     ]),
-    queue,
-    store,
-    redisUrl: cluster ? url('REDIS_URL', ['redis:', 'rediss:']) : str('REDIS_URL'),
-    databaseUrl: cluster ? url('DATABASE_URL', ['postgres:', 'postgresql:']) : str('DATABASE_URL'),
+    mode: composition.mode,
+    queue: composition.queue,
+    store: composition.store,
+    redisUrl: str('REDIS_URL'),
+    databaseUrl: str('DATABASE_URL'),
     consumerName,
     claimIdleMs: int('CLAIM_IDLE_MS', 100, 86_400_000),
     role,
@@ -297,6 +284,64 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     retention: parseRetention(raw),
     faultDuringExpiry: parseFault('FAULT_DURING_EXPIRY', raw('FAULT_DURING_EXPIRY')),
   });
+  const problem = composition.check?.(config) ?? null;
+  if (problem !== null) throw new ConfigError(problem.variable, problem.message);
+  return config;
+}
+
+/**
+ * MODE names a registered composition; without it, QUEUE and STORE (defaults embedded and
+ * sqlite) select the composition registered for that pair. A pair no composition serves is
+ * refused with the MODE to use instead, naming the variable that does not fit.
+ */
+function resolveMode(raw: (name: VarName) => string | undefined): Composition {
+  const all = compositions();
+  const list = (pick: (c: Composition) => string): string => [...new Set(all.map(pick))].join(', ');
+  const queueRaw = raw('QUEUE')?.toLowerCase();
+  const storeRaw = raw('STORE')?.toLowerCase();
+  const modeRaw = raw('MODE')?.toLowerCase();
+  if (modeRaw !== undefined) {
+    const named = compositionNamed(modeRaw);
+    if (named === undefined) {
+      throw new ConfigError('MODE', `must be one of ${list((c) => c.mode)}, got "${modeRaw}"`);
+    }
+    for (const [variable, value, wanted] of [
+      ['QUEUE', queueRaw, named.queue],
+      ['STORE', storeRaw, named.store],
+    ] as const) {
+      if (value !== undefined && value !== wanted) {
+        throw new ConfigError(
+          variable,
+          `must be ${wanted} (or unset) with MODE=${named.mode}, got "${value}"`,
+        );
+      }
+    }
+    return named;
+  }
+  const queue = queueRaw ?? String(DEFAULTS.QUEUE);
+  const store = storeRaw ?? String(DEFAULTS.STORE);
+  if (!all.some((c) => c.queue === queue)) {
+    throw new ConfigError('QUEUE', `must be one of ${list((c) => c.queue)}, got "${queue}"`);
+  }
+  if (!all.some((c) => c.store === store)) {
+    throw new ConfigError('STORE', `must be one of ${list((c) => c.store)}, got "${store}"`);
+  }
+  const pair = compositionOf(queue, store);
+  if (pair !== undefined) return pair;
+  // Name the variable the user set to leave the default pair; keep the one they chose.
+  const byQueue = all.find((c) => c.queue === queue);
+  const byStore = all.find((c) => c.store === store);
+  const fix =
+    queueRaw !== undefined && byQueue !== undefined
+      ? { variable: 'STORE', use: byQueue }
+      : { variable: 'QUEUE', use: byStore ?? byQueue };
+  const use = fix.use as Composition;
+  const [value, other] =
+    fix.variable === 'STORE' ? [store, `QUEUE=${queue}`] : [queue, `STORE=${store}`];
+  throw new ConfigError(
+    fix.variable,
+    `"${value}" does not pair with ${other}; use MODE=${use.mode} (QUEUE=${use.queue} with STORE=${use.store})`,
+  );
 }
 
 /** An OTLP attribute key: 1-255 characters, no whitespace or control characters. */

@@ -11,7 +11,12 @@ export type {
   Delivery,
   Lease,
   QueueStats,
+  DeliveryPosition,
+  DeliveryPositions,
 } from './ports/queue.js';
+export type { Backend, BackendSnapshot } from './ports/backend.js';
+export type { Composition, ConfigProblem, OpenContext } from './adapters/composition.js';
+export { registerComposition } from './adapters/registry.js';
 export type {
   Store,
   EventReader,

@@ -17,6 +17,8 @@ export interface Metrics {
   ingestRequest(labels: IngestLabels): void;
   /** Events accepted (durably queued) by one ingest route in one body format. */
   ingestAccepted(route: string, format: string, events: number): void;
+  /** A /stats answer whose counters broke the invariant of an exact backend. */
+  statsMismatch(): void;
 }
 
 export interface IngestLabels {
@@ -123,6 +125,11 @@ export function createMetrics(
     labelNames: ['route', 'format'],
     registers: [registry],
   });
+  const mismatches = new Counter({
+    name: 'logsieve_stats_invariant_mismatch_total',
+    help: '/stats answers whose counters broke received = unique + duplicates + queue depth (an exact backend: a bug).',
+    registers: [registry],
+  });
   const lag = new Histogram({
     name: 'logsieve_processing_lag_seconds',
     help: 'Time from an event timestamp to its processing (event-time lag).',
@@ -188,6 +195,9 @@ export function createMetrics(
     },
     ingestAccepted(route, format, events) {
       ingestEvents.inc({ route, format }, events);
+    },
+    statsMismatch() {
+      mismatches.inc();
     },
   };
 }

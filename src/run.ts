@@ -46,7 +46,7 @@ export async function runServer(argv: readonly string[]): Promise<void> {
   logger.info(
     {
       url,
-      mode: config.queue === 'redis' ? 'cluster' : 'embedded',
+      mode: config.mode,
       role: config.role,
       dataDir: config.dataDir,
     },

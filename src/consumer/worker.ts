@@ -96,9 +96,9 @@ async function runWorker(index: number, deps: WorkerDeps, signal: AbortSignal): 
       continue;
     }
     deps.afterCommit?.();
-    // The embedded store updates its counter mirror when the commit's reply arrives, and
-    // this ack runs in the same macrotask, so no /stats request sees the batch counted in
-    // both the store and the queue depth.
+    // An exact composition (embedded) took the batch out of the queue depth in the step
+    // that counted it in the store, before apply resolved; this ack is then idempotent, and
+    // whatever runs before it cannot make /stats count the batch twice.
     try {
       await queue.ack(lease);
     } catch (err) {

@@ -13,8 +13,45 @@
  *   AppError('queue_full') when depth would exceed the bound, accepting nothing.
  * - every delivery is handed out again until it is acked; ack is idempotent.
  * - `received` counts every enqueued event once; `depth` = received - acked.
+ * - delivery ids are opaque to everyone but the queue's `positions`, which orders and
+ *   encodes them: a store persists `positions.encode(id)`, never a parse of its own, and a
+ *   queue never hands out an id whose position it handed out before.
  */
 import type { AcceptedEvent } from '../domain/event.js';
+
+/**
+ * A delivery id's persisted form: two non-negative integers as canonical decimal text (no
+ * leading zeros, each below 2^63, so a PostgreSQL bigint or a SQLite INTEGER holds it).
+ * Positions order as number pairs, major first; the queue's hand-out order is that order
+ * wherever the queue promises one (the Redis delivery floor relies on it).
+ */
+export interface DeliveryPosition {
+  readonly major: string;
+  readonly minor: string;
+}
+
+/** How one queue's delivery ids compare and encode (src/adapters/positions.ts). */
+export interface DeliveryPositions {
+  /** Names the encoding (`sequence`, `stream`), for error messages and compositions. */
+  readonly kind: string;
+  /** The id's position; throws a TypeError for an id this queue cannot have made. */
+  encode(id: string): DeliveryPosition;
+  /** The id of a position (the inverse of encode for every id the queue makes). */
+  decode(position: DeliveryPosition): string;
+  /** Negative, zero or positive as `a` is before, at or after `b`. */
+  compare(a: string, b: string): number;
+}
+
+/** Canonical decimal text compares as numbers: by length, then by text. */
+function compareDecimal(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Orders two positions as number pairs, major first. */
+export function comparePositions(a: DeliveryPosition, b: DeliveryPosition): number {
+  return compareDecimal(a.major, b.major) || compareDecimal(a.minor, b.minor);
+}
 
 export interface Delivery {
   readonly id: string;
@@ -54,6 +91,8 @@ export interface QueueReader {
 }
 
 export interface Queue extends QueueWriter, QueueReader {
+  /** How this queue's delivery ids order and encode. */
+  readonly positions: DeliveryPositions;
   /** Stop intake (enqueue rejects with 'unavailable'); takers drain what is left. */
   stopIntake(): void;
   close(): Promise<void>;

@@ -33,6 +33,7 @@ import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import { LogRate } from '../../log-rate.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
+import { sequencePositions } from '../positions.js';
 import { encodeRecord } from './codec.js';
 import {
   QueueLogDamage,
@@ -150,6 +151,8 @@ async function lostUnapplied(dir: string, isApplied: (seq: number) => boolean): 
 }
 
 export class LogQueue implements Queue {
+  /** Delivery ids are the records' sequence numbers, dense from 1. */
+  readonly positions = sequencePositions;
   private state: 'open' | 'draining' | 'closed' = 'open';
   private readonly writer: LogWriter;
   private waiting: Slot[];
@@ -431,14 +434,33 @@ export class LogQueue implements Queue {
   }
 
   ack(lease: Lease): Promise<void> {
-    const own = lease as LogLease;
+    this.settle(lease as LogLease);
+    return Promise.resolve();
+  }
+
+  /**
+   * Acks the lease that handed out exactly this array of deliveries (the one a consumer
+   * passes to the store), synchronously; a later `ack` of that lease is then a no-op. Does
+   * nothing for an array no open lease handed out. The embedded composition calls it in the
+   * step that counts the batch in the store, so depth and counters change together.
+   */
+  ackApplied(deliveries: readonly Delivery[]): void {
+    // At most WORKERS leases are open, so the scan is a few comparisons.
+    for (const lease of this.leases) {
+      if (lease.deliveries === deliveries) {
+        this.settle(lease);
+        return;
+      }
+    }
+  }
+
+  private settle(own: LogLease): void {
     if (this.leases.delete(own)) {
       this.leasedCount -= own.slots.length;
       this.queuedBytes -= own.bytes;
       this.hotUsed -= own.hotBytes;
       if (this.segments.length > 1) this.collectGarbage();
     }
-    return Promise.resolve();
   }
 
   release(lease: Lease): Promise<void> {

@@ -12,12 +12,14 @@
  * received = deliveries ever enqueued; depth = waiting + leased, both changed in the same
  * synchronous step as the delivery they count.
  *
- * Delivery ids are decimal sequence numbers from `firstSeq` (the shape the SQLite store
- * records); nothing here parses them back: the order is kept beside each delivery.
+ * Delivery ids are decimal sequence numbers from `firstSeq` (`sequencePositions`, the
+ * encoding the SQLite store persists); nothing here parses them back: the order is kept
+ * beside each delivery.
  */
 import type { AcceptedEvent } from '../../domain/event.js';
 import { AppError } from '../../domain/errors.js';
 import type { Delivery, Lease, Queue, QueueStats } from '../../ports/queue.js';
+import { sequencePositions } from '../positions.js';
 
 export interface MemoryQueueOptions {
   /** Most deliveries waiting or leased; enqueue beyond it rejects with queue_full. */
@@ -43,6 +45,7 @@ export function openMemoryQueue(opts: MemoryQueueOptions): MemoryQueue {
 }
 
 export class MemoryQueue implements Queue {
+  readonly positions = sequencePositions;
   private state: 'open' | 'draining' | 'closed' = 'open';
   private nextSeq: number;
   private received = 0;
@@ -123,8 +126,13 @@ export class MemoryQueue implements Queue {
 
   /** Acks by delivery id, so acking twice (or a lease rebuilt from its deliveries) is a no-op. */
   ack(lease: Lease): Promise<void> {
-    for (const d of lease.deliveries) this.leased.delete(d.id);
+    this.ackApplied(lease.deliveries);
     return Promise.resolve();
+  }
+
+  /** `ack` in the caller's synchronous step (a composition counting the batch in its store). */
+  ackApplied(deliveries: readonly Delivery[]): void {
+    for (const d of deliveries) this.leased.delete(d.id);
   }
 
   release(lease: Lease): Promise<void> {
@@ -148,7 +156,11 @@ export class MemoryQueue implements Queue {
   }
 
   stats(): Promise<QueueStats> {
-    return Promise.resolve({ received: this.received, depth: this.depth() });
+    return Promise.resolve(this.statsNow());
+  }
+
+  statsNow(): QueueStats {
+    return { received: this.received, depth: this.depth() };
   }
 
   ready(): Promise<boolean> {

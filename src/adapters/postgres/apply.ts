@@ -10,8 +10,14 @@
  */
 import type { Pool } from 'pg';
 import { dedupKey } from '../../domain/event.js';
-import type { Delivery } from '../../ports/queue.js';
+import {
+  comparePositions,
+  type Delivery,
+  type DeliveryPosition,
+  type DeliveryPositions,
+} from '../../ports/queue.js';
 import type { AppliedItem, ApplyResult } from '../../ports/store.js';
+import { streamPositions } from '../positions.js';
 import type { Statements } from './sql.js';
 
 export interface BatchInput {
@@ -22,39 +28,11 @@ export interface BatchInput {
   readonly lock: readonly [number, number];
   /** Lock class of the namespace's delivery floor (same key as `lock`), see migration 5. */
   readonly floorClass: number;
-}
-
-/** A delivery id as two integers: Redis "ms-seq", or a plain integer (seq 0). */
-export interface DeliveryId {
-  readonly ms: string;
-  readonly seq: string;
-  /** Canonical "ms-seq". */
-  readonly key: string;
-}
-
-export function parseDeliveryId(id: string): DeliveryId {
-  const m = /^(\d{1,19})(?:-(\d{1,19}))?$/.exec(id);
-  if (m === null) throw new Error(`delivery id "${id}" is neither "ms-seq" nor an integer`);
-  const ms = BigInt(m[1] ?? '0').toString();
-  const seq = BigInt(m[2] ?? '0').toString();
-  return { ms, seq, key: `${ms}-${seq}` };
-}
-
-/** Ids already canonical (every Redis entry id): no BigInt round trip needed. */
-const CANONICAL_ID = /^(0|[1-9]\d{0,17})(?:-(0|[1-9]\d{0,17}))?$/;
-
-function splitDeliveryId(id: string): DeliveryId {
-  const m = CANONICAL_ID.exec(id);
-  if (m === null) return parseDeliveryId(id);
-  const ms = m[1] as string;
-  const seq = m[2] ?? '0';
-  return { ms, seq, key: m[2] === undefined ? `${ms}-0` : id };
-}
-
-/** Canonical ids (no leading zeros) compare as numbers: by length, then by text. */
-function lessThan(a: DeliveryId, b: DeliveryId): boolean {
-  if (a.ms !== b.ms) return a.ms.length !== b.ms.length ? a.ms.length < b.ms.length : a.ms < b.ms;
-  return a.seq.length !== b.seq.length ? a.seq.length < b.seq.length : a.seq < b.seq;
+  /**
+   * The queue's encoding: a position (major, minor) is stored in the (ms, seq) columns.
+   * Default: stream positions (Redis ids).
+   */
+  readonly positions?: DeliveryPositions;
 }
 
 /** Separates the values of one text argument; no topic, id, source or JSON text holds it. */
@@ -68,6 +46,7 @@ export async function applyBatch(
   input: BatchInput,
 ): Promise<ApplyResult> {
   const { deliveries } = input;
+  const codec = input.positions ?? streamPositions;
   // A delivery listed twice in one batch is applied once: the first listing; the others
   // answer 'redelivered' (position -1).
   const positions = new Int32Array(deliveries.length);
@@ -84,15 +63,17 @@ export async function applyBatch(
   const source: string[] = [];
   const payload: string[] = [];
   // The smallest id: the function compares only it with the delivery floor (migration 5).
-  let lowest: DeliveryId | null = null;
+  let lowest: DeliveryPosition | null = null;
   for (let i = 0; i < deliveries.length; i++) {
     const d = deliveries[i] as Delivery;
-    const id = splitDeliveryId(d.id);
-    if (seen.has(id.key)) {
+    const id = codec.encode(d.id);
+    // Same position, same delivery (a bare "5" and "5-0" on a stream queue).
+    const idKey = codec.decode(id);
+    if (seen.has(idKey)) {
       positions[i] = -1;
       continue;
     }
-    seen.add(id.key);
+    seen.add(idKey);
     const key = dedupKey(d.event.topic, d.event.event_id);
     if (firstOfKey.has(key)) first.push('0');
     else {
@@ -100,9 +81,9 @@ export async function applyBatch(
       first.push('1');
     }
     positions[i] = ms.length;
-    if (lowest === null || lessThan(id, lowest)) lowest = id;
-    ms.push(id.ms);
-    seq.push(id.seq);
+    if (lowest === null || comparePositions(id, lowest) < 0) lowest = id;
+    ms.push(id.major);
+    seq.push(id.minor);
     topic.push(d.event.topic);
     eventId.push(d.event.event_id);
     ts.push(d.event.timestamp);
@@ -127,8 +108,8 @@ export async function applyBatch(
       input.lock[0],
       input.lock[1],
       input.floorClass,
-      lowest?.ms ?? '0',
-      lowest?.seq ?? '0',
+      lowest?.major ?? '0',
+      lowest?.minor ?? '0',
     ],
   });
   const row = r.rows[0];

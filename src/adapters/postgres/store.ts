@@ -37,8 +37,9 @@
  * after another instance stored and acked it is recognised, not counted a second time. This
  * is exact (no retention to guess: a batch committed before a week-long outage and never
  * acked is still recognised) and keeps the table at about the number of unacked entries, at
- * most QUEUE_MAX plus one minute of traffic. The ids are ordered integers (ms, seq), so a
- * prune deletes a prefix of the primary key.
+ * most QUEUE_MAX plus one minute of traffic. The store never parses an id: the queue's
+ * `positions` encode it as two ordered integers (major, minor), kept in the (ms, seq)
+ * columns (named for Redis, the first queue), so a prune deletes a prefix of the primary key.
  *
  * Durability. Every apply (and floor raise) commits with synchronous_commit = on, whatever
  * the server, database, role or URL says (migration 5 sets it local to the transaction, so
@@ -56,7 +57,8 @@ import type { Logger } from 'pino';
 import type { StoredEvent } from '../../domain/event.js';
 import { encodePage, type EncodedPage, type PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
-import type { Delivery } from '../../ports/queue.js';
+import type { Delivery, DeliveryPositions } from '../../ports/queue.js';
+import { streamPositions } from '../positions.js';
 import type {
   AppliedItem,
   ApplyResult,
@@ -69,7 +71,7 @@ import type {
 import { dedupKeyHash } from '../../domain/dedup-key.js';
 import { KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
 import { DEFAULT_READ_BYTES } from '../../ports/store.js';
-import { applyBatch, parseDeliveryId } from './apply.js';
+import { applyBatch } from './apply.js';
 import { pgExpirer } from './expiry.js';
 import { LOCK_CLASS, migrate, namespaceKey } from './migrations.js';
 import { asOutage } from './outage.js';
@@ -95,6 +97,11 @@ export interface PostgresStoreOptions {
   readonly partitionSpan?: number;
   /** Tests only: called inside an expiry drop, after the DROP and before its COMMIT. */
   readonly duringExpiry?: () => void;
+  /**
+   * The queue's delivery-id encoding (its `positions`); a position (major, minor) is kept in
+   * the (ms, seq) columns. Default: stream positions (Redis ids, bare integers as (n, 0)).
+   */
+  readonly positions?: DeliveryPositions;
 }
 
 export interface PostgresStore extends Store {
@@ -129,6 +136,7 @@ interface PagedRow extends EventRow {
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresStore> {
   const statementTimeoutMs = opts.statementTimeoutMs ?? 10_000;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 3_000;
+  const positions = opts.positions ?? streamPositions;
   const poolConfig = (max: number, role: string, options?: string): pg.PoolConfig => ({
     connectionString: opts.url,
     max,
@@ -211,12 +219,12 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   }
 
   async function pruneDeliveriesBelow(floor: string): Promise<number> {
-    const wanted = parseDeliveryId(floor);
+    const wanted = positions.encode(floor);
     // Deleting only below the floor in force (committed, seen by every later apply) keeps
     // every id either recorded or below a floor that answers for it.
     const raised = await pool.query<{ ms: string; seq: string }>(sql.raiseFloor, [
-      wanted.ms,
-      wanted.seq,
+      wanted.major,
+      wanted.minor,
       LOCK_CLASS.deliveryFloor,
       lockKey,
     ]);
@@ -242,6 +250,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
         shard,
         lock: [LOCK_CLASS.offsets, lockKey],
         floorClass: LOCK_CLASS.deliveryFloor,
+        positions,
       });
     } catch (err) {
       if (deliveries.length < 2 || !isStatementTimeout(err) || closed) throw err;

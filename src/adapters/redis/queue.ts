@@ -36,6 +36,7 @@ import {
   parseReadBlob,
   type ReadBlob,
 } from './codec.js';
+import { streamPositions } from '../positions.js';
 import { closeRedis, connectRedis } from './connection.js';
 import { ACK, ENQUEUE, FLOOR, READ, runScript, runScriptBuffer } from './scripts.js';
 
@@ -247,6 +248,7 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
 
   return {
     keys,
+    positions: streamPositions,
 
     async enqueue(events: readonly AcceptedEvent[]): Promise<string[]> {
       if (intakeStopped || closed) {

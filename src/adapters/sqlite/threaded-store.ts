@@ -5,9 +5,10 @@
  * Reads go to reader threads (reader-pool.ts) with their own read-only connections, so a
  * burst of heavy /events pages never queues in front of an apply.
  *
- * Counters and topic names are mirrored here and updated when an apply's reply arrives;
- * the consumer acks the queue in the same macrotask, so /stats sees the store's counters and
- * the queue's depth change together and the invariant holds in every response.
+ * Counters and topic names are mirrored here and updated when an apply's reply arrives, in
+ * one synchronous step with the `afterApply` hook (the embedded composition acks the
+ * deliveries in the queue there), so /stats sees the store's counters and the queue's depth
+ * change together and the invariant holds in every response by construction.
  */
 import { Worker } from 'node:worker_threads';
 import type { StoredEvent } from '../../domain/event.js';
@@ -52,6 +53,11 @@ export interface ThreadedStoreOptions {
   readonly killDuringExpiry?: boolean;
   /** Reader threads (each with its own read-only connection). */
   readonly readers?: number;
+  /**
+   * Called with an applied batch's deliveries in the same synchronous step as the counter
+   * mirror update, before `apply` resolves (see the header).
+   */
+  readonly afterApply?: (deliveries: readonly Delivery[]) => void;
 }
 
 export async function openThreadedSqliteStore(
@@ -81,7 +87,7 @@ export async function openThreadedSqliteStore(
     await worker.terminate();
     throw err;
   }
-  return new ThreadedSqliteStore(worker, hello, pool);
+  return new ThreadedSqliteStore(worker, hello, pool, opts.afterApply);
 }
 
 interface Pending {
@@ -101,6 +107,7 @@ export class ThreadedSqliteStore implements Store {
     private readonly worker: Worker,
     hello: Hello,
     private readonly readers: ReaderPool,
+    private readonly afterApply?: (deliveries: readonly Delivery[]) => void,
   ) {
     this.counterMirror = hello.counters;
     this.topicMirror = new Set(hello.topics);
@@ -156,7 +163,7 @@ export class ThreadedSqliteStore implements Store {
       deliveries,
       at: processedAt.getTime(),
     });
-    // Runs in the same macrotask as the reply; see the header comment.
+    // One synchronous step with afterApply, no await between them: see the header comment.
     const c = this.counterMirror;
     this.counterMirror = {
       ...c,
@@ -165,6 +172,7 @@ export class ThreadedSqliteStore implements Store {
       stored: c.stored + packed.stored,
       stored_bytes: c.stored_bytes + packed.bytes,
     };
+    this.afterApply?.(deliveries);
     const items: AppliedItem[] = new Array<AppliedItem>(deliveries.length);
     for (let i = 0; i < deliveries.length; i++) {
       const { id, event } = deliveries[i] as Delivery;
@@ -214,7 +222,11 @@ export class ThreadedSqliteStore implements Store {
 
   /** From the mirror: the topics with at least one stored event. */
   topicCount(): Promise<number> {
-    return Promise.resolve(this.topicMirror.size);
+    return Promise.resolve(this.topicCountNow());
+  }
+
+  topicCountNow(): number {
+    return this.topicMirror.size;
   }
 
   /**
@@ -228,6 +240,11 @@ export class ThreadedSqliteStore implements Store {
 
   counters(): Promise<StoreCounters> {
     return Promise.resolve(this.counterMirror);
+  }
+
+  /** The mirror as of now, for a snapshot read in one synchronous step with the queue's. */
+  countersNow(): StoreCounters {
+    return this.counterMirror;
   }
 
   checkpoint(): Promise<void> {
