@@ -7,7 +7,6 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { openClusterAdapters } from './adapters/cluster.js';
 import { openLogQueue } from './adapters/log/queue.js';
 import { openThreadedSqliteStore } from './adapters/sqlite/threaded-store.js';
 import type { Config } from './config.js';
@@ -84,6 +83,8 @@ interface Adapters {
 
 async function openAdapters(config: Config, log: Logger): Promise<Adapters> {
   if (config.queue === 'redis') {
+    // Loaded only in cluster mode: pg and ioredis were ~100 ms of an embedded start.
+    const { openClusterAdapters } = await import('./adapters/cluster.js');
     return openClusterAdapters(config, log);
   }
   await mkdir(config.dataDir, { recursive: true });
