@@ -146,7 +146,7 @@ export async function createServer(
     done();
   });
 
-  if (opts.publicApi) await registerOpenApi(app, opts.version);
+  if (opts.publicApi) registerOpenApi(app, opts.version);
   opsRoutes(app, ctx);
   if (opts.publicApi) {
     publishRoutes(app, ctx);
