@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const BATCH = 2_000;
 
@@ -88,7 +88,7 @@ for (let p = 0; p < passes; p++) {
   for (const v of variants) {
     const out = execFileSync(
       process.execPath,
-      [new URL(import.meta.url).pathname, '--child', v.dir, String(events)],
+      [fileURLToPath(import.meta.url), '--child', v.dir, String(events)],
       { encoding: 'utf8' },
     );
     const r = JSON.parse(out);
