@@ -11,65 +11,20 @@
 // median, ingest events/s, and the server's CPU time per event from /proc (main thread; the
 // rest of the process, i.e. the store thread, reader threads and thread pool; and in all),
 // medians. CPU per event survives contention far better than events/s.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeEvents, sendAll } from '../dist/bench/load.js';
-import { freePort } from '../dist/bench/servers.js';
+import { cpuTicks, median, parseVariants, startVariant, stats } from './ab-servers.mjs';
 
 const EVENTS = 20_000;
 const BATCH = 500;
-const rounds = Number(process.argv[2]);
-const variants = process.argv.slice(3).map((arg) => {
-  const [name, rest] = arg.split('=');
-  const [dir, ...pairs] = rest.split(',');
-  return { name, dir, env: Object.fromEntries(pairs.map((p) => p.split(':'))) };
-});
-if (!(rounds > 0) || variants.length === 0) {
-  console.error('usage: node scripts/w1-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...');
-  process.exit(2);
-}
-const { fetch } = globalThis;
-/** utime + stime in clock ticks (1/100 s) of the whole process and of its main thread. */
-function cpuTicks(pid) {
-  const ticks = (path) => {
-    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  };
-  return { all: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
-}
-const stats = async (url) => (await fetch(`${url}/stats`)).json();
-
-async function start({ name, dir, env }) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(dir, 'dist/src/main.js')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATA_DIR: mkdtempSync(join(tmpdir(), `w1ab-${name}-`)),
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(50);
-  }
-  return { url, child };
-}
+const { rounds, variants } = parseVariants(
+  process.argv.slice(2),
+  'usage: node scripts/w1-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...',
+);
 
 const servers = new Map();
-for (const v of variants) servers.set(v.name, await start(v));
+for (const v of variants) servers.set(v.name, await startVariant(v, 'w1ab'));
 const results = new Map(variants.map((v) => [v.name, []]));
 for (let round = -1; round < rounds; round++) {
   for (const { name } of variants) {
@@ -104,10 +59,6 @@ for (let round = -1; round < rounds; round++) {
     });
   }
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 for (const [name, rs] of results) {
   const col = (k) => rs.map((x) => x[k]);
   console.log(
