@@ -11,65 +11,19 @@
 // Prints per variant: req/s per round and median, end-to-end events/s (until /stats shows all
 // processed), client p99 (ms), and the server's CPU time per request from /proc (main thread,
 // and the whole process including the store thread and the thread pool), medians.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeEvents, sendAllFast } from '../dist/bench/load.js';
-import { freePort } from '../dist/bench/servers.js';
+import { cpuTicks, median, parseVariants, startVariant, stats } from './ab-servers.mjs';
 
 const EVENTS = 5_000;
-const rounds = Number(process.argv[2]);
-const variants = process.argv.slice(3).map((arg) => {
-  const [name, rest] = arg.split('=');
-  const [dir, ...pairs] = rest.split(',');
-  return { name, dir, env: Object.fromEntries(pairs.map((p) => p.split(':'))) };
-});
-if (!(rounds > 0) || variants.length === 0) {
-  console.error('usage: node scripts/w2-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...');
-  process.exit(2);
-}
-const { fetch } = globalThis;
-/** utime + stime in clock ticks (1/100 s) of the whole process and of its main thread. */
-function cpuTicks(pid) {
-  const ticks = (path) => {
-    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  };
-  return { all: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
-}
-const stats = async (url) => (await fetch(`${url}/stats`)).json();
-
-async function start({ name, dir, env }) {
-  const port = await freePort();
-  const prof = process.env.PROF === name ? ['--cpu-prof', `--cpu-prof-dir=/tmp/prof-${name}`] : [];
-  const child = spawn(process.execPath, [...prof, join(dir, 'dist/src/main.js')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'w2ab-')),
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(50);
-  }
-  return { url, child };
-}
+const { rounds, variants } = parseVariants(
+  process.argv.slice(2),
+  'usage: node scripts/w2-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...',
+);
 
 const servers = new Map();
-for (const v of variants) servers.set(v.name, await start(v));
+for (const v of variants) servers.set(v.name, await startVariant(v, 'w2ab'));
 const results = new Map(variants.map((v) => [v.name, []]));
 for (let round = -1; round < rounds; round++) {
   for (const { name } of variants) {
@@ -106,7 +60,6 @@ for (let round = -1; round < rounds; round++) {
     });
   }
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const [name, rs] of results) {
   const col = (k) => rs.map((x) => x[k]);
   console.log(

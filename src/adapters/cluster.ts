@@ -17,8 +17,7 @@ import type { Backend } from '../ports/backend.js';
 import type { Queue } from '../ports/queue.js';
 import type { Store } from '../ports/store.js';
 import { closeInOrder, type Composition, type ConfigProblem } from './composition.js';
-import { openPostgresStore, type PostgresStore } from './postgres/store.js';
-import { openRedisQueue } from './redis/queue.js';
+import type { PostgresStore } from './postgres/store.js';
 
 export const PRUNE_EVERY_MS = 60_000;
 
@@ -26,6 +25,12 @@ export async function openClusterAdapters(
   config: Config,
   log: Logger,
 ): Promise<{ queue: Queue; store: Store }> {
+  // Loaded here, not at import: pg and ioredis were ~100 ms of an embedded start, and the
+  // registry imports this module in every mode.
+  const [{ openRedisQueue }, { openPostgresStore }] = await Promise.all([
+    import('./redis/queue.js'),
+    import('./postgres/store.js'),
+  ]);
   const queue = await openRedisQueue({
     url: config.redisUrl,
     namespace: config.namespace,

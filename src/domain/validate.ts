@@ -45,7 +45,10 @@ export type NameField = 'topic' | 'event_id' | 'source';
 
 /** Compiles the event schema once; the returned function throws AppError on any problem. */
 export function createEventValidator(limits: PublishLimits): EventValidator {
-  const ajv = new Ajv({ allErrors: true, strict: false });
+  // validateSchema false: Ajv would first compile the JSON Schema meta-schema to check our
+  // own (constant, tested) schema against it, ~40 ms of every start against ~10 ms for the
+  // event schema itself; the compiled validator is the same either way.
+  const ajv = new Ajv({ allErrors: true, strict: false, validateSchema: false });
   // The schema says "date-time" (for OpenAPI); the real check is normaliseTimestamp, run once
   // per event below, so the parse is not done twice.
   ajv.addFormat('date-time', { type: 'string', validate: () => true });

@@ -2,11 +2,20 @@
  * OpenAPI document (GET /openapi.json) and interactive docs (/docs), generated from the
  * route schemas, which come from src/domain/schemas.ts. /publish validates its body itself
  * (to list every bad item), so its body schema is added to the document here.
+ *
+ * Built off the start-up path: @fastify/swagger, @fastify/swagger-ui and what they load
+ * (yaml, @fastify/static, glob, mime) were ~150-200 ms of a ~1 s start, for pages /healthz
+ * never needs. The app records every route it registers (method, url, schema); a separate
+ * docs-only Fastify instance, loaded and built once just after the server listens (or at the
+ * first docs request, if that comes sooner), registers the same routes with swagger and
+ * answers /openapi.json and /docs* through inject(). Its routes never run and compile no
+ * validators or serializers, so the document is what swagger makes of the same schemas.
+ *
+ * States: collecting routes -> building (one promise) -> built. A failed build is retried
+ * by the next docs request.
  */
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { EventSchema } from '../domain/schemas.js';
 
 const PublishBodySchema = Type.Union([
@@ -44,8 +53,68 @@ const ENCODING_HEADER = Type.Object({
   ),
 });
 
-export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
-  await app.register(swagger, {
+interface RecordedRoute {
+  readonly method: string | string[];
+  readonly url: string;
+  readonly schema: FastifySchema | undefined;
+}
+
+/** The docs routes, served by the docs instance (and open: see server.ts's onRoute hook). */
+const DOCS_ROUTES = ['/openapi.json', '/docs', '/docs/*'];
+
+/** Response headers not copied from the docs instance's answer (per connection). */
+const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date']);
+
+export function registerOpenApi(app: FastifyInstance, version: string): void {
+  const routes: RecordedRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    // HEAD routes are made from GET routes by the docs instance itself, as here.
+    if (route.method === 'HEAD' || DOCS_ROUTES.includes(route.url)) return;
+    routes.push({ method: route.method, url: route.url, schema: route.schema });
+  });
+  let built: Promise<FastifyInstance> | null = null;
+  const docs = (): Promise<FastifyInstance> => {
+    built ??= buildDocs(routes, version).catch((err: unknown) => {
+      built = null;
+      throw err;
+    });
+    return built;
+  };
+  app.addHook('onListen', (done) => {
+    setImmediate(() => void docs().catch(() => undefined));
+    done();
+  });
+  const forward = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    // Always GET: for HEAD, Fastify drops the body here and keeps the length, as before.
+    const res = await (
+      await docs()
+    ).inject({ method: 'GET', url: request.url, headers: request.headers });
+    // The one not-found answer of the API (SPEC error shape), not the docs instance's own.
+    if (res.statusCode === 404) return reply.callNotFound();
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value !== undefined && !HOP_HEADERS.has(name)) void reply.header(name, value);
+    }
+    void reply.code(res.statusCode);
+    await (res.rawPayload.length === 0 ? reply.send() : reply.send(res.rawPayload));
+  };
+  for (const url of DOCS_ROUTES) app.get(url, { schema: { hide: true } }, forward);
+}
+
+/** The docs-only instance: swagger over the recorded routes, with handlers never called. */
+async function buildDocs(
+  routes: readonly RecordedRoute[],
+  version: string,
+): Promise<FastifyInstance> {
+  const [{ default: Fastify }, { default: swagger }, { default: swaggerUi }] = await Promise.all([
+    import('fastify'),
+    import('@fastify/swagger'),
+    import('@fastify/swagger-ui'),
+  ]);
+  const docs = Fastify();
+  // Requests never reach these routes' handlers: nothing to validate or serialise.
+  docs.setValidatorCompiler(() => () => true);
+  docs.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  await docs.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -89,8 +158,18 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       return { schema: { ...schema, security: [{ apiKey: [] }] }, url };
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, (_request, reply) =>
-    reply.send(app.swagger()),
+  await docs.register(swaggerUi, { routePrefix: '/docs' });
+  docs.get('/openapi.json', { schema: { hide: true } }, (_request, reply) =>
+    reply.send(docs.swagger()),
   );
+  for (const r of routes) {
+    docs.route({
+      method: r.method,
+      url: r.url,
+      ...(r.schema === undefined ? {} : { schema: r.schema }),
+      handler: (_request, reply) => reply.code(404).send(),
+    });
+  }
+  await docs.ready();
+  return docs;
 }

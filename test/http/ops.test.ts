@@ -97,7 +97,19 @@ void describe('operations and live reads', () => {
     }
     const docs = await fetch(`${t.url}/docs/`);
     assert.equal(docs.status, 200);
-    assert.match(await docs.text(), /swagger/i);
+    const page = await docs.text();
+    assert.match(page, /swagger/i);
+    // Served through the docs-only instance (src/http/openapi.ts): HEAD keeps the length, a
+    // missing file is the API's own not-found answer, a redirect has no body.
+    const head = await fetch(`${t.url}/docs/`, { method: 'HEAD' });
+    assert.equal(head.headers.get('content-length'), String(Buffer.byteLength(page)));
+    const missing = await fetch(`${t.url}/docs/static/no-such-file.js`);
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { error: string }).error, 'not_found');
+    const moved = await fetch(`${t.url}/docs/static/index.html`, { redirect: 'manual' });
+    assert.equal(moved.status, 302);
+    assert.equal(moved.headers.get('location'), '/docs/');
+    assert.equal(moved.headers.get('content-type'), null);
   });
 
   void it('serves the dashboard page, which reads the public API', async () => {

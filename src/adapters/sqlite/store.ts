@@ -27,7 +27,7 @@
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import type { Database as DB, Statement } from 'better-sqlite3';
-import { dedupKeyHash } from '../../domain/dedup-key.js';
+import { DEDUP_KEY_BYTES, dedupKeyHash, writeDedupKey } from '../../domain/dedup-key.js';
 import type { StoredEvent } from '../../domain/event.js';
 import { eventBytes, KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
 import type { EventsQuery } from '../../domain/schemas.js';
@@ -283,6 +283,8 @@ export class SqliteStore implements Store {
     let duplicates = 0;
     let bytes = 0;
     let lastOffset = this.counts.last_offset;
+    // The batch's keys side by side in one buffer: one allocation per batch, not per event.
+    const keys = Buffer.allocUnsafe(DEDUP_KEY_BYTES * deliveries.length);
     for (let i = 0; i < deliveries.length; i++) {
       const { id, event } = deliveries[i] as Delivery;
       const seq = Number(id);
@@ -305,7 +307,9 @@ export class SqliteStore implements Store {
         delta = { unique: 0, duplicates: 0, lastOffset: null };
         topics.set(event.topic, delta);
       }
-      const key = dedupKeyHash(event.topic, event.event_id);
+      const at0 = i * DEDUP_KEY_BYTES;
+      writeDedupKey(event.topic, event.event_id, keys, at0);
+      const key = keys.subarray(at0, at0 + DEDUP_KEY_BYTES);
       const offset = lastOffset + 1;
       const isNew = this.insertKey.run(key, offset, seenAt).changes === 1;
       if (isNew) {

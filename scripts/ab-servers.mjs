@@ -1,0 +1,71 @@
+// Shared by the interleaved A/B scripts (w1-ab.mjs, w2-ab.mjs): variants from the command
+// line, one server per variant for the whole run, CPU time from /proc, medians.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../dist/bench/servers.js';
+
+const { fetch } = globalThis;
+
+/** NAME=DIR[,VAR:VALUE...] arguments; exits with `usage` when there are none or ROUNDS is bad. */
+export function parseVariants(argv, usage) {
+  const rounds = Number(argv[0]);
+  const variants = argv.slice(1).map((arg) => {
+    const [name, rest] = arg.split('=');
+    const [dir, ...pairs] = rest.split(',');
+    return { name, dir, env: Object.fromEntries(pairs.map((p) => p.split(':'))) };
+  });
+  if (!(rounds > 0) || variants.length === 0) {
+    console.error(usage);
+    process.exit(2);
+  }
+  return { rounds, variants };
+}
+
+/** utime + stime in clock ticks (1/100 s) of the whole process and of its main thread. */
+export function cpuTicks(pid) {
+  const ticks = (path) => {
+    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  return { all: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
+}
+
+export const stats = async (url) => (await fetch(`${url}/stats`)).json();
+
+/**
+ * The variant's server on a fresh DATA_DIR, once healthy. PROF=NAME runs that variant under
+ * `node --cpu-prof` (profiles in /tmp/prof-NAME).
+ */
+export async function startVariant({ name, dir, env }, prefix) {
+  const port = await freePort();
+  const prof = process.env.PROF === name ? ['--cpu-prof', `--cpu-prof-dir=/tmp/prof-${name}`] : [];
+  const child = spawn(process.execPath, [...prof, join(dir, 'dist/src/main.js')], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: mkdtempSync(join(tmpdir(), `${prefix}-${name}-`)),
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  return { url, child };
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};

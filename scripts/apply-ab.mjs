@@ -1,0 +1,106 @@
+// Interleaved A/B of the SQLite store's apply path alone, in process (no HTTP, no queue, no
+// store thread): W1's mix (30 % duplicates, 4 topics, 7 sources) with random-UUID event ids,
+// applied in batches of 2,000 through openSqliteStore(...).applySync on a fresh file. Every
+// pass is its own child process per variant, alternating, so load drifting on a shared
+// machine hits every variant alike. Reports the thread CPU time per event of the apply loop
+// (survives contention better than events/s) and events/s, medians over the passes.
+//
+// Usage: npm run build && node scripts/apply-ab.mjs PASSES EVENTS NAME=DIR ...
+//   DIR holds a build (DIR/dist/src/adapters/sqlite/store.js and DIR/node_modules).
+// Within a child: one warm-up store of EVENTS events (not reported), then one measured one.
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const BATCH = 2_000;
+
+if (process.argv[2] === '--child') {
+  const [, , , dir, eventsArg] = process.argv;
+  const events = Number(eventsArg);
+  const { openSqliteStore } = await import(
+    pathToFileURL(join(dir, 'dist/src/adapters/sqlite/store.js')).href
+  );
+  const topics = ['login', 'order', 'payment', 'app/prod/api'];
+  const run = () => {
+    const unique = [];
+    const uniqueCount = Math.round(events * 0.7);
+    for (let i = 0; i < uniqueCount; i++) {
+      unique.push({
+        topic: topics[i % 4],
+        event_id: randomUUID(),
+        timestamp: new Date(Date.UTC(2025, 9, 24, 0, 0, 0, i)).toISOString(),
+        source: `svc-${i % 7}`,
+        payload: JSON.stringify({ user: `u${i % 1000}`, amount: i % 997, tags: ['a', 'b'] }),
+      });
+    }
+    const all = [...unique];
+    while (all.length < events) all.push(unique[Math.floor(Math.random() * uniqueCount)]);
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [all[i], all[j]] = [all[j], all[i]];
+    }
+    // Through a JSON round trip: flat strings, as the store thread gets them from
+    // postMessage (randomUUID's own result is a cons string that the first use flattens).
+    const deliveries = JSON.parse(
+      JSON.stringify(all.map((event, i) => ({ id: String(i + 1), event }))),
+    );
+    const tmp = mkdtempSync(join(tmpdir(), 'apply-ab-'));
+    const store = openSqliteStore({ file: join(tmp, 'events.db') });
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    let stored = 0;
+    for (let i = 0; i < deliveries.length; i += BATCH) {
+      stored += store.applySync(deliveries.slice(i, i + BATCH), new Date()).stored;
+    }
+    const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const cpu = process.cpuUsage(cpu0);
+    store.close();
+    rmSync(tmp, { recursive: true, force: true });
+    if (stored !== uniqueCount) throw new Error(`stored ${stored}, expected ${uniqueCount}`);
+    return {
+      cpuUsPerEvent: (cpu.user + cpu.system) / events,
+      eventsPerSec: events / (wallMs / 1000),
+    };
+  };
+  run();
+  process.stdout.write(JSON.stringify(run()));
+  process.exit(0);
+}
+
+const passes = Number(process.argv[2]);
+const events = Number(process.argv[3]);
+const variants = process.argv.slice(4).map((arg) => {
+  const [name, dir] = arg.split('=');
+  return { name, dir, results: [] };
+});
+if (!(passes > 0) || !(events > 0) || variants.length === 0) {
+  console.error('usage: node scripts/apply-ab.mjs PASSES EVENTS NAME=DIR ...');
+  process.exit(2);
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+for (let p = 0; p < passes; p++) {
+  for (const v of variants) {
+    const out = execFileSync(
+      process.execPath,
+      [fileURLToPath(import.meta.url), '--child', v.dir, String(events)],
+      { encoding: 'utf8' },
+    );
+    const r = JSON.parse(out);
+    v.results.push(r);
+    console.log(
+      `pass ${p + 1} ${v.name}: ${r.cpuUsPerEvent.toFixed(2)} us CPU/event, ${Math.round(r.eventsPerSec)} events/s`,
+    );
+  }
+}
+for (const v of variants) {
+  console.log(
+    `${v.name}: median ${median(v.results.map((r) => r.cpuUsPerEvent)).toFixed(2)} us CPU/event, ` +
+      `${Math.round(median(v.results.map((r) => r.eventsPerSec)))} events/s (${passes} passes of ${events})`,
+  );
+}
