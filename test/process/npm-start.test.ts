@@ -131,8 +131,10 @@ void describe('npm start', () => {
         assert.ok(healthy, `healthy: ${output}`);
         console.log(`npm start on ${EVENTS} stored events: healthy after ${ms.toFixed(0)} ms`);
         assert.doesNotMatch(output, /building/, 'nothing compiled at start');
-        // Loose: about a second on a quiet machine; tsc alone takes 9-13 s.
-        assert.ok(ms < 6_000, `healthy after ${ms.toFixed(0)} ms`);
+        // The line above is what proves nothing compiled. This bound only catches a start
+        // that does work proportional to the store (a scan of 1 M events): about a second on
+        // a quiet machine, 7 s seen at load 15-24 on 2 cores, so 15 s and not tighter.
+        assert.ok(ms < 15_000, `healthy after ${ms.toFixed(0)} ms`);
 
         const server = childrenOf(npmPid);
         assert.equal(server.length, 1, 'npm runs the aggregator as its only child');
