@@ -51,6 +51,23 @@ export interface StoreCounters {
   readonly stored_bytes: number;
 }
 
+/**
+ * The counters after one applied batch: `stored` new events of `bytes` (eventBytes) kept,
+ * `duplicates` dropped. One definition for a store and any mirror of its counters.
+ */
+export function countersAfterApply<C extends StoreCounters>(
+  c: C,
+  applied: { readonly stored: number; readonly duplicates: number; readonly bytes: number },
+): C {
+  return {
+    ...c,
+    unique_processed: c.unique_processed + applied.stored,
+    duplicate_dropped: c.duplicate_dropped + applied.duplicates,
+    stored: c.stored + applied.stored,
+    stored_bytes: c.stored_bytes + applied.bytes,
+  };
+}
+
 /** What one expiry step did. */
 export interface ExpiryStep {
   /** Events removed by this step. */

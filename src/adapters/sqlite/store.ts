@@ -42,7 +42,7 @@ import type {
   TopicSummary,
 } from '../../ports/store.js';
 import { SqliteExpiry, type SqliteExpiryStep } from './expiry.js';
-import { DEFAULT_READ_BYTES } from '../../ports/store.js';
+import { countersAfterApply, DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import Database from './driver.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
@@ -253,15 +253,7 @@ export class SqliteStore implements Store {
     const snapshot = new RangeSet(this.applied.toArray());
     try {
       const result = this.applyTx(deliveries, processedAt);
-      const c = this.counts;
-      this.counts = {
-        ...c,
-        unique_processed: c.unique_processed + result.stored,
-        duplicate_dropped: c.duplicate_dropped + result.duplicates,
-        stored: c.stored + result.stored,
-        stored_bytes: c.stored_bytes + result.bytes,
-        last_offset: result.lastOffset,
-      };
+      this.counts = { ...countersAfterApply(this.counts, result), last_offset: result.lastOffset };
       return result;
     } catch (err) {
       // The transaction rolled back; so must the in-memory mirror of applied ranges.

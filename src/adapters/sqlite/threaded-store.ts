@@ -25,7 +25,7 @@ import type {
   TopicsPage,
   TopicSummary,
 } from '../../ports/store.js';
-import { DEFAULT_READ_BYTES } from '../../ports/store.js';
+import { countersAfterApply, DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type {
   Envelope,
   Hello,
@@ -159,14 +159,7 @@ export class ThreadedSqliteStore implements Store {
       at: processedAt.getTime(),
     });
     // One synchronous step with afterApply, no await between them: see the header comment.
-    const c = this.counterMirror;
-    this.counterMirror = {
-      ...c,
-      unique_processed: c.unique_processed + packed.stored,
-      duplicate_dropped: c.duplicate_dropped + packed.duplicates,
-      stored: c.stored + packed.stored,
-      stored_bytes: c.stored_bytes + packed.bytes,
-    };
+    this.counterMirror = countersAfterApply(this.counterMirror, packed);
     this.afterApply?.(deliveries);
     const items: AppliedItem[] = new Array<AppliedItem>(deliveries.length);
     for (let i = 0; i < deliveries.length; i++) {
