@@ -22,6 +22,7 @@ import type { Config } from '../config.js';
 import type { Backend } from '../ports/backend.js';
 import { closeInOrder, type Composition, type OpenContext } from './composition.js';
 import { openLogQueue, type LogQueue } from './log/queue.js';
+import { requireSqlitePositions } from './sqlite/store.js';
 import { openThreadedSqliteStore } from './sqlite/threaded-store.js';
 
 /**
@@ -52,7 +53,10 @@ async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backe
       beforeSegmentDelete: () => store.checkpoint(),
       lingerMs: EMBEDDED_LINGER_MS,
     });
+    // Always true for the queue log; checked here, where the pairing is made.
+    requireSqlitePositions(queue.positions);
   } catch (err) {
+    await queue?.close();
     await store.close();
     throw err;
   }

@@ -21,7 +21,7 @@ import type { Backend } from '../../ports/backend.js';
 import type { Delivery } from '../../ports/queue.js';
 import type { Store } from '../../ports/store.js';
 import { closeInOrder, type Composition } from '../composition.js';
-import { openSqliteStore } from '../sqlite/store.js';
+import { openSqliteStore, requireSqlitePositions } from '../sqlite/store.js';
 import { openMemoryQueue } from './queue.js';
 
 async function openMemoryBackend(config: Config): Promise<Backend> {
@@ -34,6 +34,12 @@ async function openMemoryBackend(config: Config): Promise<Backend> {
     queueMax: config.queueMax,
     firstSeq: sqlite.maxAppliedSeq() + 1,
   });
+  try {
+    requireSqlitePositions(queue.positions);
+  } catch (err) {
+    await sqlite.close();
+    throw err;
+  }
   const store: Store = {
     // Throws (rejects) before the ack when the transaction fails: the batch stays leased.
     apply: (deliveries: readonly Delivery[], processedAt: Date) =>

@@ -31,7 +31,8 @@ import { DEDUP_KEY_BYTES, dedupKeyHash, writeDedupKey } from '../../domain/dedup
 import type { StoredEvent } from '../../domain/event.js';
 import { eventBytes, KEEP_FOREVER, type RetentionPolicy } from '../../domain/retention.js';
 import type { EventsQuery } from '../../domain/schemas.js';
-import type { Delivery } from '../../ports/queue.js';
+import type { Delivery, DeliveryPositions } from '../../ports/queue.js';
+import { sequencePositions } from '../positions.js';
 import type {
   AppliedItem,
   ApplyResult,
@@ -48,6 +49,23 @@ import Database from './driver.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReads } from './reads.js';
 import { RangeSet, toRuns, type Range } from './ranges.js';
+
+/**
+ * The delivery positions this store can keep: dense sequence numbers, held as ranges
+ * (applied_ranges). A composition pairing it with a queue checks that queue with
+ * `requireSqlitePositions`, so a queue with any other positions fails at open, not at the
+ * first apply.
+ */
+export const SQLITE_POSITIONS: DeliveryPositions = sequencePositions;
+
+/** Throws, naming both kinds, unless `positions` are the ones this store keeps. */
+export function requireSqlitePositions(positions: DeliveryPositions): void {
+  if (positions.kind !== SQLITE_POSITIONS.kind) {
+    throw new TypeError(
+      `the SQLite store keeps ${SQLITE_POSITIONS.kind} positions (dense, as ranges); this queue's are ${positions.kind}`,
+    );
+  }
+}
 
 export interface SqliteStoreOptions {
   /** Path of the database file, or ':memory:'. */
@@ -279,9 +297,10 @@ export class SqliteStore implements Store {
     const keys = Buffer.allocUnsafe(DEDUP_KEY_BYTES * deliveries.length);
     for (let i = 0; i < deliveries.length; i++) {
       const { id, event } = deliveries[i] as Delivery;
-      const seq = Number(id);
-      if (!Number.isSafeInteger(seq) || seq < 1) {
-        throw new TypeError(`delivery id ${id} is not a queue sequence number`);
+      // The id's position through the port (SQLITE_POSITIONS), never a parse of our own.
+      const seq = Number(SQLITE_POSITIONS.encode(id).major);
+      if (!Number.isSafeInteger(seq)) {
+        throw new TypeError(`delivery id ${id} is beyond the SQLite store's sequence range`);
       }
       if (this.applied.has(seq)) {
         items[i] = {
