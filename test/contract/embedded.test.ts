@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { openLogQueue } from '../../src/adapters/log/queue.js';
-import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
+import { openSqliteStore, type SqliteStore } from '../../src/adapters/sqlite/store.js';
 import { openThreadedSqliteStore } from '../../src/adapters/sqlite/threaded-store.js';
 import type { Lease, Queue } from '../../src/ports/queue.js';
 import { runQueueContract } from './queue.contract.js';
@@ -17,44 +17,50 @@ import { runStoreContract, sequenceIds, type StoreOpener } from './store.contrac
 const log = pino({ level: 'silent' });
 
 /**
- * In embedded mode the store records which sequence numbers it applied; the log queue reads
- * that at recovery. Here a set stands in for the store: an ack adds the lease's ids to it.
+ * In embedded mode the store is the record of what was applied: the queue log replays, at
+ * start, every delivery the store has not applied. So the queue runs here on a real SQLite
+ * store, and an ack does what the consumer does in that mode: apply the lease in the store,
+ * then ack it in the queue. Every other call goes to the queue log as it is.
  */
-async function openQueueWithAckRecord(
-  dir: string,
-  queueMax: number,
-  acked: Set<number>,
-): Promise<Queue> {
-  const queue = await openLogQueue({ dir, queueMax, log, isApplied: (seq) => acked.has(seq) });
-  return new Proxy(queue, {
-    get(target, prop, receiver) {
-      if (prop === 'ack') {
-        return async (lease: Lease) => {
-          for (const d of lease.deliveries) acked.add(Number(d.id));
-          await target.ack(lease);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function'
-        ? (value as (...a: unknown[]) => unknown).bind(target)
-        : value;
-    },
+async function openQueueOnStore(dir: string, queueMax: number, store: SqliteStore): Promise<Queue> {
+  const queue = await openLogQueue({
+    dir,
+    queueMax,
+    log,
+    isApplied: (seq) => store.isApplied(seq),
+    minNextSeq: store.maxAppliedSeq() + 1,
   });
+  return {
+    positions: queue.positions,
+    enqueue: (events) => queue.enqueue(events),
+    stats: () => queue.stats(),
+    ready: () => queue.ready(),
+    take: (max, signal) => queue.take(max, signal),
+    ack: async (lease: Lease) => {
+      await store.apply(lease.deliveries, new Date());
+      await queue.ack(lease);
+    },
+    release: (lease) => queue.release(lease),
+    stopIntake: () => queue.stopIntake(),
+    close: () => queue.close(),
+  };
 }
 
 runQueueContract('embedded log', async ({ queueMax }) => {
   const dir = await mkdtemp(join(tmpdir(), 'logsieve-queue-'));
-  const acked = new Set<number>();
-  const opened = [await openQueueWithAckRecord(dir, queueMax, acked)];
+  const store = openSqliteStore({ file: join(dir, 'events.db') });
+  const queueDir = join(dir, 'queue');
+  const opened = [await openQueueOnStore(queueDir, queueMax, store)];
   return {
     queue: opened[0] as Queue,
     reopen: async () => {
-      const q = await openQueueWithAckRecord(dir, queueMax, acked);
+      const q = await openQueueOnStore(queueDir, queueMax, store);
       opened.push(q);
       return q;
     },
     cleanup: async () => {
       for (const q of opened) await q.close().catch(() => undefined);
+      await store.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
