@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../dist/bench/servers.js';
 
@@ -69,3 +70,41 @@ export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/** Resolves with performance.now() once /stats shows `target` events processed and none queued. */
+export async function processedAt(url, target) {
+  for (;;) {
+    const s = await stats(url);
+    if (s.queue_depth === 0 && s.unique_processed + s.duplicate_dropped >= target) {
+      return performance.now();
+    }
+    await sleep(5);
+  }
+}
+
+/**
+ * The interleaving both scripts share: one server per variant for the whole run, then
+ * `rounds` rounds (after one warm-up round per variant, not kept) alternating between them.
+ * `round({ url, child, name, tag, before })` runs one round against a server (`before` is its
+ * /stats at the start) and returns what to keep; the servers are stopped at the end.
+ * Resolves with the kept results per variant name, in round order.
+ */
+export async function interleave(argv, usage, prefix, round) {
+  const { rounds, variants } = parseVariants(argv, usage);
+  const servers = new Map();
+  for (const v of variants) servers.set(v.name, await startVariant(v, prefix));
+  const results = new Map(variants.map((v) => [v.name, []]));
+  for (let r = -1; r < rounds; r++) {
+    for (const { name } of variants) {
+      const { url, child } = servers.get(name);
+      const before = await stats(url);
+      const kept = await round({ url, child, name, tag: `ab${r}${name}${Date.now()}`, before });
+      if (r >= 0) results.get(name).push(kept);
+    }
+  }
+  for (const { child } of servers.values()) {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  return results;
+}

@@ -12,26 +12,19 @@
 // rest of the process, i.e. the store thread, reader threads and thread pool; and in all),
 // medians. CPU per event survives contention far better than events/s.
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { makeEvents, sendAll } from '../dist/bench/load.js';
-import { cpuTicks, median, parseVariants, startVariant, stats } from './ab-servers.mjs';
+import { cpuTicks, interleave, median, processedAt } from './ab-servers.mjs';
 
 const EVENTS = 20_000;
 const BATCH = 500;
-const { rounds, variants } = parseVariants(
+
+const results = await interleave(
   process.argv.slice(2),
   'usage: node scripts/w1-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...',
-);
-
-const servers = new Map();
-for (const v of variants) servers.set(v.name, await startVariant(v, 'w1ab'));
-const results = new Map(variants.map((v) => [v.name, []]));
-for (let round = -1; round < rounds; round++) {
-  for (const { name } of variants) {
-    const { url, child } = servers.get(name);
-    const before = await stats(url);
+  'w1ab',
+  async ({ url, child, tag, before }) => {
     const target = before.unique_processed + before.duplicate_dropped + EVENTS;
-    const events = makeEvents(EVENTS, 0.3, `ab${round}${name}${Date.now()}`);
+    const events = makeEvents(EVENTS, 0.3, tag);
     const bodies = [];
     for (let i = 0; i < events.length; i += BATCH) {
       bodies.push(Buffer.from(JSON.stringify(events.slice(i, i + BATCH))));
@@ -39,26 +32,20 @@ for (let round = -1; round < rounds; round++) {
     const cpu0 = cpuTicks(child.pid);
     const started = performance.now();
     const load = await sendAll(url, bodies, 4, { 'content-type': 'application/json' });
-    for (;;) {
-      const s = await stats(url);
-      if (s.queue_depth === 0 && s.unique_processed + s.duplicate_dropped >= target) break;
-      await sleep(5);
-    }
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = ((await processedAt(url, target)) - started) / 1000;
     const cpu1 = cpuTicks(child.pid);
-    if (round < 0) continue;
+    // ticks of 10 ms -> µs per event
     const main = ((cpu1.main - cpu0.main) * 10_000) / EVENTS;
     const all = ((cpu1.all - cpu0.all) * 10_000) / EVENTS;
-    results.get(name).push({
+    return {
       e2e: Math.round(EVENTS / seconds),
       ingest: Math.round(EVENTS / load.seconds),
-      // ticks of 10 ms -> µs per event
       cpuMain: main,
       cpuRest: all - main,
       cpuAll: all,
-    });
-  }
-}
+    };
+  },
+);
 for (const [name, rs] of results) {
   const col = (k) => rs.map((x) => x[k]);
   console.log(
@@ -66,8 +53,4 @@ for (const [name, rs] of results) {
       `ingest median ${median(col('ingest'))} | CPU µs/event main ${median(col('cpuMain')).toFixed(1)}, ` +
       `other threads ${median(col('cpuRest')).toFixed(1)}, process ${median(col('cpuAll')).toFixed(1)}`,
   );
-}
-for (const { child } of servers.values()) {
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
 }

@@ -12,44 +12,26 @@
 // processed), client p99 (ms), and the server's CPU time per request from /proc (main thread,
 // and the whole process including the store thread and the thread pool), medians.
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { makeEvents, sendAllFast } from '../dist/bench/load.js';
-import { cpuTicks, median, parseVariants, startVariant, stats } from './ab-servers.mjs';
+import { cpuTicks, interleave, median, processedAt } from './ab-servers.mjs';
 
 const EVENTS = 5_000;
-const { rounds, variants } = parseVariants(
+
+const results = await interleave(
   process.argv.slice(2),
   'usage: node scripts/w2-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...',
-);
-
-const servers = new Map();
-for (const v of variants) servers.set(v.name, await startVariant(v, 'w2ab'));
-const results = new Map(variants.map((v) => [v.name, []]));
-for (let round = -1; round < rounds; round++) {
-  for (const { name } of variants) {
-    const { url, child } = servers.get(name);
-    const before = await stats(url);
+  'w2ab',
+  async ({ url, child, tag, before }) => {
     const target = before.unique_processed + before.duplicate_dropped + EVENTS;
-    const bodies = makeEvents(EVENTS, 0.2, `ab${round}${name}${Date.now()}`).map((e) =>
-      Buffer.from(JSON.stringify(e)),
-    );
+    const bodies = makeEvents(EVENTS, 0.2, tag).map((e) => Buffer.from(JSON.stringify(e)));
     const cpu0 = cpuTicks(child.pid);
     const started = performance.now();
     // Polled while the load runs: autocannon itself returns only on its 1-second tick.
-    const processed = (async () => {
-      for (;;) {
-        const s = await stats(url);
-        if (s.queue_depth === 0 && s.unique_processed + s.duplicate_dropped >= target) {
-          return performance.now();
-        }
-        await sleep(5);
-      }
-    })();
+    const processed = processedAt(url, target);
     const r = await sendAllFast(url, bodies, 16);
     const endToEnd = EVENTS / (((await processed) - started) / 1000);
     const cpu1 = cpuTicks(child.pid);
-    if (round < 0) continue;
-    results.get(name).push({
+    return {
       rps: Math.round(r.requests / r.seconds),
       e2e: Math.round(endToEnd),
       p99: r.p99,
@@ -57,9 +39,9 @@ for (let round = -1; round < rounds; round++) {
       // ticks of 10 ms -> µs per request
       cpuMain: ((cpu1.main - cpu0.main) * 10_000) / EVENTS,
       cpuAll: ((cpu1.all - cpu0.all) * 10_000) / EVENTS,
-    });
-  }
-}
+    };
+  },
+);
 for (const [name, rs] of results) {
   const col = (k) => rs.map((x) => x[k]);
   console.log(
@@ -68,8 +50,4 @@ for (const [name, rs] of results) {
       `${col('non2xx').reduce((a, b) => a + b, 0)} | CPU µs/req main ${median(col('cpuMain'))}, ` +
       `process ${median(col('cpuAll'))}`,
   );
-}
-for (const { child } of servers.values()) {
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
 }
