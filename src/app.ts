@@ -121,6 +121,8 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
     closing: closingController.signal,
     maxSubscribers: config.maxSubscribers,
   };
+  // The backend is open (queue log, store thread, DATA_DIR lock): a server that cannot be
+  // made (a TLS file that is not PEM) must close it, or this process keeps DATA_DIR locked.
   const server = await createServer(ctx, {
     version: VERSION,
     logger: log,
@@ -134,6 +136,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
       metricsPublic: config.metricsPublic,
     },
     tls,
+  }).catch(async (err: unknown) => {
+    await backend
+      .close()
+      .catch((closeErr: unknown) =>
+        log.error({ err: closeErr }, 'closing the backend after a failed start failed'),
+      );
+    throw err;
   });
 
   const workers: Workers | null = consumes

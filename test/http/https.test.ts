@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -110,5 +111,23 @@ void describe('TLS configuration', () => {
       startApp({ TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' }),
       /TLS_CERT_FILE/,
     );
+  });
+
+  void it('stops start-up on files that are not PEM, and frees DATA_DIR for the next start', async () => {
+    // The backend (queue log, store thread, DATA_DIR lock) is open when the HTTPS server is
+    // made; a start that fails there must close it, or the same process could never start
+    // again on that DATA_DIR ("in use by another process").
+    const dir = await makeDataDir('logsieve-tls-bad');
+    try {
+      const cert = join(dir, 'cert.pem');
+      const key = join(dir, 'key.pem');
+      await writeFile(cert, 'not a certificate\n');
+      await writeFile(key, 'not a key\n');
+      await assert.rejects(startApp({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key }, { dataDir: dir }));
+      const again = await startApp({}, { dataDir: dir });
+      await again.close({ keepDir: true });
+    } finally {
+      await removeDir(dir);
+    }
   });
 });
