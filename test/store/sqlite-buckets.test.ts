@@ -188,4 +188,47 @@ void describe('SQLite event buckets', () => {
       await removeDir(dir);
     }
   });
+
+  void it('an oversized old bucket is trimmed by row deletes in small steps before it is dropped', async () => {
+    const dir = await makeDataDir();
+    const file = join(dir, 'events.db');
+    try {
+      // 5,000 events in bucket 0 (a store written without retention, default bucket size).
+      const before = openSqliteStore({ file });
+      applyAt(before, 5_000, T0);
+      await before.close();
+      const retention: RetentionPolicy = {
+        maxAgeMs: 5 * SECOND,
+        maxBytes: null,
+        dedupWindowMs: null,
+      };
+      const store = openSqliteStore({ file, retention, bucketRows: 100 });
+      try {
+        applyAt(store, 100, T0 + 10 * SECOND);
+        const rowsOf0 = (): number => {
+          const db = new Database(file, { readonly: true });
+          try {
+            return db.prepare<[], number>('SELECT count(*) FROM events').pluck().get() ?? 0;
+          } finally {
+            db.close();
+          }
+        };
+        const first = store.expireSync(new Date(T0 + 10 * SECOND));
+        assert.equal(first.expired, 5_000, 'every old event expires at once (the floor)');
+        assert.equal(store.countersNow().stored, 100);
+        assert.ok(first.more);
+        const left = rowsOf0();
+        assert.ok(left > 0 && left < 5_000, `one step deleted part of bucket 0: ${left} rows left`);
+        expireAll(store, new Date(T0 + 10 * SECOND));
+        assert.ok(!bucketTables(file).includes('events'), 'then bucket 0 was dropped');
+        const c = store.countersNow();
+        assert.deepEqual([c.stored, c.expired, c.unique_processed], [100, 5_000, 5_100]);
+        assert.equal((await store.list({ after: 0, limit: 1_000, order: 'asc' })).length, 100);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
 });

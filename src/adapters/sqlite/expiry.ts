@@ -10,7 +10,11 @@
  * 2. the space: at most one bucket whose offsets are all at or below the floor is dropped
  *    (DROP TABLE: its pages go on the freelist and new buckets reuse them). The current
  *    bucket, once all of it expired, is first replaced by a new empty one, so an idle store
- *    frees its space too.
+ *    frees its space too. A bucket far larger than the store's bucket size (the events table
+ *    of a store upgraded by migration 4, or one written before RETENTION_MAX_AGE was set)
+ *    first has its expired rows deleted, EXPIRY_DELETE_ROWS per step, until what is left of
+ *    it is no more than a bucket: dropping millions of rows at once would hold the store
+ *    thread for seconds.
  * 3. with DEDUP_WINDOW, one step of the key sweep.
  *
  * Why not row deletes: deleting each expired row from the table and its three indexes cost
@@ -24,7 +28,7 @@
 import type { Database as DB, Statement } from 'better-sqlite3';
 import type { RetentionPolicy } from '../../domain/retention.js';
 import type { ExpiryStep } from '../../ports/store.js';
-import { bucketTable, createBucket, dropBucket, type Bucket } from './buckets.js';
+import { BUCKET_MAX_ROWS, bucketTable, createBucket, dropBucket, type Bucket } from './buckets.js';
 
 /**
  * Rows counted per expiry step. Counting is a read of each row (no delete): 10,000 rows take a
@@ -32,6 +36,11 @@ import { bucketTable, createBucket, dropBucket, type Bucket } from './buckets.js
  * batch.
  */
 export const EXPIRY_STEP_ROWS = 10_000;
+/**
+ * Rows deleted per step from an oversized bucket (see the header). A delete removes each row
+ * from the table and its three indexes: 2,000 take a few milliseconds.
+ */
+export const EXPIRY_DELETE_ROWS = 2_000;
 /** Keys examined per DEDUP_WINDOW sweep step (a key-order walk of dedup_keys). */
 export const KEY_SWEEP_ROWS = 5_000;
 
@@ -65,6 +74,9 @@ export class SqliteExpiry {
     { key: Buffer; offset: number; first_seen: number }
   >;
   private readonly deleteKey: Statement<[Buffer]>;
+  /** Per bucket: the lowest offset left in it, and a delete of its rows up to an offset. */
+  private readonly lowest = new Map<number, Statement<[], number | null>>();
+  private readonly deleteUpTo = new Map<number, Statement<[number]>>();
   /** Where the DEDUP_WINDOW sweep continues (key order); null between sweeps. */
   private sweepAfter: Buffer | null = Buffer.alloc(0);
   private sweepEndedAt = 0;
@@ -73,6 +85,8 @@ export class SqliteExpiry {
     private readonly db: DB,
     private readonly retention: RetentionPolicy,
     private readonly duringExpiry?: () => void,
+    /** The store's bucket size (rows); buckets above twice it are trimmed before a drop. */
+    private readonly bucketRows: number = BUCKET_MAX_ROWS,
   ) {
     this.catalogue = db
       .prepare<[], [number, number]>('SELECT n, first_offset FROM buckets ORDER BY n')
@@ -160,11 +174,23 @@ export class SqliteExpiry {
         buckets.push(current);
         changed = true;
       }
-      // At most one drop per step: the oldest bucket, once its last offset is at the floor.
+      // At most one drop per step: the oldest bucket, once its last offset is at the floor
+      // (and an oversized one once what is left of it is no more than a bucket).
       const [oldest, second] = buckets;
-      if (oldest !== undefined && second !== undefined && second.first - 1 <= floor) {
+      const trimmed =
+        oldest !== undefined &&
+        second !== undefined &&
+        second.first - oldest.first > 2 * this.bucketRows
+          ? this.trim(oldest, second, floor)
+          : 0;
+      if (trimmed > 0) {
+        changed = true;
+        more = true;
+      } else if (oldest !== undefined && second !== undefined && second.first - 1 <= floor) {
         dropBucket(this.db, oldest.n);
         this.oldest.delete(oldest.n);
+        this.lowest.delete(oldest.n);
+        this.deleteUpTo.delete(oldest.n);
         changed = true;
         const third = buckets[2];
         more ||= third !== undefined && third.first - 1 <= floor;
@@ -178,6 +204,29 @@ export class SqliteExpiry {
       more ||= swept.more;
     }
     return { expired, keysForgotten, more, bytes, ...(current ? { current } : {}) };
+  }
+
+  /**
+   * Deletes up to EXPIRY_DELETE_ROWS expired rows (at or below `floor`) of the oversized
+   * bucket `b` (followed by `next`) while more than a bucket's worth of its rows is left;
+   * returns how many it deleted (0: nothing left to trim, the bucket may be dropped).
+   */
+  private trim(b: Bucket, next: Bucket, floor: number): number {
+    const t = bucketTable(b.n);
+    let lowest = this.lowest.get(b.n);
+    if (lowest === undefined) {
+      lowest = this.db.prepare<[], number | null>(`SELECT min("offset") FROM ${t}`).pluck();
+      this.lowest.set(b.n, lowest);
+    }
+    const from = lowest.get() ?? null;
+    if (from === null || from > floor || next.first - from <= this.bucketRows) return 0;
+    let del = this.deleteUpTo.get(b.n);
+    if (del === undefined) {
+      del = this.db.prepare<[number]>(`DELETE FROM ${t} WHERE "offset" <= ?`);
+      this.deleteUpTo.set(b.n, del);
+    }
+    const upTo = Math.min(floor, from + EXPIRY_DELETE_ROWS - 1, next.first - 1 - this.bucketRows);
+    return del.run(upTo).changes;
   }
 
   /**

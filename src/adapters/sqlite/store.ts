@@ -274,7 +274,7 @@ export class SqliteStore implements Store {
     );
     this.applyTx = (deliveries, at) => tx.immediate(deliveries, at);
     this.retention = retention;
-    const expiry = new SqliteExpiry(db, retention, duringExpiry);
+    const expiry = new SqliteExpiry(db, retention, duringExpiry, bucketRows);
     const etx = db.transaction((now: Date) => expiry.step(now, this.counts.stored_bytes));
     this.expireTx = (now) => etx.immediate(now);
   }
