@@ -17,6 +17,11 @@
  *             thread mostly), which a machine shared with other work skews far less than
  *             events/s: expiry's cost shows as the later windows' CPU per event against the
  *             first window's (no expiry yet).
+ *   control   with --steady-control, the same steady load again without retention, and the
+ *             two runs compared window by window: the target is ingest under expiry >= 0.8 x
+ *             the rate WITHOUT expiry, and the first window is no stand-in for that rate,
+ *             because the store's cost per event rises as it grows with or without expiry
+ *             (BENCHMARKS "Growth and retention", session 4).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -39,6 +44,8 @@ export interface GrowthOptions {
   readonly preload: number;
   readonly steadyAge: string;
   readonly steadySeconds: number;
+  /** Also run the steady load without retention and compare (see the header). */
+  readonly steadyControl?: boolean;
   readonly report: (line: string) => void;
 }
 
@@ -207,21 +214,42 @@ export async function runGrowth(opts: GrowthOptions): Promise<void> {
     rmSync(full, { recursive: true, force: true });
     rmSync(empty, { recursive: true, force: true });
   }
-  await steady(opts);
+  const withExpiry = await steady(opts, opts.steadyAge);
+  if (opts.steadyControl !== true) return;
+  const without = await steady(opts, 'forever');
+  const n = Math.min(withExpiry.length, without.length);
+  const ratios: number[] = [];
+  const cpuRatios: number[] = [];
+  for (let i = 2; i < n; i++) {
+    const a = withExpiry[i];
+    const b = without[i];
+    if (a === undefined || b === undefined) continue;
+    ratios.push(a.rate / b.rate);
+    cpuRatios.push((b.cpuMain + b.cpuRest) / (a.cpuMain + a.cpuRest));
+  }
+  if (ratios.length > 0) {
+    report(
+      `control  windows 3+ under RETENTION_MAX_AGE=${opts.steadyAge} vs the same windows without ` +
+        `retention: ingest ratio median ${medianOf(ratios).toFixed(2)}x (lowest ${Math.min(...ratios).toFixed(2)}x), ` +
+        `events per CPU second ratio median ${medianOf(cpuRatios).toFixed(2)}x (target >= 0.8x)`,
+    );
+  }
+}
+
+interface Window {
+  rate: number;
+  bytes: number;
+  stored: number;
+  cpuMain: number;
+  cpuRest: number;
 }
 
 /** Steady W1-shaped load with a short RETENTION_MAX_AGE: does the data dir plateau? */
-async function steady(opts: GrowthOptions): Promise<void> {
+async function steady(opts: GrowthOptions, age: string): Promise<Window[]> {
   const dir = mkdtempSync(join(tmpdir(), 'logsieve-steady-'));
-  const server = await startAggregator({ DATA_DIR: dir, RETENTION_MAX_AGE: opts.steadyAge });
+  const server = await startAggregator({ DATA_DIR: dir, RETENTION_MAX_AGE: age });
   try {
-    const windows: {
-      rate: number;
-      bytes: number;
-      stored: number;
-      cpuMain: number;
-      cpuRest: number;
-    }[] = [];
+    const windows: Window[] = [];
     const until = Date.now() + opts.steadySeconds * 1000;
     let round = 0;
     while (Date.now() < until) {
@@ -261,7 +289,7 @@ async function steady(opts: GrowthOptions): Promise<void> {
     const firstHalfMax = Math.max(...windows.slice(0, cut).map((w) => w.bytes));
     const secondHalfMax = half.length > 0 ? Math.max(...half.map((w) => w.bytes)) : firstHalfMax;
     opts.report(
-      `steady   RETENTION_MAX_AGE=${opts.steadyAge}, W1-shaped load for ${opts.steadySeconds} s: ingest ` +
+      `steady   RETENTION_MAX_AGE=${age}, W1-shaped load for ${opts.steadySeconds} s: ingest ` +
         `${Math.round(first?.rate ?? 0)} events/s in the first 10 s, lowest window ${Math.round(minRate)} ` +
         `(${(minRate / (first?.rate ?? 1)).toFixed(2)}x); data dir max ${MiB(firstHalfMax)} MiB in the first ` +
         `half, ${MiB(secondHalfMax)} MiB in the second; stored at the end ${windows.at(-1)?.stored ?? 0}`,
@@ -278,6 +306,7 @@ async function steady(opts: GrowthOptions): Promise<void> {
           `the first window's events per CPU second)`,
       );
     }
+    return windows;
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
