@@ -3,10 +3,13 @@
  * dropping whole bucket tables, whose pages new buckets reuse, so the file plateaus under a
  * steady load; a reader on its own connection, with statements cached over buckets that the
  * writer creates and drops, always sees exactly the retained events, and a read transaction
- * keeps its snapshot (schema included) while the writer drops a bucket under it.
+ * keeps its snapshot (schema included) while the writer drops a bucket under it. A SIGKILL
+ * inside an expiry step that drops a bucket loses nothing and moves no counter.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import Database from '../../src/adapters/sqlite/driver.js';
 import { SqliteReads } from '../../src/adapters/sqlite/reads.js';
@@ -227,6 +230,63 @@ void describe('SQLite event buckets', () => {
       } finally {
         await store.close();
       }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  void it('a SIGKILL inside a step that drops a bucket leaves the bucket, the floor and the counters as they were', async () => {
+    const dir = await makeDataDir();
+    const file = join(dir, 'events.db');
+    try {
+      // Buckets of 100: offsets 1-300 in three buckets, processed at T0; 100 more at T0+10 s.
+      const before = openSqliteStore({ file, bucketRows: 100 });
+      applyAt(before, 300, T0);
+      applyAt(before, 100, T0 + 10 * SECOND);
+      await before.close();
+      const tables = bucketTables(file);
+      assert.deepEqual(tables, ['events', 'events_1', 'events_2', 'events_3']);
+      // A child process whose first expiry step (floor above 300, bucket 0 dropped) is killed
+      // between its changes and its commit.
+      const store = fileURLToPath(new URL('../../src/adapters/sqlite/store.js', import.meta.url));
+      const script = `
+        const { openSqliteStore } = await import(${JSON.stringify(store)});
+        const s = openSqliteStore({
+          file: ${JSON.stringify(file)},
+          bucketRows: 100,
+          retention: { maxAgeMs: 5000, maxBytes: null, dedupWindowMs: null },
+          duringExpiry: () => process.kill(process.pid, 'SIGKILL'),
+        });
+        s.expireSync(new Date(${T0 + 10 * SECOND}));
+      `;
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+      });
+      assert.equal(child.signal, 'SIGKILL', child.stderr);
+      assert.deepEqual(bucketTables(file), tables, 'no bucket was dropped');
+      const retention: RetentionPolicy = {
+        maxAgeMs: 5 * SECOND,
+        maxBytes: null,
+        dedupWindowMs: null,
+      };
+      const again = openSqliteStore({ file, retention, bucketRows: 100 });
+      try {
+        const c = again.countersNow();
+        assert.deepEqual([c.stored, c.expired, c.unique_processed], [400, 0, 400]);
+        assert.equal((await again.list({ after: 0, limit: 1_000, order: 'asc' })).length, 400);
+        expireAll(again, new Date(T0 + 10 * SECOND));
+        const done = again.countersNow();
+        assert.deepEqual([done.stored, done.expired], [100, 300]);
+        const rows = await again.list({ after: 0, limit: 1_000, order: 'asc' });
+        assert.deepEqual(
+          rows.map((r) => r.offset),
+          Array.from({ length: 100 }, (_, i) => 301 + i),
+        );
+        assert.equal((await again.topics())[0]?.stored, 100);
+      } finally {
+        await again.close();
+      }
+      assert.deepEqual(bucketTables(file), ['events_3']);
     } finally {
       await removeDir(dir);
     }
