@@ -37,8 +37,12 @@ import type { RetentionPolicy } from '../../domain/retention.js';
 
 /**
  * Rows at most per bucket. Dropping a bucket reads every page of its table and indexes to put
- * them on the freelist: ~250,000 W1-sized rows are ~25,000 pages, a drop of some tens of
- * milliseconds (BENCHMARKS "Growth and retention", session 4), at most one per expiry step.
+ * them on the freelist: bench/sqlite-space.ts measured ~11 ms per drop of 20,000 rows (1.0 ms
+ * per expiry step over its run, one drop per ten steps; BENCHMARKS "Growth and retention",
+ * session 4), so a full bucket of 250,000 rows is a drop of the order of 140 ms, at most one
+ * per step. Only buckets that fill up before their time span do (under RETENTION_MAX_AGE=20s
+ * at 50,000 events/s a bucket is ~60,000 rows); fewer rows would mean more tables for a long
+ * retention (7 d at 1,000 events/s is ~2,400 buckets already).
  */
 export const BUCKET_MAX_ROWS = 250_000;
 /** A bucket is at most this fraction of RETENTION_MAX_AGE (or of RETENTION_MAX_BYTES). */
