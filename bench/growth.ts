@@ -12,10 +12,19 @@
  *   steady    a fresh server with RETENTION_MAX_AGE=--steady-age (default 20s) under a
  *             W1-shaped load for --steady-seconds (default 120): ingest rate and data-dir size
  *             per 10 s window; the size should stop growing once expiry runs, and ingest
- *             should stay >= 0.8 x the first window.
+ *             should stay >= 0.8 x the first window. Also the server's CPU time per event in
+ *             each window (from /proc, main thread and the rest of the process: the store
+ *             thread mostly), which a machine shared with other work skews far less than
+ *             events/s: expiry's cost shows as the later windows' CPU per event against the
+ *             first window's (no expiry yet).
+ *   control   with --steady-control, the same steady load again without retention, and the
+ *             two runs compared window by window: the target is ingest under expiry >= 0.8 x
+ *             the rate WITHOUT expiry, and the first window is no stand-in for that rate,
+ *             because the store's cost per event rises as it grows with or without expiry
+ *             (BENCHMARKS "Growth and retention", session 4).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../src/adapters/sqlite/store.js';
@@ -35,6 +44,8 @@ export interface GrowthOptions {
   readonly preload: number;
   readonly steadyAge: string;
   readonly steadySeconds: number;
+  /** Also run the steady load without retention and compare (see the header). */
+  readonly steadyControl?: boolean;
   readonly report: (line: string) => void;
 }
 
@@ -90,6 +101,25 @@ function fileBytes(path: string): number {
 }
 
 const MiB = (b: number): string => (b / 2 ** 20).toFixed(1);
+
+/** utime + stime in clock ticks (1/100 s) of process `pid` and of its main thread (Linux). */
+function cpuTicks(pid: number | undefined): { all: number; main: number } {
+  const ticks = (path: string): number => {
+    try {
+      const fields = (readFileSync(path, 'utf8').split(') ')[1] ?? '').split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  };
+  return { all: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) };
+}
+
+const medianOf = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+};
 
 async function waitProcessed(url: string, target: number): Promise<void> {
   for (let i = 0; i < 60_000; i++) {
@@ -184,33 +214,72 @@ export async function runGrowth(opts: GrowthOptions): Promise<void> {
     rmSync(full, { recursive: true, force: true });
     rmSync(empty, { recursive: true, force: true });
   }
-  await steady(opts);
+  const withExpiry = await steady(opts, opts.steadyAge);
+  if (opts.steadyControl !== true) return;
+  const without = await steady(opts, 'forever');
+  const n = Math.min(withExpiry.length, without.length);
+  const ratios: number[] = [];
+  const cpuRatios: number[] = [];
+  for (let i = 2; i < n; i++) {
+    const a = withExpiry[i];
+    const b = without[i];
+    if (a === undefined || b === undefined) continue;
+    ratios.push(a.rate / b.rate);
+    cpuRatios.push((b.cpuMain + b.cpuRest) / (a.cpuMain + a.cpuRest));
+  }
+  if (ratios.length > 0) {
+    report(
+      `control  windows 3+ under RETENTION_MAX_AGE=${opts.steadyAge} vs the same windows without ` +
+        `retention: ingest ratio median ${medianOf(ratios).toFixed(2)}x (lowest ${Math.min(...ratios).toFixed(2)}x), ` +
+        `events per CPU second ratio median ${medianOf(cpuRatios).toFixed(2)}x (target >= 0.8x)`,
+    );
+  }
+}
+
+interface Window {
+  rate: number;
+  bytes: number;
+  stored: number;
+  cpuMain: number;
+  cpuRest: number;
 }
 
 /** Steady W1-shaped load with a short RETENTION_MAX_AGE: does the data dir plateau? */
-async function steady(opts: GrowthOptions): Promise<void> {
+async function steady(opts: GrowthOptions, age: string): Promise<Window[]> {
   const dir = mkdtempSync(join(tmpdir(), 'logsieve-steady-'));
-  const server = await startAggregator({ DATA_DIR: dir, RETENTION_MAX_AGE: opts.steadyAge });
+  const server = await startAggregator({ DATA_DIR: dir, RETENTION_MAX_AGE: age });
   try {
-    const windows: { rate: number; bytes: number; stored: number }[] = [];
+    const windows: Window[] = [];
     const until = Date.now() + opts.steadySeconds * 1000;
     let round = 0;
     while (Date.now() < until) {
       const windowEnd = Math.min(until, Date.now() + 10_000);
       let sent = 0;
+      const cpu0 = cpuTicks(server.child.pid);
       const t0 = process.hrtime.bigint();
       while (Date.now() < windowEnd) {
         await w1(server.url, `steady-${round++}`);
         sent += 20_000;
       }
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const cpu1 = cpuTicks(server.child.pid);
+      // ticks of 10 ms -> µs per event
+      const cpuMain = ((cpu1.main - cpu0.main) * 10_000) / sent;
+      const cpuRest = ((cpu1.all - cpu0.all) * 10_000) / sent - cpuMain;
       const s = await getJson<Stats>(`${server.url}/stats`);
-      windows.push({ rate: sent / seconds, bytes: dirBytes(dir), stored: s.stored });
+      windows.push({
+        rate: sent / seconds,
+        bytes: dirBytes(dir),
+        stored: s.stored,
+        cpuMain,
+        cpuRest,
+      });
       const files = ['events.db', 'events.db-wal']
         .map((f) => `${f} ${MiB(fileBytes(join(dir, f)))}`)
         .join(', ');
       console.error(
-        `  steady window ${windows.length}: ${Math.round(sent / seconds)} events/s, data dir ${MiB(dirBytes(dir))} MiB (${files}, queue ${MiB(dirBytes(join(dir, 'queue')))}), stored ${s.stored}`,
+        `  steady window ${windows.length}: ${Math.round(sent / seconds)} events/s, data dir ${MiB(dirBytes(dir))} MiB (${files}, queue ${MiB(dirBytes(join(dir, 'queue')))}), stored ${s.stored}, ` +
+          `CPU µs/event main ${cpuMain.toFixed(1)} other threads ${cpuRest.toFixed(1)}`,
       );
     }
     const first = windows[0];
@@ -220,11 +289,24 @@ async function steady(opts: GrowthOptions): Promise<void> {
     const firstHalfMax = Math.max(...windows.slice(0, cut).map((w) => w.bytes));
     const secondHalfMax = half.length > 0 ? Math.max(...half.map((w) => w.bytes)) : firstHalfMax;
     opts.report(
-      `steady   RETENTION_MAX_AGE=${opts.steadyAge}, W1-shaped load for ${opts.steadySeconds} s: ingest ` +
+      `steady   RETENTION_MAX_AGE=${age}, W1-shaped load for ${opts.steadySeconds} s: ingest ` +
         `${Math.round(first?.rate ?? 0)} events/s in the first 10 s, lowest window ${Math.round(minRate)} ` +
         `(${(minRate / (first?.rate ?? 1)).toFixed(2)}x); data dir max ${MiB(firstHalfMax)} MiB in the first ` +
         `half, ${MiB(secondHalfMax)} MiB in the second; stored at the end ${windows.at(-1)?.stored ?? 0}`,
     );
+    // Windows from the third on: expiry has run for at least one of them once age <= 20 s.
+    const later = windows.slice(2);
+    if (first !== undefined && later.length > 0) {
+      const rest = medianOf(later.map((w) => w.cpuRest));
+      const main = medianOf(later.map((w) => w.cpuMain));
+      opts.report(
+        `         CPU µs/event, first window: main ${first.cpuMain.toFixed(1)}, other threads ` +
+          `${first.cpuRest.toFixed(1)}; windows 3+ (median): main ${main.toFixed(1)}, other threads ` +
+          `${rest.toFixed(1)} (${((first.cpuMain + first.cpuRest) / (main + rest)).toFixed(2)}x ` +
+          `the first window's events per CPU second)`,
+      );
+    }
+    return windows;
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

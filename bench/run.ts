@@ -55,6 +55,7 @@ const { values: args } = parseArgs({
     preload: { type: 'string' },
     'steady-age': { type: 'string', default: '20s' },
     'steady-seconds': { type: 'string', default: '120' },
+    'steady-control': { type: 'boolean', default: false },
     readers: { type: 'string', default: '8' },
     'heavy-events': { type: 'string', default: '20000' },
   },
@@ -397,6 +398,7 @@ if (args.preload !== undefined) {
     preload: Number(args.preload),
     steadyAge: args['steady-age'] ?? '20s',
     steadySeconds: Number(args['steady-seconds'] ?? '120'),
+    steadyControl: args['steady-control'] === true,
     report,
   });
 }

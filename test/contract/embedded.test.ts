@@ -1,6 +1,7 @@
 /**
  * The embedded adapters against the shared contract suites: the log queue, the SQLite store
- * in-process, and the same store behind its thread.
+ * in-process (with its default buckets and with buckets of 7 rows), and the same store behind
+ * its thread.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -83,6 +84,28 @@ const openSqlite: StoreOpener = async (opts = {}) => {
   };
 };
 
+/**
+ * The same store with buckets of 7 rows (buckets.ts), so every suite's pages, cursors, gets
+ * and expiry steps cross bucket boundaries, and expiry drops whole buckets as it goes.
+ */
+const openSqliteSmallBuckets: StoreOpener = async (opts = {}) => {
+  const dir = await mkdtemp(join(tmpdir(), 'logsieve-store-'));
+  const store = openSqliteStore({
+    file: join(dir, 'events.db'),
+    bucketRows: 7,
+    ...(opts.retention ? { retention: opts.retention } : {}),
+  });
+  return {
+    store,
+    nextDeliveryId: sequenceIds,
+    granularity: 1,
+    cleanup: async () => {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+};
+
 const openThreaded: StoreOpener = async (opts = {}) => {
   const dir = await mkdtemp(join(tmpdir(), 'logsieve-store-'));
   const store = await openThreadedSqliteStore(
@@ -102,5 +125,7 @@ const openThreaded: StoreOpener = async (opts = {}) => {
 
 runStoreContract('sqlite', openSqlite);
 runStoreContract('sqlite on its thread', openThreaded);
+runStoreContract('sqlite, buckets of 7 rows', openSqliteSmallBuckets);
 runRetentionContract('sqlite', openSqlite);
+runRetentionContract('sqlite, buckets of 7 rows', openSqliteSmallBuckets);
 runRetentionContract('sqlite on its thread', openThreaded);

@@ -2,7 +2,9 @@
  * Upgrading an existing embedded store to the retention schema (SQLite migration 2): the
  * events' dedup keys move into the key store, the counters gain exact `stored` and
  * `stored_bytes`, offsets continue above the old ones, and the old events are still
- * duplicates after the upgrade, also once they expired.
+ * duplicates after the upgrade, also once they expired. And the upgrade to event buckets
+ * (migration 4): a store whose oldest events the row-wise expiry deleted opens with its
+ * events table as bucket 0 and the retention floor just below its oldest row.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { describe, it } from 'node:test';
 import Database from '../../src/adapters/sqlite/driver.js';
 import { SQLITE_MIGRATIONS } from '../../src/adapters/sqlite/migrations.js';
 import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
+import { dedupKeyHash } from '../../src/domain/dedup-key.js';
 import { eventBytes } from '../../src/domain/retention.js';
 import { makeDataDir, removeDir } from '../helpers/tmp.js';
 
@@ -108,6 +111,92 @@ void describe('SQLite store upgrade to the retention schema', () => {
         );
       } finally {
         await store.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  void it('a version-3 store expired row by row opens as bucket 0 above its floor, and its buckets roll and drop from there', async () => {
+    const dir = await makeDataDir();
+    const file = join(dir, 'events.db');
+    try {
+      const db = new Database(file);
+      db.function('logsieve_key', { deterministic: true }, (t: unknown, id: unknown) =>
+        dedupKeyHash(String(t), String(id)),
+      );
+      for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= 3)) db.exec(m.sql);
+      db.exec('PRAGMA user_version = 3');
+      const insert = db.prepare(
+        `INSERT INTO events ("offset", topic, event_id, timestamp, source, payload, processed_at)
+         VALUES (?, 'login', ?, '2025-10-24T00:00:00.000Z', 'svc', '{}', ?)`,
+      );
+      const key = db.prepare('INSERT INTO dedup_keys VALUES (?, ?, 1767225600)');
+      for (let o = 1; o <= 5; o++) {
+        insert.run(o, `e-${o}`, OLD_AT);
+        key.run(dedupKeyHash('login', `e-${o}`), o);
+      }
+      // What the row-wise expiry left: offsets 1 and 2 deleted, counted as expired.
+      db.exec(`DELETE FROM events WHERE "offset" <= 2`);
+      const bytes = eventBytes({
+        ...(OLD[0] as (typeof OLD)[number]),
+        event_id: 'e-3',
+        payload: '{}',
+      });
+      db.exec(`UPDATE counters SET unique_processed = 5, stored = 3, expired = 2,
+        stored_bytes = ${bytes * 3}, last_offset = 5`);
+      db.exec(`INSERT INTO topics VALUES ('login', 5, 0, 5, '${OLD_AT}', 3)`);
+      db.exec(`INSERT INTO applied_ranges VALUES (1, 5)`);
+      db.close();
+
+      const store = openSqliteStore({
+        file,
+        bucketRows: 4,
+        retention: { maxAgeMs: 60_000, maxBytes: null, dedupWindowMs: null },
+      });
+      try {
+        const rows = await store.list({ after: 0, limit: 10, order: 'asc' });
+        assert.deepEqual(
+          rows.map((r) => r.offset),
+          [3, 4, 5],
+        );
+        assert.equal(await store.get('login', 'e-2'), null);
+        // New events continue at 6, in a new bucket once bucket 0 holds 4 offsets.
+        const now = new Date('2026-01-01T00:00:30.000Z');
+        const r = await store.apply(
+          [6, 7, 8].map((i) => ({
+            id: String(i),
+            event: { ...(OLD[0] as (typeof OLD)[number]), event_id: `n-${i}` },
+          })),
+          now,
+        );
+        assert.deepEqual(
+          r.items.map((i) => i.offset),
+          [6, 7, 8],
+        );
+        const later = new Date('2026-01-01T00:01:10.000Z');
+        for (let i = 0; i < 10 && (await store.expire(later)).more; i++);
+        const c = store.countersNow();
+        assert.deepEqual([c.unique_processed, c.stored, c.expired], [8, 3, 5]);
+        assert.deepEqual(
+          (await store.list({ after: 0, limit: 10, order: 'asc' })).map((x) => x.offset),
+          [6, 7, 8],
+        );
+        assert.equal((await store.topics())[0]?.stored, 3);
+      } finally {
+        await store.close();
+      }
+      const check = new Database(file, { readonly: true });
+      try {
+        const tables = check
+          .prepare<[], string>(
+            `SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'events*'`,
+          )
+          .pluck()
+          .all();
+        assert.deepEqual(tables, ['events_1'], 'bucket 0 (the old events table) was dropped');
+      } finally {
+        check.close();
       }
     } finally {
       await removeDir(dir);

@@ -113,4 +113,22 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sq
       CREATE INDEX events_by_topic_source ON events (topic, source, "offset");
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- Event buckets (buckets.ts): the events table becomes bucket 0 (from offset 1), as it
+      -- is, so an existing store opens without copying a row; new buckets are new tables.
+      CREATE TABLE buckets (
+        n            INTEGER PRIMARY KEY,
+        first_offset INTEGER NOT NULL
+      );
+      INSERT INTO buckets (n, first_offset) VALUES (0, 1);
+      -- floor_offset: the events retained are exactly those above it. The expiry before
+      -- this schema deleted a prefix of the offsets, so the floor is just below the oldest
+      -- row left (or the last offset when none is left).
+      ALTER TABLE counters ADD COLUMN floor_offset INTEGER NOT NULL DEFAULT 0;
+      UPDATE counters SET floor_offset = coalesce((SELECT min("offset") - 1 FROM events), last_offset)
+      WHERE id = 1;
+    `,
+  },
 ];

@@ -4,11 +4,16 @@
  * WAL lets run beside the writer's transactions.
  *
  * Guarantees:
- * - `page` steps through the rows with `iterate()` and stops at the byte cap, so a request
- *   never materialises more than about one page of events, however large `limit` is.
- * - every filter combination is an index range scan bounded by the page: by offset (primary
- *   key), (topic, offset), (source, offset), or (topic, source, offset) (migration 2);
- *   test/http/bounded-reads.test.ts checks the plans with EXPLAIN QUERY PLAN.
+ * - each read is one read transaction: the bucket catalogue, the retention floor and the
+ *   rows come from one snapshot, so a bucket created or dropped by the writer meanwhile is
+ *   seen together with the floor that goes with it (buckets.ts), and no offset at or below
+ *   the floor is ever returned.
+ * - `page` steps through the rows with `iterate()`, bucket after bucket in offset order, and
+ *   stops at the byte cap or the limit, so a request never materialises more than about one
+ *   page of events, however large `limit` is, and never queries a bucket it does not reach.
+ * - in each bucket every filter combination is an index range scan bounded by the page: by
+ *   offset (primary key), (topic, offset), (source, offset), or (topic, source, offset);
+ *   test/store/sqlite-plans.test.ts checks the plans with EXPLAIN QUERY PLAN.
  * - topics are paged by name (primary key of `topics`).
  */
 import type { Database as DB, Statement } from 'better-sqlite3';
@@ -17,13 +22,21 @@ import type { StoredEvent } from '../../domain/event.js';
 import { encodePage, type EncodedPage, type PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { TopicsPage, TopicSummary } from '../../ports/store.js';
+import { bucketOf, bucketsBetween, bucketTable, type Bucket } from './buckets.js';
 
 export const EVENT_COLUMNS = `"offset", topic, event_id, timestamp, source, payload, processed_at`;
 
-/** SQL of one /events query and its parameters (exported for the query-plan test). */
-export function listSql(query: EventsQuery): { sql: string; params: unknown[] } {
+/**
+ * SQL of one /events query over one bucket's table and its parameters (exported for the
+ * query-plan test). The lower offset bound is `after`, or the retention floor when higher.
+ */
+export function listSql(
+  query: EventsQuery,
+  table = 'events',
+  floor = 0,
+): { sql: string; params: unknown[] } {
   const where = ['"offset" > ?'];
-  const params: unknown[] = [query.after];
+  const params: unknown[] = [Math.max(query.after, floor)];
   if (query.before !== undefined) {
     where.push('"offset" < ?');
     params.push(query.before);
@@ -42,8 +55,8 @@ export function listSql(query: EventsQuery): { sql: string; params: unknown[] } 
   // (topic, source, offset) and would filter every row of the source: name the index.
   const from =
     query.topic !== undefined && query.source !== undefined
-      ? 'events INDEXED BY events_by_topic_source'
-      : 'events';
+      ? `${table} INDEXED BY ${table}_by_topic_source`
+      : table;
   return {
     sql: `SELECT ${EVENT_COLUMNS} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY "offset" ${order} LIMIT ?`,
     params,
@@ -51,61 +64,107 @@ export function listSql(query: EventsQuery): { sql: string; params: unknown[] } 
 }
 
 export class SqliteReads {
-  private readonly statements = new Map<string, Statement<unknown[], StoredEvent>>();
-  private readonly getOne: Statement<[Buffer, string, string], StoredEvent>;
+  /** Per bucket: its statements by SQL. Buckets below the oldest live one are forgotten. */
+  private readonly statements = new Map<number, Map<string, Statement<unknown[], StoredEvent>>>();
+  private readonly catalogue: Statement<[], [number, number]>;
+  private readonly floorOf: Statement<[], number>;
+  private readonly keyOffset: Statement<[Buffer], number>;
   private readonly topicsAfter: Statement<[string, number], TopicSummary>;
   private readonly topicsFirst: Statement<[number], TopicSummary>;
   private readonly countTopics: Statement<[], number>;
+  /** Runs `body` in one read transaction (a savepoint inside the writer's own). */
+  private readonly snapshot: <T>(body: () => T) => T;
 
   constructor(private readonly db: DB) {
-    // Through the key store (the events table has no (topic, event_id) index); the row must
-    // still exist and match, since a key outlives its event and a hash is not the key.
-    this.getOne = db.prepare(
-      `SELECT e."offset", e.topic, e.event_id, e.timestamp, e.source, e.payload, e.processed_at
-       FROM dedup_keys k JOIN events e ON e."offset" = k."offset"
-       WHERE k.key = ? AND e.topic = ? AND e.event_id = ?`,
-    );
+    this.catalogue = db
+      .prepare<[], [number, number]>('SELECT n, first_offset FROM buckets ORDER BY n')
+      .raw();
+    this.floorOf = db.prepare<[], number>('SELECT floor_offset FROM counters WHERE id = 1').pluck();
+    // The events tables have no (topic, event_id) index: /events/:topic/:event_id goes
+    // through the key store, then the bucket holding the key's offset.
+    this.keyOffset = db
+      .prepare<[Buffer], number>('SELECT "offset" FROM dedup_keys WHERE key = ?')
+      .pluck();
     const topicColumns = `topic, unique_count AS "unique", duplicates, stored, last_offset, last_processed_at`;
     this.topicsAfter = db.prepare(
       `SELECT ${topicColumns} FROM topics WHERE topic > ? ORDER BY topic LIMIT ?`,
     );
     this.topicsFirst = db.prepare(`SELECT ${topicColumns} FROM topics ORDER BY topic LIMIT ?`);
     this.countTopics = db.prepare<[], number>('SELECT count(*) FROM topics').pluck();
+    const tx = db.transaction((body: () => unknown) => body());
+    this.snapshot = <T>(body: () => T): T => tx(body) as T;
   }
 
-  private statement(sql: string): Statement<unknown[], StoredEvent> {
-    let statement = this.statements.get(sql);
+  private statement(n: number, sql: string): Statement<unknown[], StoredEvent> {
+    let byBucket = this.statements.get(n);
+    if (byBucket === undefined) {
+      byBucket = new Map();
+      this.statements.set(n, byBucket);
+    }
+    let statement = byBucket.get(sql);
     if (statement === undefined) {
       statement = this.db.prepare<unknown[], StoredEvent>(sql);
-      this.statements.set(sql, statement);
+      byBucket.set(sql, statement);
     }
     return statement;
   }
 
+  /** The live buckets and the floor, in the caller's read transaction. */
+  private live(): { buckets: Bucket[]; floor: number } {
+    const buckets = this.catalogue.all().map(([n, first]) => ({ n, first }));
+    const oldest = buckets[0]?.n ?? Number.POSITIVE_INFINITY;
+    for (const n of this.statements.keys()) if (n < oldest) this.statements.delete(n);
+    return { buckets, floor: this.floorOf.get() ?? 0 };
+  }
+
+  /** The rows of one query, bucket after bucket; call inside `snapshot`. */
+  private *rows(query: EventsQuery): Generator<StoredEvent, void, undefined> {
+    const { buckets, floor } = this.live();
+    const lo = Math.max(query.after, floor);
+    const hi = query.before ?? Number.POSITIVE_INFINITY;
+    const reach = bucketsBetween(buckets, lo, hi);
+    if (query.order === 'desc') reach.reverse();
+    for (const b of reach) {
+      const { sql, params } = listSql(query, bucketTable(b.n), floor);
+      yield* this.statement(b.n, sql).iterate(...params);
+    }
+  }
+
   page(query: EventsQuery, maxBytes: number, format: PageFormat): EncodedPage {
-    const { sql, params } = listSql(query);
-    return encodePage(this.statement(sql).iterate(...params), {
-      limit: query.limit,
-      maxBytes,
-      format,
-    });
+    return this.snapshot(() =>
+      encodePage(this.rows(query), { limit: query.limit, maxBytes, format }),
+    );
   }
 
   /** Rows of one query, stopping once their text passes `maxBytes` (at least one row). */
   list(query: EventsQuery, maxBytes: number): StoredEvent[] {
-    const { sql, params } = listSql(query);
-    const rows: StoredEvent[] = [];
-    let chars = 0;
-    for (const row of this.statement(sql).iterate(...params)) {
-      chars += row.payload.length + row.topic.length + row.event_id.length + row.source.length;
-      if (rows.length > 0 && chars > maxBytes) break;
-      rows.push(row);
-    }
-    return rows;
+    return this.snapshot(() => {
+      const rows: StoredEvent[] = [];
+      let chars = 0;
+      for (const row of this.rows(query)) {
+        if (rows.length >= query.limit) break;
+        chars += row.payload.length + row.topic.length + row.event_id.length + row.source.length;
+        if (rows.length > 0 && chars > maxBytes) break;
+        rows.push(row);
+      }
+      return rows;
+    });
   }
 
   get(topic: string, eventId: string): StoredEvent | null {
-    return this.getOne.get(dedupKeyHash(topic, eventId), topic, eventId) ?? null;
+    return this.snapshot(() => {
+      const offset = this.keyOffset.get(dedupKeyHash(topic, eventId));
+      if (offset === undefined) return null;
+      const { buckets, floor } = this.live();
+      const bucket = offset > floor ? bucketOf(buckets, offset) : undefined;
+      if (bucket === undefined) return null;
+      // The row must still match: a hash is not the key.
+      const row = this.statement(
+        bucket.n,
+        `SELECT ${EVENT_COLUMNS} FROM ${bucketTable(bucket.n)} WHERE "offset" = ?`,
+      ).get(offset);
+      return row !== undefined && row.topic === topic && row.event_id === eventId ? row : null;
+    });
   }
 
   topicCount(): number {

@@ -16,14 +16,17 @@
  * - Counters are mirrored in memory after each commit so /stats never touches the disk.
  *
  * Retention (src/domain/retention.ts). Dedup keys live in `dedup_keys` (24-byte compact key
- * -> offset, first seen), apart from the event rows, so they outlive them. `expire` is one
- * IMMEDIATE transaction (expiry.ts) that deletes a bounded number of the oldest offsets and
- * moves the same counts from `stored` to `expired` (and out of `stored_bytes` and the
- * topics' `stored`): a crash at any point leaves either the whole step or none of it. Freed
- * pages go on SQLite's freelist and new rows reuse them (auto_vacuum stays NONE; README
- * "Retention" has the measurement), so under a steady load the file stops growing.
- * Offsets are assigned from counters.last_offset, never from max(rowid), so expiring the
- * newest rows never lets an offset be used twice.
+ * -> offset, first seen), apart from the event rows, so they outlive them. The events live in
+ * buckets (buckets.ts): tables of contiguous offset ranges; the writer inserts into the last
+ * one and, before a batch, starts a new one when `bucketDue` says so (its own small
+ * transaction: a crash after it leaves an empty bucket, which is harmless). `expire` is one
+ * IMMEDIATE transaction (expiry.ts) that moves the retention floor above the oldest expired
+ * offsets with the same counts moved from `stored` to `expired` (and out of `stored_bytes` and
+ * the topics' `stored`), and drops a bucket once it is wholly below the floor: a crash at any
+ * point leaves either the whole step or none of it. A dropped bucket's pages go on SQLite's
+ * freelist and new buckets reuse them (auto_vacuum stays NONE; README "Retention" has the
+ * measurement), so under a steady load the file stops growing. Offsets are assigned from
+ * counters.last_offset, never from max(rowid), so offsets are never used twice.
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import type { Database as DB, Statement } from 'better-sqlite3';
@@ -43,6 +46,7 @@ import type {
   TopicSummary,
 } from '../../ports/store.js';
 import { SqliteExpiry, type SqliteExpiryStep } from './expiry.js';
+import { BUCKET_MAX_ROWS, bucketDue, bucketTable, createBucket, type Bucket } from './buckets.js';
 import { countersAfterApply, DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import Database from './driver.js';
@@ -72,8 +76,10 @@ export interface SqliteStoreOptions {
   readonly file: string;
   /** Default: keep everything forever. */
   readonly retention?: RetentionPolicy;
-  /** Tests only: called inside an expiry step after its deletes, before its commit. */
+  /** Tests only: called inside an expiry step after its changes, before its commit. */
   readonly duringExpiry?: () => void;
+  /** Tests only: rows at most per bucket (default BUCKET_MAX_ROWS). */
+  readonly bucketRows?: number;
 }
 
 interface TopicDelta {
@@ -131,7 +137,14 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     }
     throw err;
   }
-  return new SqliteStore(db, kept, opts.retention ?? KEEP_FOREVER, opts.duringExpiry, owner);
+  return new SqliteStore(
+    db,
+    kept,
+    opts.retention ?? KEEP_FOREVER,
+    opts.duringExpiry,
+    owner,
+    opts.bucketRows,
+  );
 }
 
 /**
@@ -172,7 +185,12 @@ export class SqliteStore implements Store {
   private counts: Counts;
   private readonly insertKey: Statement<[Buffer, number, number]>;
   private readonly keyOf: Statement<[Buffer], { offset: number }>;
-  private readonly insertEvent: Statement<[number, string, string, string, string, string, string]>;
+  /** Inserts into the current bucket; replaced when a new bucket starts. */
+  private insertEvent: Statement<[number, string, string, string, string, string, string]>;
+  /** The bucket being written, and the processed_at (ms) of its first event. */
+  private current: Bucket;
+  private openedAtMs: number | null;
+  private readonly rollTx: (n: number, first: number) => void;
   private readonly upsertTopic: Statement<
     [string, number, number, number, number | null, string | null]
   >;
@@ -187,6 +205,7 @@ export class SqliteStore implements Store {
   private readonly walCheckpoint: Statement<[], { busy: number }>;
   private readonly topicList: Statement<[], string>;
   private closed = false;
+  private readonly retention: RetentionPolicy;
 
   constructor(
     private readonly db: DB,
@@ -195,6 +214,7 @@ export class SqliteStore implements Store {
     retention: RetentionPolicy,
     duringExpiry?: () => void,
     private readonly owner: DB | null = null,
+    private readonly bucketRows: number = BUCKET_MAX_ROWS,
   ) {
     this.reads = new SqliteReads(db);
     const rangeRows = db.prepare('SELECT from_seq, to_seq FROM applied_ranges').raw();
@@ -214,10 +234,23 @@ export class SqliteStore implements Store {
        ON CONFLICT (key) DO NOTHING`,
     );
     this.keyOf = db.prepare('SELECT "offset" FROM dedup_keys WHERE key = ?');
-    this.insertEvent = db.prepare(
-      `INSERT INTO events ("offset", topic, event_id, timestamp, source, payload, processed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const lastBucket = db
+      .prepare<[], [number, number]>('SELECT n, first_offset FROM buckets ORDER BY n DESC LIMIT 1')
+      .raw();
+    this.kept.push(lastBucket);
+    const [n, first] = lastBucket.get() ?? [0, 1];
+    this.current = { n, first };
+    this.insertEvent = this.insertInto(n);
+    const firstAt = db
+      .prepare<[number], string>(
+        `SELECT processed_at FROM ${bucketTable(n)} WHERE "offset" >= ? ORDER BY "offset" LIMIT 1`,
+      )
+      .pluck();
+    this.kept.push(firstAt);
+    const opened = firstAt.get(first);
+    this.openedAtMs = opened === undefined ? null : Date.parse(opened);
+    const roll = db.transaction((next: number, from: number) => createBucket(db, next, from));
+    this.rollTx = (next, from) => roll.immediate(next, from);
     this.upsertTopic = db.prepare(
       `INSERT INTO topics (topic, unique_count, duplicates, stored, last_offset, last_processed_at)
        VALUES (?, ?, ?, ?, ?, ?)
@@ -240,9 +273,40 @@ export class SqliteStore implements Store {
       this.applyInTransaction(deliveries, at),
     );
     this.applyTx = (deliveries, at) => tx.immediate(deliveries, at);
-    const expiry = new SqliteExpiry(db, retention, duringExpiry);
+    this.retention = retention;
+    const expiry = new SqliteExpiry(db, retention, duringExpiry, bucketRows);
     const etx = db.transaction((now: Date) => expiry.step(now, this.counts.stored_bytes));
     this.expireTx = (now) => etx.immediate(now);
+  }
+
+  private insertInto(
+    n: number,
+  ): Statement<[number, string, string, string, string, string, string]> {
+    return this.db.prepare(
+      `INSERT INTO ${bucketTable(n)} ("offset", topic, event_id, timestamp, source, payload, processed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+  }
+
+  private switchTo(bucket: Bucket): void {
+    this.current = bucket;
+    this.insertEvent = this.insertInto(bucket.n);
+    this.openedAtMs = null;
+  }
+
+  /** Starts a new bucket before a batch processed at `at` when the current one is due. */
+  private rollIfDue(at: Date): void {
+    const c = this.counts;
+    const rows = c.last_offset - this.current.first + 1;
+    const state = {
+      rows: Math.max(0, rows),
+      openedAtMs: this.openedAtMs,
+      avgBytes: c.stored > 0 ? c.stored_bytes / c.stored : 0,
+    };
+    if (!bucketDue(this.retention, state, at.getTime(), this.bucketRows)) return;
+    const next = { n: this.current.n + 1, first: c.last_offset + 1 };
+    this.rollTx(next.n, next.first);
+    this.switchTo(next);
   }
 
   /** True when the queue sequence number was applied (for the log queue's recovery). */
@@ -268,10 +332,12 @@ export class SqliteStore implements Store {
   }
 
   applySync(deliveries: readonly Delivery[], processedAt: Date): SqliteApplyResult {
+    this.rollIfDue(processedAt);
     const snapshot = new RangeSet(this.applied.toArray());
     try {
       const result = this.applyTx(deliveries, processedAt);
       this.counts = { ...countersAfterApply(this.counts, result), last_offset: result.lastOffset };
+      if (this.openedAtMs === null && result.stored > 0) this.openedAtMs = processedAt.getTime();
       return result;
     } catch (err) {
       // The transaction rolled back; so must the in-memory mirror of applied ranges.
@@ -386,6 +452,7 @@ export class SqliteStore implements Store {
 
   expireSync(now: Date): SqliteExpiryStep {
     const step = this.expireTx(now);
+    if (step.current !== undefined) this.switchTo(step.current);
     const c = this.counts;
     this.counts = {
       ...c,
