@@ -46,9 +46,14 @@
  * normaliseTimestamp's own output, and the payload has no non-finite number and no
  * `__proto__` key (refused, as /publish's JSON parser would).
  *
+ * Two walks feed one `Mapping` (checks, canonical text, hash, payload text, events): the
+ * protobufjs messages below (OTLP JSON, and any protobuf body the wire reader leaves), and
+ * the protobuf wire reader (./wire.ts), which protobuf bodies normally take.
+ *
  * Cost, per record of bench/otlp.ts, in-process A/B alternating per export (BENCHMARKS.md
  * "O1, session 3"): decode + mapping + checks 6.6 µs CPU where session 2's decode +
- * toObject + mapping + validator took 11.0 µs.
+ * toObject + mapping + validator took 11.0 µs; the wire reader takes 0.72-0.79x of this
+ * decode + mapping (BENCHMARKS.md "O1, session 4").
  */
 import { hash } from 'node:crypto';
 import type { AcceptedEvent } from '../domain/event.js';
