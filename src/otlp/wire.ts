@@ -20,7 +20,8 @@
  * - It leaves to protobufjs (null) what it does not read unambiguously: a declared field it
  *   does not read, a singular message field given twice (protobufjs merges), an AnyValue with
  *   two members, a resource after its scope logs or a scope after its records (exporters
- *   write fields in number order), nesting beyond MAX_DEPTH, more records than `maxEvents`,
+ *   write fields in number order), a group, nesting beyond MAX_DEPTH, more records than
+ *   `maxEvents`,
  *   and anything the Reader refuses (truncated, bad varint, text that is not strict UTF-8),
  *   so that protobufjs's own errors answer those.
  * - No fast path at all when the compiled schema is not the one it expects
@@ -269,8 +270,11 @@ class WireReader {
    * skips, and so does this.
    */
   private other(t: number, known: ReadonlySet<number>, end: number, depth: number): void {
-    if (known.has(t)) throw BAIL;
-    this.r.skipType(t & 7, depth, t >>> 3);
+    // Groups (wire types 3, 4; no OTLP field is one) skip recursively against protobufjs's
+    // depth count, which this walk does not keep exactly.
+    const wire = t & 7;
+    if (known.has(t) || wire === 3 || wire === 4) throw BAIL;
+    this.r.skipType(wire, depth, t >>> 3);
     if (this.r.pos > end) throw BAIL;
   }
 

@@ -190,6 +190,8 @@ void describe('protobuf wire reader', () => {
       'body given twice',
       recordWith(Buffer.concat([field(5, two.subarray(0, 3)), field(5, two.subarray(0, 3))])),
     ]);
+    // An unknown field 13 as an (empty) group: start-group and end-group tags.
+    cases.push(['a group', recordWith(Buffer.from([(13 << 3) | 3, (13 << 3) | 4]))]);
     for (const [label, body] of cases) {
       assert.notEqual(reference(body), 'refused', `${label}: protobufjs decodes it`);
       assert.equal(mapLogsProtobuf(body, opts, wireSchema), null, label);
