@@ -46,9 +46,14 @@
  * normaliseTimestamp's own output, and the payload has no non-finite number and no
  * `__proto__` key (refused, as /publish's JSON parser would).
  *
+ * Two walks feed one `Mapping` (checks, canonical text, hash, payload text, events): the
+ * protobufjs messages below (OTLP JSON, and any protobuf body the wire reader leaves), and
+ * the protobuf wire reader (./wire.ts), which protobuf bodies normally take.
+ *
  * Cost, per record of bench/otlp.ts, in-process A/B alternating per export (BENCHMARKS.md
  * "O1, session 3"): decode + mapping + checks 6.6 µs CPU where session 2's decode +
- * toObject + mapping + validator took 11.0 µs.
+ * toObject + mapping + validator took 11.0 µs; the wire reader takes 0.72-0.79x of this
+ * decode + mapping (BENCHMARKS.md "O1, session 4").
  */
 import { hash } from 'node:crypto';
 import type { AcceptedEvent } from '../domain/event.js';
@@ -62,11 +67,12 @@ import type {
   OtlpInt64,
   OtlpKeyValue,
   OtlpLogRecord,
+  OtlpScope,
 } from './types.js';
 
 export const DEFAULT_TOPIC_ATTRIBUTE = 'service.name';
 const FALLBACK = 'otlp';
-const UID_ATTRIBUTE = 'log.record.uid';
+export const UID_ATTRIBUTE = 'log.record.uid';
 const SOURCE_ATTRIBUTES = ['service.instance.id', 'host.name', 'service.name'] as const;
 
 export interface MapOptions {
@@ -94,79 +100,171 @@ export function countRecords(request: OtlpExportRequest): number {
 }
 
 export function mapLogsRequest(request: OtlpExportRequest, opts: MapOptions): MapResult {
-  const { rules } = opts;
-  const events: AcceptedEvent[] = [];
-  const problems: ErrorDetail[] = [];
-  const refusals: ErrorDetail[] = [];
-  const receivedAt = opts.receivedAt.toISOString();
-  let index = 0;
+  const mapping = new Mapping(opts);
   for (const rl of request.resourceLogs ?? []) {
-    const resourceAttrs = rl.resource?.attributes ?? [];
-    const topic = topicOf(findAttribute(resourceAttrs, opts.topicAttribute));
-    const source = sourceOf(resourceAttrs);
-    // Checked once for every record of the resource; reported on each of them.
-    const topicProblem = rules.field('topic', topic);
-    const sourceProblem = rules.field('source', source);
-    const topicWellFormed = topic.isWellFormed();
-    const sourceWellFormed = source.isWellFormed();
-    const resourceRefused = refusedKey(resourceAttrs);
-    const [resourceCanonAttrs, resourceJson] = attrTexts(resourceAttrs);
-    const resourceCanon = `[${resourceCanonAttrs},${rl.resource?.droppedAttributesCount ?? 0},`;
+    const resource = mapping.resource(
+      rl.resource?.attributes ?? [],
+      rl.resource?.droppedAttributesCount ?? 0,
+    );
     for (const sl of rl.scopeLogs ?? []) {
-      const scope = sl.scope ?? {};
-      const scopeAttrs = scope.attributes ?? [];
-      const scopeName = JSON.stringify(scope.name ?? '');
-      const scopeVersion = JSON.stringify(scope.version ?? '');
-      const scopeRefused = resourceRefused ?? refusedKey(scopeAttrs);
-      // The text after `"resource":` up to the record's optional fields, and the canonical
-      // text before the record: the same for every record of the scope.
-      const [scopeCanonAttrs, scopeJson] = attrTexts(scopeAttrs);
-      const shared = `,"resource":${resourceJson},"scope":{"name":${scopeName},"version":${scopeVersion},"attributes":${scopeJson}}`;
-      const prefix = `${resourceCanon}[${scopeName},${scopeVersion},${scopeCanonAttrs},${scope.droppedAttributesCount ?? 0}],`;
+      const scope = mapping.scope(resource, sl.scope ?? {});
       for (const record of sl.logRecords ?? []) {
-        const at = index++;
+        const at = mapping.next();
         const attrs = record.attributes ?? [];
-        const refused = refusedKey(attrs) ?? scopeRefused;
-        if (refused !== null) {
-          refusals.push({
-            index: at,
-            field: 'attributes',
-            message: `attribute key "${refused}" is refused (prototype poisoning)`,
-          });
+        if (scope.refused || refusedKey(attrs) !== null) {
+          mapping.refuse(at);
           continue;
         }
-        const texts = recordTexts(record);
-        const uid = stringAttribute(attrs, UID_ATTRIBUTE);
-        // Counting its bytes also flattens the text built by concatenation (see flat).
-        const payload = payloadText(record, texts, shared);
-        const problem = recordProblem(rules, {
-          topicProblem,
-          sourceProblem,
-          topicWellFormed,
-          sourceWellFormed,
-          uid,
-          payload,
-        });
-        if (problem !== null) {
-          for (const p of problem) problems.push({ index: at, ...p });
-          continue;
-        }
-        if (problems.length > 0 || refusals.length > 0) continue;
-        const eventId =
-          uid ?? flat(`sha256:${hash('sha256', `${prefix}${recordCanon(record, texts)}]`, 'hex')}`);
-        const ns = texts.time ?? texts.observed;
-        events.push({
-          topic,
-          event_id: eventId,
-          timestamp: ns === null ? receivedAt : flat(isoFromNanos(ns)),
-          source,
-          payload,
-        });
+        mapping.record(scope, at, recordParts(record, attrs));
       }
     }
   }
-  // Session 2 refused prototype keys before validating anything; so does this.
-  return refusals.length > 0 ? { events: [], problems: refusals } : { events, problems };
+  return mapping.result();
+}
+
+/** What every record of one resource shares: its names and their checks, its texts. */
+export interface ResourceContext {
+  readonly topic: string;
+  readonly source: string;
+  readonly topicProblem: string | null;
+  readonly sourceProblem: string | null;
+  readonly topicWellFormed: boolean;
+  readonly sourceWellFormed: boolean;
+  readonly refused: boolean;
+  /** The payload's `resource` object text. */
+  readonly json: string;
+  /** The canonical text's resource part, up to the scope. */
+  readonly canon: string;
+}
+
+/** What every record of one scope shares (besides its resource). */
+export interface ScopeContext {
+  readonly resource: ResourceContext;
+  /** A `__proto__` key in the resource's or the scope's attributes. */
+  readonly refused: boolean;
+  /** The payload text after `"attributes":{...}` up to the record's optional fields. */
+  readonly shared: string;
+  /** The canonical text before the record. */
+  readonly prefix: string;
+}
+
+/** One record's pieces, from a decoded message (recordParts) or from the wire (wire.ts). */
+export interface RecordParts {
+  readonly body: Texts;
+  readonly attrs: Texts;
+  /** JSON text of severityText and eventName ("" when unset). */
+  readonly severityText: string;
+  readonly eventName: string;
+  /** Lowercase hex, "" when unset. */
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly time: Nanos | null;
+  readonly observed: Nanos | null;
+  readonly severityNumber: number;
+  readonly dropped: number;
+  readonly flags: number;
+  /** The string attribute log.record.uid (first attribute of that key, when a string). */
+  readonly uid: string | undefined;
+}
+
+/**
+ * Records in, events and problems out, in request order: the per-resource and per-scope
+ * work once, then one `record` (or `refuse`) per record. Both decoders (the protobufjs
+ * message walk above, the wire reader in wire.ts) go through it, so the checks, the
+ * canonical text and the payload text are one code.
+ */
+export class Mapping {
+  private readonly events: AcceptedEvent[] = [];
+  private readonly problems: ErrorDetail[] = [];
+  private readonly refusals: ErrorDetail[] = [];
+  private readonly receivedAt: string;
+  private readonly rules: EventRules;
+  private readonly topicAttribute: string;
+  private index = 0;
+
+  constructor(opts: MapOptions) {
+    this.rules = opts.rules;
+    this.topicAttribute = opts.topicAttribute;
+    this.receivedAt = opts.receivedAt.toISOString();
+  }
+
+  /** Records seen so far (the next record's index). */
+  get records(): number {
+    return this.index;
+  }
+
+  resource(attrs: readonly OtlpKeyValue[], dropped: number): ResourceContext {
+    const topic = topicOf(findAttribute(attrs, this.topicAttribute));
+    const source = sourceOf(attrs);
+    const [canonAttrs, json] = attrTexts(attrs);
+    return {
+      topic,
+      source,
+      // Checked once for every record of the resource; reported on each of them.
+      topicProblem: this.rules.field('topic', topic),
+      sourceProblem: this.rules.field('source', source),
+      topicWellFormed: topic.isWellFormed(),
+      sourceWellFormed: source.isWellFormed(),
+      refused: refusedKey(attrs) !== null,
+      json,
+      canon: `[${canonAttrs},${dropped},`,
+    };
+  }
+
+  scope(resource: ResourceContext, scope: OtlpScope): ScopeContext {
+    const attrs = scope.attributes ?? [];
+    const name = JSON.stringify(scope.name ?? '');
+    const version = JSON.stringify(scope.version ?? '');
+    const [canonAttrs, json] = attrTexts(attrs);
+    return {
+      resource,
+      refused: resource.refused || refusedKey(attrs) !== null,
+      shared: `,"resource":${resource.json},"scope":{"name":${name},"version":${version},"attributes":${json}}`,
+      prefix: `${resource.canon}[${name},${version},${canonAttrs},${scope.droppedAttributesCount ?? 0}],`,
+    };
+  }
+
+  next(): number {
+    return this.index++;
+  }
+
+  /** Record `at` has (or its resource or scope has) a `__proto__` attribute key. */
+  refuse(at: number): void {
+    this.refusals.push({
+      index: at,
+      field: 'attributes',
+      message: 'attribute key "__proto__" is refused (prototype poisoning)',
+    });
+  }
+
+  record(scope: ScopeContext, at: number, t: RecordParts): void {
+    const r = scope.resource;
+    // Counting its bytes also flattens the text built by concatenation (see flat).
+    const payload = payloadText(t, scope.shared);
+    const problem = recordProblem(this.rules, r, t.uid, payload);
+    if (problem !== null) {
+      for (const p of problem) this.problems.push({ index: at, ...p });
+      return;
+    }
+    if (this.problems.length > 0 || this.refusals.length > 0) return;
+    const eventId =
+      t.uid ?? flat(`sha256:${hash('sha256', `${scope.prefix}${recordCanon(t)}]`, 'hex')}`);
+    const ns = t.time ?? t.observed;
+    this.events.push({
+      topic: r.topic,
+      event_id: eventId,
+      timestamp: ns === null ? this.receivedAt : flat(isoFromNanos(ns)),
+      source: r.source,
+      payload,
+    });
+  }
+
+  result(): MapResult {
+    // Session 2 refused prototype keys before validating anything; so does this.
+    return this.refusals.length > 0
+      ? { events: [], problems: this.refusals }
+      : { events: this.events, problems: this.problems };
+  }
 }
 
 /**
@@ -181,22 +279,18 @@ function flat(text: string): string {
   return text;
 }
 
-interface Checked {
-  readonly topicProblem: string | null;
-  readonly sourceProblem: string | null;
-  readonly topicWellFormed: boolean;
-  readonly sourceWellFormed: boolean;
-  readonly uid: string | undefined;
-  readonly payload: string;
-}
-
 /**
  * The validator's verdict on one built event, in its order: the schema's problems (topic,
  * event_id, source), else the first name that is not well-formed Unicode, else the payload
  * size. A sha256 event_id passes by construction (71 ASCII characters).
  */
-function recordProblem(rules: EventRules, c: Checked): { field: string; message: string }[] | null {
-  const idProblem = c.uid === undefined ? null : rules.field('event_id', c.uid);
+function recordProblem(
+  rules: EventRules,
+  c: ResourceContext,
+  uid: string | undefined,
+  payload: string,
+): { field: string; message: string }[] | null {
+  const idProblem = uid === undefined ? null : rules.field('event_id', uid);
   if (c.topicProblem !== null || idProblem !== null || c.sourceProblem !== null) {
     const out: { field: string; message: string }[] = [];
     if (c.topicProblem !== null) out.push({ field: 'topic', message: c.topicProblem });
@@ -206,13 +300,13 @@ function recordProblem(rules: EventRules, c: Checked): { field: string; message:
   }
   const malformed = !c.topicWellFormed
     ? 'topic'
-    : c.uid !== undefined && !c.uid.isWellFormed()
+    : uid !== undefined && !uid.isWellFormed()
       ? 'event_id'
       : !c.sourceWellFormed
         ? 'source'
         : null;
   if (malformed !== null) return [{ field: malformed, message: rules.notWellFormed }];
-  const tooBig = rules.payloadBytes(Buffer.byteLength(c.payload));
+  const tooBig = rules.payloadBytes(Buffer.byteLength(payload));
   return tooBig === null ? null : [{ field: 'payload', message: tooBig }];
 }
 
@@ -323,13 +417,26 @@ function int64Safe(v: OtlpInt64): number | null {
     const n = Number(v);
     return Number.isSafeInteger(n) && /^-?\d+$/.test(v) ? n : null;
   }
-  const high = v.unsigned === true ? v.high >>> 0 : v.high | 0;
+  return int64SafeBits(v.low, v.high, v.unsigned === true);
+}
+
+/** The 64-bit integer of two 32-bit halves as a number when safe, else null. */
+export function int64SafeBits(low: number, highBits: number, unsigned: boolean): number | null {
+  const high = unsigned ? highBits >>> 0 : highBits | 0;
   // high * 2^32 + low is exact while |high| < 2^21 (|value| < 2^53).
   if (high >= -0x200000 && high < 0x200000) {
-    const n = high * TWO_32 + (v.low >>> 0);
+    const n = high * TWO_32 + (low >>> 0);
     return Number.isSafeInteger(n) ? n : null;
   }
   return null;
+}
+
+/** The same as decimal text, signed: BigInt beyond 2^53 (rare). */
+export function int64TextBits(low: number, high: number, unsigned: boolean): string {
+  const n = int64SafeBits(low, high, unsigned);
+  if (n !== null) return String(n);
+  const bits = (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
+  return (unsigned ? bits : BigInt.asIntN(64, bits)).toString();
 }
 
 /** int64 as canonical decimal text. Rare paths (beyond 2^53) use BigInt. */
@@ -338,12 +445,11 @@ function int64Text(v: OtlpInt64): string {
   if (n !== null) return String(n);
   if (typeof v === 'number') return Number.isFinite(v) ? BigInt(Math.trunc(v)).toString() : '0';
   if (typeof v === 'string') return BigInt(v).toString();
-  const bits = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
-  return (v.unsigned === true ? bits : BigInt.asIntN(64, bits)).toString();
+  return int64TextBits(v.low, v.high, v.unsigned === true);
 }
 
 /** Nanoseconds split for text: `ms` milliseconds and `sub` (0..999,999) nanoseconds. */
-interface Nanos {
+export interface Nanos {
   readonly ms: number;
   readonly sub: number;
   readonly text: string;
@@ -375,6 +481,11 @@ function nanos(v: OtlpInt64 | undefined): Nanos | null {
     high = Number(big >> 32n);
     low = Number(big & 0xffffffffn);
   }
+  return nanosOfBits(low, high);
+}
+
+/** The same from the two unsigned 32-bit halves. */
+export function nanosOfBits(low: number, high: number): Nanos | null {
   if (high === 0 && low === 0) return null;
   const x = high * 967296 + low;
   const sub = x % 1e6;
@@ -423,10 +534,10 @@ const base64Of = (b: Bytes | undefined): string =>
   b === undefined || b.length === 0 ? '' : bufferOf(b).toString('base64');
 
 /** A value's canonical text and its payload JSON text, from one walk. */
-type Texts = readonly [canon: string, json: string];
+export type Texts = readonly [canon: string, json: string];
 
-const NULL_TEXTS: Texts = ['["n"]', 'null'];
-const EMPTY_ATTRS: Texts = ['[]', '{}'];
+export const NULL_TEXTS: Texts = ['["n"]', 'null'];
+export const EMPTY_ATTRS: Texts = ['[]', '{}'];
 
 function valueTexts(v: OtlpAnyValue | null | undefined): Texts {
   switch (kindOf(v)) {
@@ -483,7 +594,6 @@ function attrTexts(attrs: readonly OtlpKeyValue[]): Texts {
   const keys: string[] = new Array<string>(n);
   const canons: string[] = new Array<string>(n);
   const jsons: string[] = new Array<string>(n);
-  let sorted = true;
   for (let i = 0; i < n; i++) {
     const kv = attrs[i] as OtlpKeyValue;
     const key = kv.key ?? '';
@@ -492,22 +602,39 @@ function attrTexts(attrs: readonly OtlpKeyValue[]): Texts {
     keys[i] = key;
     canons[i] = `[${q},${c}]`;
     jsons[i] = `${q}:${j}`;
-    if (i > 0 && (keys[i - 1] as string) > key) sorted = false;
   }
+  return listTexts(keys, canons, jsons, n);
+}
+
+/**
+ * The texts of a list of `n` attributes from each one's key, canonical text `[key,value]`
+ * and JSON member text `key:value` (the arrays may be longer than `n`: scratch space).
+ */
+export function listTexts(
+  keys: readonly string[],
+  canons: readonly string[],
+  jsons: readonly string[],
+  n: number,
+): Texts {
+  if (n === 0) return EMPTY_ATTRS;
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++)
+    if ((keys[i - 1] as string) > (keys[i] as string)) sorted = false;
   let canon = '[';
   if (sorted) {
     for (let i = 0; i < n; i++) canon += (i > 0 ? ',' : '') + (canons[i] as string);
   } else {
-    const order = sortedOrder(keys);
+    const order = sortedOrder(keys, n);
     for (let i = 0; i < n; i++)
       canon += (i > 0 ? ',' : '') + (canons[order[i] as number] as string);
   }
-  return [`${canon}]`, jsonObject(keys, jsons)];
+  return [`${canon}]`, jsonObject(keys, jsons, n)];
 }
 
 /** Indices of `keys` in stable UTF-16 order (insertion sort: attribute lists are short). */
-function sortedOrder(keys: readonly string[]): number[] {
-  const order = keys.map((_k, i) => i);
+function sortedOrder(keys: readonly string[], n: number): number[] {
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) order.push(i);
   for (let i = 1; i < order.length; i++) {
     const at = order[i] as number;
     const key = keys[at] as string;
@@ -527,10 +654,14 @@ function sortedOrder(keys: readonly string[]): number[] {
  * orders them (array indices ascending first, then the others at their first place), with
  * a repeated key's last value.
  */
-function jsonObject(keys: readonly string[], members: readonly string[]): string {
-  if (plainKeys(keys)) return `{${members.join(',')}}`;
+function jsonObject(keys: readonly string[], members: readonly string[], n: number): string {
+  if (plainKeys(keys, n)) {
+    let out = '{';
+    for (let i = 0; i < n; i++) out += (i > 0 ? ',' : '') + (members[i] as string);
+    return `${out}}`;
+  }
   const last = new Map<string, number>();
-  for (let i = 0; i < keys.length; i++) last.set(keys[i] as string, i);
+  for (let i = 0; i < n; i++) last.set(keys[i] as string, i);
   const indices: string[] = [];
   const names: string[] = [];
   for (const key of last.keys()) (isArrayIndex(key) ? indices : names).push(key);
@@ -538,8 +669,8 @@ function jsonObject(keys: readonly string[], members: readonly string[]): string
   return `{${[...indices, ...names].map((key) => members[last.get(key) as number]).join(',')}}`;
 }
 
-function plainKeys(keys: readonly string[]): boolean {
-  for (let i = 0; i < keys.length; i++) {
+function plainKeys(keys: readonly string[], n: number): boolean {
+  for (let i = 0; i < n; i++) {
     const key = keys[i] as string;
     const c = key.charCodeAt(0);
     if (c >= 0x30 && c <= 0x39) return false; // may be an array index: rare, slow path
@@ -554,50 +685,41 @@ function isArrayIndex(key: string): boolean {
   return Number.isInteger(n) && n >= 0 && n < TWO_32 - 1 && String(n) === key;
 }
 
-/** One record's pieces that the canonical text and the payload share. */
-interface RecordTexts {
-  readonly body: Texts;
-  readonly attrs: Texts;
-  readonly severityText: string;
-  readonly eventName: string;
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly time: Nanos | null;
-  readonly observed: Nanos | null;
-}
-
-function recordTexts(r: OtlpLogRecord): RecordTexts {
+function recordParts(r: OtlpLogRecord, attrs: readonly OtlpKeyValue[]): RecordParts {
   return {
     body: valueTexts(r.body),
-    attrs: attrTexts(r.attributes ?? []),
+    attrs: attrTexts(attrs),
     severityText: JSON.stringify(r.severityText ?? ''),
     eventName: JSON.stringify(r.eventName ?? ''),
     traceId: hexOf(r.traceId),
     spanId: hexOf(r.spanId),
     time: nanos(r.timeUnixNano),
     observed: nanos(r.observedTimeUnixNano),
+    severityNumber: r.severityNumber ?? 0,
+    dropped: r.droppedAttributesCount ?? 0,
+    flags: r.flags ?? 0,
+    uid: stringAttribute(attrs, UID_ATTRIBUTE),
   };
 }
 
-function recordCanon(r: OtlpLogRecord, t: RecordTexts): string {
+function recordCanon(t: RecordParts): string {
   return (
-    `["${t.time?.text ?? '0'}","${t.observed?.text ?? '0'}",${r.severityNumber ?? 0},` +
-    `${t.severityText},${t.body[0]},${t.attrs[0]},${r.droppedAttributesCount ?? 0},` +
-    `${r.flags ?? 0},"${t.traceId}","${t.spanId}",${t.eventName}]`
+    `["${t.time?.text ?? '0'}","${t.observed?.text ?? '0'}",${t.severityNumber},` +
+    `${t.severityText},${t.body[0]},${t.attrs[0]},${t.dropped},` +
+    `${t.flags},"${t.traceId}","${t.spanId}",${t.eventName}]`
   );
 }
 
-function payloadText(r: OtlpLogRecord, t: RecordTexts, shared: string): string {
+function payloadText(t: RecordParts, shared: string): string {
   let out =
-    `{"body":${t.body[1]},"severity_number":${r.severityNumber ?? 0},` +
+    `{"body":${t.body[1]},"severity_number":${t.severityNumber},` +
     `"severity_text":${t.severityText},"attributes":${t.attrs[1]}${shared}`;
   if (t.traceId !== '') out += `,"trace_id":"${t.traceId}"`;
   if (t.spanId !== '') out += `,"span_id":"${t.spanId}"`;
-  if (r.flags !== undefined && r.flags !== 0) out += `,"flags":${r.flags}`;
-  if (r.eventName !== undefined && r.eventName !== '') out += `,"event_name":${t.eventName}`;
+  if (t.flags !== 0) out += `,"flags":${t.flags}`;
+  if (t.eventName !== '""') out += `,"event_name":${t.eventName}`;
   if (t.time !== null) out += `,"time_unix_nano":"${t.time.text}"`;
   if (t.observed !== null) out += `,"observed_time_unix_nano":"${t.observed.text}"`;
-  const dropped = r.droppedAttributesCount;
-  if (dropped !== undefined && dropped !== 0) out += `,"dropped_attributes_count":${dropped}`;
+  if (t.dropped !== 0) out += `,"dropped_attributes_count":${t.dropped}`;
   return `${out}}`;
 }

@@ -22,7 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { AppError } from '../domain/errors.js';
-import type { OtlpExportRequest } from './types.js';
+import type { OtlpExportRequest, OtlpResource, OtlpScope } from './types.js';
+import { compileWireSchema, type WireSchema } from './wire.js';
 
 /** proto/ at the package root, seen from dist/src/otlp/. */
 const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
@@ -33,6 +34,11 @@ export interface OtlpLogsCodec {
   decodeProtobuf(body: Uint8Array): OtlpExportRequest;
   /** An OTLP JSON ExportLogsServiceRequest, already JSON-parsed. Throws AppError('invalid_otlp'). */
   decodeJson(body: unknown): OtlpExportRequest;
+  /**
+   * The wire reader's view of the compiled schema (src/otlp/wire.ts), or null when the
+   * schema is not the one it expects (then every protobuf body takes `decodeProtobuf`).
+   */
+  readonly wire: WireSchema | null;
   /** A full-success ExportLogsServiceResponse in the protobuf encoding. */
   readonly successProtobuf: Uint8Array;
   /** The same in OTLP JSON. */
@@ -52,6 +58,8 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
   root.loadSync(LOGS_SERVICE, { keepCase: false });
   root.resolveAll();
   const request = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
+  const resource = root.lookupType('opentelemetry.proto.resource.v1.Resource');
+  const scope = root.lookupType('opentelemetry.proto.common.v1.InstrumentationScope');
   const response = root.lookupType(
     'opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse',
   );
@@ -81,6 +89,10 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
         );
       }
     },
+    wire: compileWireSchema(root, {
+      resource: (bytes) => resource.decode(bytes) as OtlpResource,
+      scope: (bytes) => scope.decode(bytes) as OtlpScope,
+    }),
     successProtobuf: response.encode(response.create({})).finish(),
     successJson: JSON.stringify(response.toObject(response.create({}))),
   };

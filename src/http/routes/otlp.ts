@@ -11,9 +11,10 @@
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { AppError } from '../../domain/errors.js';
 import { ErrorSchema } from '../../domain/schemas.js';
-import { countRecords, mapLogsRequest } from '../../otlp/map.js';
+import { countRecords, mapLogsRequest, type MapOptions } from '../../otlp/map.js';
 import type { OtlpLogsCodec } from '../../otlp/schema.js';
 import type { OtlpExportRequest } from '../../otlp/types.js';
+import { mapLogsProtobuf, type WireResult } from '../../otlp/wire.js';
 import type { HttpContext } from '../context.js';
 import { contentDecoder } from '../encoding.js';
 import { countIngest, formatLabel } from '../ingest.js';
@@ -67,7 +68,6 @@ export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPlu
       },
       async (request, reply) => {
         const format = formatLabel(request.headers['content-type']);
-        const decoded = decode(codec, format, request.body);
         const success = (): unknown =>
           format === 'protobuf'
             ? reply
@@ -75,22 +75,19 @@ export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPlu
                 .type('application/x-protobuf')
                 .send(Buffer.from(codec.successProtobuf))
             : reply.code(200).type('application/json').send(codec.successJson);
-        // An export of no records is valid OTLP (nothing to store).
-        const records = countRecords(decoded);
-        if (records === 0) return success();
-        const { rules } = ctx.validate;
-        if (records > rules.limits.maxEvents) {
-          throw new AppError(
-            'batch_too_large',
-            `${records} log records in one request; the limit is ${rules.limits.maxEvents}`,
-          );
-        }
         // The mapping applies /publish's rules as it builds each event (src/otlp/map.ts).
-        const { events: accepted, problems } = mapLogsRequest(decoded, {
+        const mapOptions = {
           topicAttribute: opts.topicAttribute,
           receivedAt: new Date(),
-          rules,
-        });
+          rules: ctx.validate.rules,
+        };
+        const {
+          records,
+          events: accepted,
+          problems,
+        } = mapBody(codec, format, request.body, mapOptions);
+        // An export of no records is valid OTLP (nothing to store).
+        if (records === 0) return success();
         if (problems.length > 0) {
           const invalid = new Set(problems.map((p) => p.index)).size;
           throw new AppError(
@@ -107,6 +104,36 @@ export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPlu
     );
     done();
   };
+}
+
+/**
+ * The body's records as events (or problems). A protobuf body takes the wire reader
+ * (src/otlp/wire.ts) when it can; any other, and any protobuf body it does not take, is
+ * decoded by protobufjs and its messages mapped (src/otlp/map.ts), with the record limit
+ * checked before mapping. The wire reader takes no more than the limit, so both paths refuse
+ * the same requests with the same errors.
+ */
+function mapBody(
+  codec: OtlpLogsCodec,
+  format: string,
+  body: unknown,
+  opts: MapOptions,
+): WireResult {
+  if (format === 'protobuf' && Buffer.isBuffer(body) && codec.wire !== null) {
+    const fast = mapLogsProtobuf(body, opts, codec.wire);
+    if (fast !== null) return fast;
+  }
+  const decoded = decode(codec, format, body);
+  const records = countRecords(decoded);
+  const { maxEvents } = opts.rules.limits;
+  if (records > maxEvents) {
+    throw new AppError(
+      'batch_too_large',
+      `${records} log records in one request; the limit is ${maxEvents}`,
+    );
+  }
+  if (records === 0) return { records, events: [], problems: [] };
+  return { records, ...mapLogsRequest(decoded, opts) };
 }
 
 function decode(codec: OtlpLogsCodec, format: string, body: unknown): OtlpExportRequest {
