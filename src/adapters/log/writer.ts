@@ -127,6 +127,8 @@ export class LogWriter {
   private zeroingFrom = -1;
   /** performance.now() before which no zero write starts (after one failed). */
   private runwayRetryAt = 0;
+  /** Bytes of the last data write started. */
+  private lastWriteBytes = 0;
 
   constructor(
     private readonly dir: string,
@@ -212,6 +214,7 @@ export class LogWriter {
       this.waiters = [];
       const position = this.reserved;
       this.reserved += data.length;
+      this.lastWriteBytes = data.length;
       this.inFlight.push(batch);
       writeAt(this.handle.fd, data, position, (err) => {
         batch.done = true;
@@ -228,10 +231,14 @@ export class LogWriter {
   private extendRunway(): void {
     if (this.zeroingFrom >= 0 || this.rotating || this.cutting || this.closed) return;
     if (this.error !== null || performance.now() < this.runwayRetryAt) return;
-    const from = Math.max(this.filled, this.reserved);
-    const to = Math.min(this.reserved + RUNWAY_BYTES, this.segmentBytes);
     // Tiny test segments get a runway of their own size.
-    if (to - from < Math.min(RUNWAY_BYTES, this.segmentBytes) / 2) return;
+    const runway = Math.min(RUNWAY_BYTES, this.segmentBytes);
+    // Writes of half the runway or more (W1's large batches) would pass it at once and then
+    // wait for the zero write: each grows the file as before, and costs no extra write.
+    if (this.lastWriteBytes * 2 > runway) return;
+    const from = Math.max(this.filled, this.reserved);
+    const to = Math.min(this.reserved + runway, this.segmentBytes);
+    if (to - from < runway / 2) return;
     this.zeroingFrom = from;
     writeAt(this.handle.fd, ZEROS.subarray(0, to - from), from, (err) => {
       this.zeroingFrom = -1;
