@@ -1,4 +1,4 @@
-/** Messages between the main thread and the SQLite store thread. */
+/** Messages between the main thread and the SQLite store thread, and how a batch is packed. */
 import type { StoredEvent } from '../../domain/event.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
@@ -16,10 +16,53 @@ export interface ThreadData {
 }
 
 export type Request =
-  | { readonly op: 'apply'; readonly deliveries: readonly Delivery[]; readonly at: number }
+  | { readonly op: 'apply'; readonly columns: PackedDeliveries; readonly at: number }
   | { readonly op: 'expire'; readonly now: number }
   | { readonly op: 'checkpoint' }
   | { readonly op: 'close' };
+
+/**
+ * A batch's deliveries as one flat array of strings, FIELDS per delivery (id, topic,
+ * event_id, timestamp, source, payload). Structured cloning an object writes its property
+ * names again for every object; a flat array of strings is the same text without them.
+ * Measured with 35-event batches (the W2 batch size), both threads together: 47-80 µs of
+ * CPU per message against 77-135 µs for the objects.
+ */
+export type PackedDeliveries = readonly string[];
+const FIELDS = 6;
+
+export function packDeliveries(deliveries: readonly Delivery[]): PackedDeliveries {
+  const out = new Array<string>(deliveries.length * FIELDS);
+  let j = 0;
+  for (const { id, event } of deliveries) {
+    out[j++] = id;
+    out[j++] = event.topic;
+    out[j++] = event.event_id;
+    out[j++] = event.timestamp;
+    out[j++] = event.source;
+    out[j++] = event.payload;
+  }
+  return out;
+}
+
+export function unpackDeliveries(packed: PackedDeliveries): Delivery[] {
+  const n = packed.length / FIELDS;
+  if (!Number.isInteger(n)) throw new TypeError(`a packed batch holds ${packed.length} strings`);
+  const out = new Array<Delivery>(n);
+  for (let i = 0, j = 0; i < n; i++, j += FIELDS) {
+    out[i] = {
+      id: packed[j] as string,
+      event: {
+        topic: packed[j + 1] as string,
+        event_id: packed[j + 2] as string,
+        timestamp: packed[j + 3] as string,
+        source: packed[j + 4] as string,
+        payload: packed[j + 5] as string,
+      },
+    };
+  }
+  return out;
+}
 
 /** Per-delivery outcome packed into typed arrays: cheap to transfer between threads. */
 export interface PackedApply {

@@ -4,15 +4,16 @@
  * reader threads (reader-thread.ts) so a burst of heavy pages never delays an apply.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type {
-  Envelope,
-  ExpiredPacked,
-  Hello,
-  PackedApply,
-  Reply,
-  Request,
-  StartupFailure,
-  ThreadData,
+import {
+  unpackDeliveries,
+  type Envelope,
+  type ExpiredPacked,
+  type Hello,
+  type PackedApply,
+  type Reply,
+  type Request,
+  type StartupFailure,
+  type ThreadData,
 } from './protocol.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
 
@@ -50,7 +51,7 @@ try {
 async function handle(request: Request): Promise<unknown> {
   switch (request.op) {
     case 'apply': {
-      const result = store.applySync(request.deliveries, new Date(request.at));
+      const result = store.applySync(unpackDeliveries(request.columns), new Date(request.at));
       const n = result.items.length;
       const packed: PackedApply = {
         stored: result.stored,

@@ -26,15 +26,16 @@ import type {
   TopicSummary,
 } from '../../ports/store.js';
 import { countersAfterApply, DEFAULT_READ_BYTES } from '../../ports/store.js';
-import type {
-  Envelope,
-  Hello,
-  PackedApply,
-  Reply,
-  Request,
-  ResultOf,
-  StartupFailure,
-  ThreadData,
+import {
+  packDeliveries,
+  type Envelope,
+  type Hello,
+  type PackedApply,
+  type Reply,
+  type Request,
+  type ResultOf,
+  type StartupFailure,
+  type ThreadData,
 } from './protocol.js';
 import { RangeSet } from './ranges.js';
 import { ReaderPool } from './reader-pool.js';
@@ -155,7 +156,7 @@ export class ThreadedSqliteStore implements Store {
   async apply(deliveries: readonly Delivery[], processedAt: Date): Promise<ApplyResult> {
     const packed: PackedApply = await this.call({
       op: 'apply',
-      deliveries,
+      columns: packDeliveries(deliveries),
       at: processedAt.getTime(),
     });
     // One synchronous step with afterApply, no await between them: see the header comment.

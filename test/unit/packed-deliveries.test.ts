@@ -1,0 +1,46 @@
+/**
+ * The store thread's batch packing (src/adapters/sqlite/protocol.ts): a batch survives
+ * packing, a structured clone (what postMessage does) and unpacking field for field.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { packDeliveries, unpackDeliveries } from '../../src/adapters/sqlite/protocol.js';
+import type { Delivery } from '../../src/ports/queue.js';
+
+const deliveries: Delivery[] = [
+  {
+    id: '1',
+    event: {
+      topic: 'app/prod/api',
+      event_id: 'e-1',
+      timestamp: '2025-10-24T00:00:00.123456Z',
+      source: 'svc-1',
+      payload: '{"user":"u1","tags":["a","b"]}',
+    },
+  },
+  {
+    id: '2',
+    event: {
+      topic: 'ünïcødé ✓',
+      event_id: 'line\nbreak "quoted"',
+      timestamp: '2025-10-24T00:00:01.000Z',
+      source: '',
+      payload: '{"text":"\\u0000 and 😀"}',
+    },
+  },
+];
+
+void describe('packed deliveries', () => {
+  void it('round-trips a batch through a structured clone, field for field and in order', () => {
+    const packed = structuredClone(packDeliveries(deliveries));
+    assert.deepEqual(unpackDeliveries(packed), deliveries);
+  });
+
+  void it('round-trips an empty batch', () => {
+    assert.deepEqual(unpackDeliveries(packDeliveries([])), []);
+  });
+
+  void it('refuses an array that is not whole deliveries', () => {
+    assert.throws(() => unpackDeliveries(packDeliveries(deliveries).slice(1)), TypeError);
+  });
+});
