@@ -291,7 +291,7 @@ async function steady(opts: GrowthOptions, age: string): Promise<Window[]> {
     opts.report(
       `steady   RETENTION_MAX_AGE=${age}, W1-shaped load for ${opts.steadySeconds} s: ingest ` +
         `${Math.round(first?.rate ?? 0)} events/s in the first 10 s, lowest window ${Math.round(minRate)} ` +
-        `(${(minRate / (first?.rate ?? 1)).toFixed(2)}x); data dir max ${MiB(firstHalfMax)} MiB in the first ` +
+        `(${(minRate / (first?.rate ?? 1)).toFixed(2)}x the first window, which starts on an empty store); data dir max ${MiB(firstHalfMax)} MiB in the first ` +
         `half, ${MiB(secondHalfMax)} MiB in the second; stored at the end ${windows.at(-1)?.stored ?? 0}`,
     );
     // Windows from the third on: expiry has run for at least one of them once age <= 20 s.
