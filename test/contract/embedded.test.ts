@@ -67,44 +67,33 @@ runQueueContract('embedded log', async ({ queueMax }) => {
   };
 });
 
-const openSqlite: StoreOpener = async (opts = {}) => {
-  const dir = await mkdtemp(join(tmpdir(), 'logsieve-store-'));
-  const store = openSqliteStore({
-    file: join(dir, 'events.db'),
-    ...(opts.retention ? { retention: opts.retention } : {}),
-  });
-  return {
-    store,
-    nextDeliveryId: sequenceIds,
-    granularity: 1,
-    cleanup: async () => {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-};
-
 /**
- * The same store with buckets of 7 rows (buckets.ts), so every suite's pages, cursors, gets
- * and expiry steps cross bucket boundaries, and expiry drops whole buckets as it goes.
+ * The SQLite store on the calling thread; with `bucketRows` (buckets.ts) small, so every
+ * suite's pages, cursors, gets and expiry steps cross bucket boundaries, and expiry drops
+ * whole buckets as it goes.
  */
-const openSqliteSmallBuckets: StoreOpener = async (opts = {}) => {
-  const dir = await mkdtemp(join(tmpdir(), 'logsieve-store-'));
-  const store = openSqliteStore({
-    file: join(dir, 'events.db'),
-    bucketRows: 7,
-    ...(opts.retention ? { retention: opts.retention } : {}),
-  });
-  return {
-    store,
-    nextDeliveryId: sequenceIds,
-    granularity: 1,
-    cleanup: async () => {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+const sqliteOpener =
+  (bucketRows?: number): StoreOpener =>
+  async (opts = {}) => {
+    const dir = await mkdtemp(join(tmpdir(), 'logsieve-store-'));
+    const store = openSqliteStore({
+      file: join(dir, 'events.db'),
+      ...(bucketRows !== undefined ? { bucketRows } : {}),
+      ...(opts.retention ? { retention: opts.retention } : {}),
+    });
+    return {
+      store,
+      nextDeliveryId: sequenceIds,
+      granularity: 1,
+      cleanup: async () => {
+        await store.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
   };
-};
+const openSqlite = sqliteOpener();
+/** Buckets of 7 rows. */
+const openSqliteSmallBuckets = sqliteOpener(7);
 
 const openThreaded: StoreOpener = async (opts = {}) => {
   const dir = await mkdtemp(join(tmpdir(), 'logsieve-store-'));
