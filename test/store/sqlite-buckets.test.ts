@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import type { Database as DB } from 'better-sqlite3';
 import Database from '../../src/adapters/sqlite/driver.js';
 import { SqliteReads } from '../../src/adapters/sqlite/reads.js';
 import { openSqliteStore, type SqliteStore } from '../../src/adapters/sqlite/store.js';
@@ -42,6 +43,28 @@ function pageCount(store: SqliteStore, file: string): number {
     return db.prepare<[], number>('PRAGMA page_count').pluck().get() ?? 0;
   } finally {
     db.close();
+  }
+}
+
+/**
+ * A store with RETENTION_MAX_AGE 5 s and buckets of `bucketRows`, and a second, read-only
+ * connection with its own SqliteReads (what a reader thread has), for `body`.
+ */
+async function withReader(
+  bucketRows: number,
+  body: (t: { store: SqliteStore; file: string; readerDb: DB; reads: SqliteReads }) => void,
+): Promise<void> {
+  const dir = await makeDataDir();
+  const file = join(dir, 'events.db');
+  const retention: RetentionPolicy = { maxAgeMs: 5 * SECOND, maxBytes: null, dedupWindowMs: null };
+  const store = openSqliteStore({ file, retention, bucketRows });
+  const readerDb = new Database(file, { readonly: true });
+  try {
+    body({ store, file, readerDb, reads: new SqliteReads(readerDb) });
+  } finally {
+    readerDb.close();
+    await store.close();
+    await removeDir(dir);
   }
 }
 
@@ -100,17 +123,7 @@ void describe('SQLite event buckets', () => {
   });
 
   void it('a reader connection with cached statements sees exactly the retained events while buckets come and go', async () => {
-    const dir = await makeDataDir();
-    const file = join(dir, 'events.db');
-    const retention: RetentionPolicy = {
-      maxAgeMs: 5 * SECOND,
-      maxBytes: null,
-      dedupWindowMs: null,
-    };
-    const store = openSqliteStore({ file, retention, bucketRows: 250 });
-    const readerDb = new Database(file, { readonly: true });
-    const reads = new SqliteReads(readerDb);
-    try {
+    await withReader(250, ({ store, file, reads }) => {
       let firstKept = 1;
       for (let s = 0; s < 30; s++) {
         const now = T0 + s * SECOND;
@@ -141,25 +154,11 @@ void describe('SQLite event buckets', () => {
       }
       assert.ok(store.countersNow().expired > 0);
       assert.ok(bucketTables(file).length <= 12, bucketTables(file).join(','));
-    } finally {
-      readerDb.close();
-      await store.close();
-      await removeDir(dir);
-    }
+    });
   });
 
   void it('a read transaction keeps its snapshot while the writer drops a bucket under it', async () => {
-    const dir = await makeDataDir();
-    const file = join(dir, 'events.db');
-    const retention: RetentionPolicy = {
-      maxAgeMs: 5 * SECOND,
-      maxBytes: null,
-      dedupWindowMs: null,
-    };
-    const store = openSqliteStore({ file, retention, bucketRows: 100 });
-    const readerDb = new Database(file, { readonly: true });
-    const reads = new SqliteReads(readerDb);
-    try {
+    await withReader(100, ({ store, file, readerDb, reads }) => {
       applyAt(store, 300, T0);
       const first = reads.list({ after: 0, limit: 1_000, order: 'asc' }, 1e9);
       assert.equal(first.length, 300);
@@ -185,11 +184,7 @@ void describe('SQLite event buckets', () => {
       const gone = first[0];
       assert.ok(gone !== undefined);
       assert.equal(reads.get(gone.topic, gone.event_id), null, 'an expired event is a 404');
-    } finally {
-      readerDb.close();
-      await store.close();
-      await removeDir(dir);
-    }
+    });
   });
 
   void it('an oversized old bucket is trimmed by row deletes in small steps before it is dropped', async () => {
