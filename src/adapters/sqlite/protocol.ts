@@ -1,5 +1,5 @@
 /** Messages between the main thread and the SQLite store thread, and how a batch is packed. */
-import type { StoredEvent } from '../../domain/event.js';
+import type { AcceptedEvent, StoredEvent } from '../../domain/event.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { Delivery } from '../../ports/queue.js';
@@ -52,13 +52,15 @@ export function unpackDeliveries(packed: PackedDeliveries): Delivery[] {
   for (let i = 0, j = 0; i < n; i++, j += FIELDS) {
     out[i] = {
       id: packed[j] as string,
+      // `satisfies` names every field of AcceptedEvent, optional ones included: a field
+      // added there fails to compile here until it is packed too, instead of being dropped.
       event: {
         topic: packed[j + 1] as string,
         event_id: packed[j + 2] as string,
         timestamp: packed[j + 3] as string,
         source: packed[j + 4] as string,
         payload: packed[j + 5] as string,
-      },
+      } satisfies { readonly [K in keyof Required<AcceptedEvent>]: string },
     };
   }
   return out;
