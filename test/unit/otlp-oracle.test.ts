@@ -8,10 +8,8 @@
  * as protobufjs Longs, as numbers and as text map alike.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
 import { AppError } from '../../src/domain/errors.js';
 import type { AcceptedEvent } from '../../src/domain/event.js';
 import { normaliseTimestamp } from '../../src/domain/timestamp.js';
@@ -21,13 +19,10 @@ import { loadOtlpLogsCodec } from '../../src/otlp/schema.js';
 import type { OtlpExportRequest, OtlpInt64, OtlpLogRecord } from '../../src/otlp/types.js';
 import { mapLogsProtobuf } from '../../src/otlp/wire.js';
 import { prng } from '../helpers/events.js';
+import { exportLogsRequestType } from '../helpers/otlp-proto.js';
 import * as session2 from '../helpers/otlp-session2.js';
 
-const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
-root.loadSync('opentelemetry/proto/collector/logs/v1/logs_service.proto');
-const Request = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
+const Request = exportLogsRequestType();
 const codec = loadOtlpLogsCodec();
 const wireSchema = codec.wire ?? assert.fail('the wire reader has no schema');
 const receivedAt = new Date('2025-10-24T12:00:00.000Z');

@@ -7,20 +7,16 @@
  * (test/unit/otlp-oracle.test.ts checks it on generated well-formed requests.)
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { createEventValidator } from '../../src/domain/validate.js';
 import { mapLogsRequest, type MapResult } from '../../src/otlp/map.js';
 import { loadOtlpLogsCodec } from '../../src/otlp/schema.js';
 import { compileWireSchema, mapLogsProtobuf } from '../../src/otlp/wire.js';
 import { prng } from '../helpers/events.js';
+import { loadLogsRoot } from '../helpers/otlp-proto.js';
 
-const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
-root.loadSync('opentelemetry/proto/collector/logs/v1/logs_service.proto');
+const root = loadLogsRoot();
 const Request = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
 const codec = loadOtlpLogsCodec();
 const wireSchema = codec.wire ?? assert.fail('the wire reader has no schema');
@@ -212,9 +208,7 @@ void describe('protobuf wire reader', () => {
   });
 
   void it('takes its field numbers from the compiled schema, and has no fast path without it', () => {
-    const other = new protobuf.Root();
-    other.resolvePath = (_origin, target) => join(PROTO_DIR, target);
-    other.loadSync('opentelemetry/proto/collector/logs/v1/logs_service.proto');
+    const other = loadLogsRoot();
     const parts = { resource: () => ({}), scope: () => ({}) };
     const schema = compileWireSchema(other, parts);
     const LogRecord = other.lookupType('opentelemetry.proto.logs.v1.LogRecord');
