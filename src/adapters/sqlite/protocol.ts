@@ -27,20 +27,21 @@ export type Request =
  * names again for every object; a flat array of strings is the same text without them.
  * Measured with 35-event batches (the W2 batch size), both threads together: 47-80 µs of
  * CPU per message against 77-135 µs for the objects.
+ *
+ * The array must be dense (built by push, not `new Array(n)`): V8 keeps an array created
+ * with holes "holey" even once every slot is filled, and the serializer writes a holey array
+ * in its sparse form, an index before every element, which the store thread then rebuilds
+ * property by property. Measured with 500-record batches of OTLP-sized events (a throwaway
+ * round trip to a worker, both threads' CPU): 471-524 µs per batch dense against 769-961 µs
+ * holey.
  */
 export type PackedDeliveries = readonly string[];
 const FIELDS = 6;
 
 export function packDeliveries(deliveries: readonly Delivery[]): PackedDeliveries {
-  const out = new Array<string>(deliveries.length * FIELDS);
-  let j = 0;
+  const out: string[] = [];
   for (const { id, event } of deliveries) {
-    out[j++] = id;
-    out[j++] = event.topic;
-    out[j++] = event.event_id;
-    out[j++] = event.timestamp;
-    out[j++] = event.source;
-    out[j++] = event.payload;
+    out.push(id, event.topic, event.event_id, event.timestamp, event.source, event.payload);
   }
   return out;
 }
