@@ -26,11 +26,15 @@ import { requireSqlitePositions } from './sqlite/store.js';
 import { openThreadedSqliteStore } from './sqlite/threaded-store.js';
 
 /**
- * See LogQueueOptions.lingerMs. Under W2 (single-event requests) 5 ms gave the consumer
- * batches of ~35 instead of ~15 events and the best ingest rate of 2, 5 and 10 ms: every
- * batch is a message to the store thread, and a thread wake-up is expensive on these VMs.
+ * See LogQueueOptions.lingerMs. Every batch is a message to the store thread and one SQLite
+ * commit, whose WAL write is about one page per event for random dedup keys plus one per index
+ * it touches; a thread wake-up is expensive on these VMs. Under W2 (single-event requests) 5 ms
+ * gave batches of ~35 events (against ~15 without a linger); 20 ms gave 11 % more requests/s
+ * and 8 % less process CPU per request than 5 ms (BENCHMARKS "W2", session 5: 10 interleaved
+ * rounds). A batch's events reach /events up to this much later; POST /publish?wait=true does
+ * not wait for it (`expedite`).
  */
-const EMBEDDED_LINGER_MS = 5;
+const EMBEDDED_LINGER_MS = 20;
 
 async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backend> {
   await mkdir(config.dataDir, { recursive: true });

@@ -73,6 +73,11 @@ export interface QueueStats {
 export interface QueueWriter {
   /** Durable when it resolves. Returns the delivery ids in input order. */
   enqueue(events: readonly AcceptedEvent[]): Promise<string[]>;
+  /**
+   * Optional: someone waits for everything enqueued so far to be applied (POST
+   * /publish?wait=true), so hand it to consumers now instead of lingering for a fuller batch.
+   */
+  expedite?(): void;
   stats(): Promise<QueueStats>;
   ready(): Promise<boolean>;
 }

@@ -203,6 +203,44 @@ void describe('embedded queue log', () => {
     }));
 });
 
+void describe('embedded queue log, linger', () => {
+  void it('holds a short batch back for the linger, and hands it out at once when expedited', () =>
+    withFixture(async ({ dir }) => {
+      // A linger far longer than the test: only expedite() can release the batch early.
+      const q = await openLogQueue({
+        dir,
+        queueMax: 100,
+        log,
+        isApplied: () => false,
+        lingerMs: 60_000,
+      });
+      const first = await q.enqueue(range(0, 3));
+      let taken: Lease | null | undefined;
+      const take = q.take(100).then((lease) => (taken = lease));
+      await sleep(50);
+      assert.equal(taken, undefined, 'three events of a possible hundred wait for the linger');
+      q.expedite();
+      const lease = (await take) as Lease;
+      assert.deepEqual(
+        lease.deliveries.map((d) => d.id),
+        first,
+      );
+      await q.ack(lease);
+      // Only what was durable when expedite() ran: a later short batch lingers again.
+      await q.enqueue(range(3, 2));
+      const later = q.take(100).then((l) => (taken = l));
+      taken = undefined;
+      await sleep(50);
+      assert.equal(taken, undefined, 'events enqueued after expedite() linger as before');
+      q.expedite();
+      assert.deepEqual(
+        ((await later) as Lease).deliveries.map((d) => d.id),
+        ['4', '5'],
+      );
+      await q.close();
+    }));
+});
+
 void describe('embedded queue log, bounded by bytes', () => {
   void it('refuses a whole request that would pass queueMaxBytes, accepting none of it', async () => {
     const dir = await makeDataDir();

@@ -169,6 +169,8 @@ export class LogQueue implements Queue {
   private takers: Taker[] = [];
   /** When the oldest waiting delivery became ready (for the linger policy). */
   private readySince = 0;
+  /** Seqs up to this one are handed out without lingering (`expedite`). */
+  private urgentThrough = 0;
   private lingerTimer: NodeJS.Timeout | null = null;
   private gc: Promise<void> | null = null;
   private readonly maxBytes: number;
@@ -353,7 +355,8 @@ export class LogQueue implements Queue {
   private lease(max: number): LogLease | null {
     const available = this.waiting.length - this.waitingHead;
     if (available === 0) return null;
-    if (available < max && this.state === 'open') {
+    const head = this.waiting[this.waitingHead] as Slot;
+    if (available < max && this.state === 'open' && head.seq > this.urgentThrough) {
       const wait = (this.opts.lingerMs ?? 0) - (performance.now() - this.readySince);
       if (wait > 0) {
         this.lingerTimer ??= setTimeout(() => {
@@ -425,6 +428,12 @@ export class LogQueue implements Queue {
       this.takers.shift();
       taker.resolve(lease === null ? null : this.materialize(lease));
     }
+  }
+
+  /** Everything durable so far goes out without lingering: a caller waits for it to apply. */
+  expedite(): void {
+    this.urgentThrough = this.durableNext - 1;
+    this.wakeTakers();
   }
 
   /** Nothing left to hand out and nothing more will come. */

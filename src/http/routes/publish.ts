@@ -69,9 +69,13 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
           .header('content-type', JSON_UTF8)
           .send(`{"accepted":${events.length}}`);
       }
+      // Registered before the queue hands the events out, so no result can slip past it.
+      const results = (ctx.waiters as ResultWaiters).wait(ids, ctx.waitTimeoutMs);
+      // The consumer would otherwise linger for a fuller batch (EMBEDDED_LINGER_MS).
+      ctx.queue.expedite?.();
       let items;
       try {
-        items = await (ctx.waiters as ResultWaiters).wait(ids, ctx.waitTimeoutMs);
+        items = await results;
       } catch (cause) {
         throw new AppError(
           'timeout',
