@@ -7,6 +7,9 @@
 //
 // Usage: npm run build && node scripts/apply-ab.mjs PASSES EVENTS NAME=DIR ...
 //   DIR holds a build (DIR/dist/src/adapters/sqlite/store.js and DIR/node_modules).
+//   SHAPE=o1 makes the events look like what POST /v1/logs stores for bench/otlp.ts's records
+//   (a `sha256:` content-hash id, so random dedup keys; a ~280-byte payload; one source per
+//   topic) instead of W1's; BATCH=N sets the batch size (default 2,000).
 // Within a child: one warm-up store of EVENTS events (not reported), then one measured one.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -15,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const BATCH = 2_000;
+const BATCH = Number(process.env.BATCH ?? 2_000);
+const O1 = process.env.SHAPE === 'o1';
 
 if (process.argv[2] === '--child') {
   const [, , , dir, eventsArg] = process.argv;
@@ -28,13 +32,33 @@ if (process.argv[2] === '--child') {
     const unique = [];
     const uniqueCount = Math.round(events * 0.7);
     for (let i = 0; i < uniqueCount; i++) {
-      unique.push({
-        topic: topics[i % 4],
-        event_id: randomUUID(),
-        timestamp: new Date(Date.UTC(2025, 9, 24, 0, 0, 0, i)).toISOString(),
-        source: `svc-${i % 7}`,
-        payload: JSON.stringify({ user: `u${i % 1000}`, amount: i % 997, tags: ['a', 'b'] }),
-      });
+      const topic = topics[i % 4];
+      const timestamp = new Date(Date.UTC(2025, 9, 24, 0, 0, 0, i)).toISOString();
+      unique.push(
+        O1
+          ? {
+              topic,
+              event_id: `sha256:${(randomUUID() + randomUUID()).replaceAll('-', '').slice(0, 64)}`,
+              timestamp,
+              source: `${topic}-1`,
+              payload: JSON.stringify({
+                body: `${topic} x-${i}`,
+                severity_number: 9,
+                severity_text: 'INFO',
+                attributes: { user: `u${i}`, amount: i, ok: true },
+                resource: { 'service.name': topic, 'service.instance.id': `${topic}-1` },
+                scope: { name: 'bench', version: '1', attributes: {} },
+                time_unix_nano: `${Date.parse(timestamp)}000000`,
+              }),
+            }
+          : {
+              topic,
+              event_id: randomUUID(),
+              timestamp,
+              source: `svc-${i % 7}`,
+              payload: JSON.stringify({ user: `u${i % 1000}`, amount: i % 997, tags: ['a', 'b'] }),
+            },
+      );
     }
     const all = [...unique];
     while (all.length < events) all.push(unique[Math.floor(Math.random() * uniqueCount)]);

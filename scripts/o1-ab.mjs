@@ -11,30 +11,13 @@
 // per round (same server, adjacent in time) and its median, and the server's CPU time per
 // record from /proc/<pid>/task/*/stat: the main thread (HTTP, decode, mapping), the busiest
 // other thread (the SQLite store thread), the remaining threads, medians.
-import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { makeEvents, sendAll } from '../dist/bench/load.js';
 import { otlpBodies } from '../dist/bench/otlp.js';
-import { interleave, median, processedAt } from './ab-servers.mjs';
+import { interleave, median, processedAt, threadTicks } from './ab-servers.mjs';
 
 const EVENTS = 20_000;
 const BATCH = 500;
-
-/** utime + stime in clock ticks (1/100 s) per thread id. */
-function threadTicks(pid) {
-  const out = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-        .split(') ')[1]
-        .split(' ');
-      out.set(tid, Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // the thread ended between readdir and read
-    }
-  }
-  return out;
-}
 
 /** µs per record on the main thread, the busiest other thread, and the rest. */
 function perRecord(pid, t0, t1) {

@@ -36,7 +36,7 @@ const results = await interleave(
       e2e: Math.round(endToEnd),
       p99: r.p99,
       non2xx: r.non2xx,
-      // ticks of 10 ms -> µs per request
+      // threadTicks units (10 ms) -> µs per request
       cpuMain: ((cpu1.main - cpu0.main) * 10_000) / EVENTS,
       cpuAll: ((cpu1.all - cpu0.all) * 10_000) / EVENTS,
     };
@@ -47,7 +47,7 @@ for (const [name, rs] of results) {
   console.log(
     `${name}: req/s ${col('rps').join(',')} median ${median(col('rps'))} | end to end median ` +
       `${median(col('e2e'))} events/s | p99 ms ${col('p99').join(',')} | non-2xx ` +
-      `${col('non2xx').reduce((a, b) => a + b, 0)} | CPU µs/req main ${median(col('cpuMain'))}, ` +
-      `process ${median(col('cpuAll'))}`,
+      `${col('non2xx').reduce((a, b) => a + b, 0)} | CPU µs/req main ${median(col('cpuMain')).toFixed(1)}, ` +
+      `process ${median(col('cpuAll')).toFixed(1)}`,
   );
 }
