@@ -7,10 +7,16 @@
 // reported.
 //
 // Usage: npm run build && node scripts/o1-ab.mjs ROUNDS NAME=DIR[,VAR:VALUE...] ...
+// W1H=1 adds a third workload per round, "w1h": W1 exactly, but every event_id replaced by
+// `sha256:` + the hex SHA-256 of the original id, the shape of the ids O1's records get. W1's
+// own ids (`<run>-<i>`) share their first 8 bytes within a round, so their dedup keys land in
+// a few pages of the key index (src/domain/dedup-key.ts); content-hash ids land on random
+// pages, as O1's do. It tells how much of the O1/W1 gap is the ids and not the OTLP path.
 // Prints per variant and workload: end-to-end rate per round and median, the O1/W1 ratio
 // per round (same server, adjacent in time) and its median, and the server's CPU time per
 // record from /proc/<pid>/task/*/stat: the main thread (HTTP, decode, mapping), the busiest
 // other thread (the SQLite store thread), the remaining threads, medians.
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { makeEvents, sendAll } from '../dist/bench/load.js';
 import { otlpBodies } from '../dist/bench/otlp.js';
@@ -18,6 +24,7 @@ import { interleave, median, processedAt, threadTicks } from './ab-servers.mjs';
 
 const EVENTS = 20_000;
 const BATCH = 500;
+const WITH_HASHED = process.env.W1H === '1';
 
 /** µs per record on the main thread, the busiest other thread, and the rest. */
 function perRecord(pid, t0, t1) {
@@ -62,7 +69,17 @@ const results = await interleave(
     const w1 = await run(url, child.pid, done + EVENTS, w1Bodies, json, '/publish');
     const proto = { 'content-type': 'application/x-protobuf' };
     const o1 = await run(url, child.pid, done + 2 * EVENTS, o1Bodies, proto, '/v1/logs');
-    return { w1, o1, ratio: o1.e2e / w1.e2e };
+    if (!WITH_HASHED) return { w1, o1, ratio: o1.e2e / w1.e2e };
+    const hashed = makeEvents(EVENTS, 0.3, `${tag}-h`).map((e) => ({
+      ...e,
+      event_id: `sha256:${createHash('sha256').update(e.event_id).digest('hex')}`,
+    }));
+    const w1hBodies = [];
+    for (let i = 0; i < hashed.length; i += BATCH) {
+      w1hBodies.push(Buffer.from(JSON.stringify(hashed.slice(i, i + BATCH))));
+    }
+    const w1h = await run(url, child.pid, done + 3 * EVENTS, w1hBodies, json, '/publish');
+    return { w1, o1, w1h, ratio: o1.e2e / w1.e2e, ratioH: o1.e2e / w1h.e2e };
   },
 );
 for (const [name, rs] of results) {
@@ -75,7 +92,10 @@ for (const [name, rs] of results) {
     );
   };
   const ratios = rs.map((x) => x.ratio.toFixed(2));
+  const hashedPart = WITH_HASHED
+    ? ` | ${line('w1h')} | O1/W1H median ${median(rs.map((x) => x.ratioH)).toFixed(2)}`
+    : '';
   console.log(
-    `${name}: ${line('w1')} | ${line('o1')} | O1/W1 ${ratios.join(',')} median ${median(rs.map((x) => x.ratio)).toFixed(2)}`,
+    `${name}: ${line('w1')} | ${line('o1')} | O1/W1 ${ratios.join(',')} median ${median(rs.map((x) => x.ratio)).toFixed(2)}${hashedPart}`,
   );
 }
