@@ -41,14 +41,21 @@ export function threadTicks(pid) {
     try {
       const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
       out.set(tid, ns / 1e7);
-    } catch {
-      // the thread ended between readdir and read
+    } catch (err) {
+      // The thread ended between readdir and read; anything else (no schedstat) must not
+      // read as zero CPU.
+      if (err.code !== 'ENOENT' && err.code !== 'ESRCH') throw err;
     }
   }
+  if (out.size === 0) throw new Error(`no thread of ${pid} could be read`);
   return out;
 }
 
-/** CPU time (threadTicks' unit) of the whole process (its live threads) and of its main thread. */
+/**
+ * CPU time (threadTicks' unit) of the whole process and of its main thread. The whole is the
+ * sum over live threads: a thread that exits mid-round takes its time with it (the server's
+ * threads, main, store, readers, libuv's pool and V8's, live as long as the process).
+ */
 export function cpuTicks(pid) {
   const threads = threadTicks(pid);
   let all = 0;

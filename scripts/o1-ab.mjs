@@ -14,7 +14,7 @@
 // pages, as O1's do. It tells how much of the O1/W1 gap is the ids and not the OTLP path.
 // Prints per variant and workload: end-to-end rate per round and median, the O1/W1 ratio
 // per round (same server, adjacent in time) and its median, and the server's CPU time per
-// record from /proc/<pid>/task/*/stat: the main thread (HTTP, decode, mapping), the busiest
+// record from /proc/<pid>/task/*/schedstat: the main thread (HTTP, decode, mapping), the busiest
 // other thread (the SQLite store thread), the remaining threads, medians.
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';

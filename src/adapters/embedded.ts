@@ -25,17 +25,6 @@ import { openLogQueue, type LogQueue } from './log/queue.js';
 import { requireSqlitePositions } from './sqlite/store.js';
 import { openThreadedSqliteStore } from './sqlite/threaded-store.js';
 
-/**
- * See LogQueueOptions.lingerMs. Every batch is a message to the store thread and one SQLite
- * commit, whose WAL write is about one page per event for random dedup keys plus one per index
- * it touches; a thread wake-up is expensive on these VMs. Under W2 (single-event requests) 5 ms
- * gave batches of ~35 events (against ~15 without a linger); 20 ms gave 11 % more requests/s
- * and 8 % less process CPU per request than 5 ms (BENCHMARKS "W2", session 5: 10 interleaved
- * rounds). A batch's events reach /events up to this much later; POST /publish?wait=true does
- * not wait for it (`expedite`).
- */
-const EMBEDDED_LINGER_MS = 20;
-
 async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backend> {
   await mkdir(config.dataDir, { recursive: true });
   // The queue opens after the store (it recovers from the store's applied positions), and
@@ -55,7 +44,8 @@ async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backe
       isApplied: (seq) => store.isApplied(seq),
       minNextSeq: store.maxAppliedSeq() + 1,
       beforeSegmentDelete: () => store.checkpoint(),
-      lingerMs: EMBEDDED_LINGER_MS,
+      // CONSUMER_LINGER_MS: config.ts says why 20 ms (LogQueueOptions.lingerMs).
+      lingerMs: config.consumerLingerMs,
     });
     // Always true for the queue log; checked here, where the pairing is made.
     requireSqlitePositions(queue.positions);

@@ -74,8 +74,9 @@ export interface QueueWriter {
   /** Durable when it resolves. Returns the delivery ids in input order. */
   enqueue(events: readonly AcceptedEvent[]): Promise<string[]>;
   /**
-   * Optional: someone waits for everything enqueued so far to be applied (POST
-   * /publish?wait=true), so hand it to consumers now instead of lingering for a fuller batch.
+   * Optional: a caller waits for events it enqueued (their enqueue has resolved) to be applied
+   * (POST /publish?wait=true): hand everything durable so far to the consumers now instead of
+   * lingering for a fuller batch. Queues without a linger need not implement it.
    */
   expedite?(): void;
   stats(): Promise<QueueStats>;

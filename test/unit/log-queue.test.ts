@@ -204,40 +204,48 @@ void describe('embedded queue log', () => {
 });
 
 void describe('embedded queue log, linger', () => {
+  /** A queue whose linger (a minute) outlasts the test: only expedite() releases a short batch. */
+  const lingering = (dir: string): Promise<LogQueue> =>
+    openLogQueue({ dir, queueMax: 100, log, isApplied: () => false, lingerMs: 60_000 });
+  const ids = (lease: Lease | null): string[] => (lease as Lease).deliveries.map((d) => d.id);
+
   void it('holds a short batch back for the linger, and hands it out at once when expedited', () =>
     withFixture(async ({ dir }) => {
-      // A linger far longer than the test: only expedite() can release the batch early.
-      const q = await openLogQueue({
-        dir,
-        queueMax: 100,
-        log,
-        isApplied: () => false,
-        lingerMs: 60_000,
-      });
-      const first = await q.enqueue(range(0, 3));
-      let taken: Lease | null | undefined;
-      const take = q.take(100).then((lease) => (taken = lease));
-      await sleep(50);
-      assert.equal(taken, undefined, 'three events of a possible hundred wait for the linger');
-      q.expedite();
-      const lease = (await take) as Lease;
-      assert.deepEqual(
-        lease.deliveries.map((d) => d.id),
-        first,
-      );
-      await q.ack(lease);
-      // Only what was durable when expedite() ran: a later short batch lingers again.
-      await q.enqueue(range(3, 2));
-      const later = q.take(100).then((l) => (taken = l));
-      taken = undefined;
-      await sleep(50);
-      assert.equal(taken, undefined, 'events enqueued after expedite() linger as before');
-      q.expedite();
-      assert.deepEqual(
-        ((await later) as Lease).deliveries.map((d) => d.id),
-        ['4', '5'],
-      );
-      await q.close();
+      const q = await lingering(dir);
+      try {
+        const first = await q.enqueue(range(0, 3));
+        let taken: Lease | null | undefined;
+        const take = q.take(100).then((lease) => (taken = lease));
+        await sleep(50);
+        assert.equal(taken, undefined, 'three events of a possible hundred wait for the linger');
+        q.expedite();
+        const lease = await take;
+        assert.deepEqual(ids(lease), first);
+        await q.ack(lease as Lease);
+        // Only what was durable when expedite() ran: a later short batch lingers again (the
+        // first take's linger timer is still set; it would fire only after the minute).
+        await q.enqueue(range(3, 2));
+        taken = undefined;
+        const later = q.take(100).then((l) => (taken = l));
+        await sleep(50);
+        assert.equal(taken, undefined, 'events enqueued after expedite() linger as before');
+        q.expedite();
+        assert.deepEqual(ids(await later), ['4', '5']);
+      } finally {
+        await q.close();
+      }
+    }));
+
+  void it('hands expedited events to a take that comes after the expedite', () =>
+    withFixture(async ({ dir }) => {
+      const q = await lingering(dir);
+      try {
+        const enqueued = await q.enqueue(range(0, 2));
+        q.expedite();
+        assert.deepEqual(ids(await q.take(100)), enqueued);
+      } finally {
+        await q.close();
+      }
     }));
 });
 

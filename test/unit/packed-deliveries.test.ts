@@ -38,9 +38,10 @@ void describe('packed deliveries', () => {
   });
 
   void it('is a dense array, which a structured clone writes without an index per element', () => {
-    // v8.serialize is the serializer postMessage uses: after its two-byte header, 'A' (0x41)
-    // tags a dense array and 'a' (0x61) a sparse one, which it writes as index/value pairs
-    // and rebuilds property by property (about twice the CPU per batch, both threads).
+    // v8.serialize is the serializer postMessage uses: after its header (0xFF and the wire
+    // format version, 15 on Node 20-24), 'A' (0x41) tags a dense array and 'a' (0x61) a
+    // sparse one, which it writes as index/value pairs and rebuilds property by property
+    // (about twice the CPU per batch, both threads). The first assertion pins the layout.
     const tag = (value: unknown): string => String.fromCharCode(serialize(value)[2] as number);
     assert.equal(tag(['x']), 'A');
     assert.equal(tag(packDeliveries(deliveries)), 'A');

@@ -113,15 +113,17 @@ type Kept = Statement<unknown[], unknown>[];
 
 /**
  * WAL pages after which a commit checkpoints them into the database file (SQLite's default is
- * 1,000, a 4 MiB WAL). A checkpoint copies the newest copy of every page the WAL holds, and
- * the dedup-key pages (random keys: a new page for almost every event) are dirtied again by
- * every batch, so the fewer checkpoints, the fewer times each is copied. With OTLP-sized
- * events (~400 bytes) the WAL fills four times faster than with W1's and the store thread
- * spent 15 % of its time checkpointing (perf, in the server), against 8 % for W1. At 4,000
- * pages (16 MiB) the apply alone took 13.1-14.4 µs of CPU per OTLP-sized event against
- * 16.3-17.6 µs at 1,000, W1's mix unchanged at 10.7-11.5 against 10.1-11.6 (in process,
- * 100,000 events, three alternating runs; BENCHMARKS "O1", session 5). Readers are not held
- * up by a longer WAL; a restart after a crash reads at most this much of it again.
+ * 1,000, a 4 MiB WAL). Each checkpoint copies the pages and syncs the WAL and the database
+ * file, 2-4 ms each here, on the one writer thread. Random dedup keys (content-hash ids as
+ * OTLP records without log.record.uid get, UUID v4) dirty about one key page per event, so at
+ * 1,000 pages that was a checkpoint every ~1,000 events. Measured in the server (BENCHMARKS
+ * "O1", session 5, `scripts/o1-ab.mjs`, 8 interleaved rounds against the same build at 1,000):
+ * OTLP ingest end to end +11 %, W1 with content-hash ids +21 %, W1 itself not slower (12
+ * rounds of `scripts/w1-ab.mjs`). In process with the final checkpoint counted
+ * (`scripts/apply-ab.mjs`), CPU per event is unchanged and events/s higher: the gain is the
+ * writer waiting for fewer syncs. Session 3 found no gain for W1's own ids, whose keys share
+ * pages (dedup-key.ts). The WAL file keeps its largest size until the checkpoint before a
+ * queue segment's deletion truncates it (README "How it works").
  */
 const WAL_AUTOCHECKPOINT_PAGES = 4_000;
 

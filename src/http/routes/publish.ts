@@ -69,12 +69,13 @@ export function publishRoutes(app: FastifyInstance, ctx: HttpContext): void {
           .header('content-type', JSON_UTF8)
           .send(`{"accepted":${events.length}}`);
       }
-      // Registered before the queue hands the events out, so no result can slip past it.
-      const results = (ctx.waiters as ResultWaiters).wait(ids, ctx.waitTimeoutMs);
-      // The consumer would otherwise linger for a fuller batch (EMBEDDED_LINGER_MS).
-      ctx.queue.expedite?.();
       let items;
       try {
+        // Registered before the consumer can take the events, so no result slips past it;
+        // then the queue hands them out without lingering for a fuller batch
+        // (CONSUMER_LINGER_MS).
+        const results = (ctx.waiters as ResultWaiters).wait(ids, ctx.waitTimeoutMs);
+        ctx.queue.expedite?.();
         items = await results;
       } catch (cause) {
         throw new AppError(
