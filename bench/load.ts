@@ -127,12 +127,14 @@ export async function getJson<T>(url: string): Promise<T> {
  * node:http), over `connections` keep-alive connections. The rate is timed from the start to
  * the last response: autocannon only notices the end of a run at its 1-second tick, which
  * would make a 5,000-request run look several times slower than it is. Latency has 1 ms
- * resolution.
+ * resolution. `onAnswered` runs as the last response arrives (long before autocannon
+ * returns), so a caller can start watching the server then rather than during the load.
  */
 export async function sendAllFast(
   url: string,
   bodies: readonly Buffer[],
   connections: number,
+  onAnswered?: () => void,
 ): Promise<{
   requests: number;
   seconds: number;
@@ -144,6 +146,7 @@ export async function sendAllFast(
   const { default: autocannon } = await import('autocannon');
   let next = 0;
   let lastResponse = process.hrtime.bigint();
+  let answered = 0;
   const started = process.hrtime.bigint();
   const result = await autocannon({
     url,
@@ -157,6 +160,7 @@ export async function sendAllFast(
         setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }),
         onResponse: () => {
           lastResponse = process.hrtime.bigint();
+          if (++answered === bodies.length) onAnswered?.();
         },
       },
     ],

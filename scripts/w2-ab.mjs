@@ -26,9 +26,13 @@ const results = await interleave(
     const bodies = makeEvents(EVENTS, 0.2, tag).map((e) => Buffer.from(JSON.stringify(e)));
     const cpu0 = cpuTicks(child.pid);
     const started = performance.now();
-    // Polled while the load runs: autocannon itself returns only on its 1-second tick.
-    const processed = processedAt(url, target);
-    const r = await sendAllFast(url, bodies, 16);
+    // Polled from the last response on (autocannon itself returns only on its 1-second tick):
+    // polling while the load runs cost W2 a fifth of its rate (BENCHMARKS.md, "W2, session 6").
+    let processed;
+    const r = await sendAllFast(url, bodies, 16, () => {
+      processed = processedAt(url, target);
+    });
+    if (processed === undefined) throw new Error(`${r.requests} of ${EVENTS} answered`);
     const endToEnd = EVENTS / (((await processed) - started) / 1000);
     const cpu1 = cpuTicks(child.pid);
     return {
