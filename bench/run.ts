@@ -162,17 +162,25 @@ async function singleRound(url: string, bodies: readonly Buffer[]): Promise<Roun
 async function repeat(
   name: string,
   run: (round: number) => Promise<Round>,
-): Promise<{ cold: Round; warm: Round }> {
-  let cold: Round | undefined;
-  let last: Round | undefined;
+): Promise<{ cold: Round; warm: Round; warmed: Round[] }> {
+  const all: Round[] = [];
   for (let i = 0; i < rounds; i++) {
-    last = await run(i);
-    cold ??= last;
+    const last = await run(i);
+    all.push(last);
     console.error(
       `  ${name} round ${i + 1}/${rounds}: ${describe(last, name === 'W2' ? 'req/s' : 'events/s')}`,
     );
   }
-  return { cold: cold as Round, warm: last as Round };
+  // Every round after the first (which pays for V8's optimisation), or the only one.
+  const warmed = all.length > 1 ? all.slice(1) : all;
+  return { cold: all[0] as Round, warm: all.at(-1) as Round, warmed };
+}
+
+/** The median end-to-end rate of `rs` (of the middle two when even). */
+function medianRate(rs: readonly Round[]): number {
+  const xs = rs.map((r) => r.endToEnd).sort((a, b) => a - b);
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? (xs[mid] ?? 0) : ((xs[mid - 1] ?? 0) + (xs[mid] ?? 0)) / 2;
 }
 
 function describe(r: Round, ingestUnit: string): string {
@@ -262,13 +270,14 @@ if (only.has('ceiling')) {
   );
 }
 
-let w1EndToEnd: number | null = null;
+/** W1's warmed rounds, for O1's ratio. */
+let w1Warmed: readonly Round[] | null = null;
 if (only.has('w1')) {
   await withEmbedded(async (server) => {
-    const { cold, warm } = await repeat('W1', (i) =>
+    const { cold, warm, warmed } = await repeat('W1', (i) =>
       batchRound([server.url], `w1-${i}-${Date.now()}`),
     );
-    w1EndToEnd = warm.endToEnd;
+    w1Warmed = warmed;
     const mem = rssMiB(server.child.pid);
     report(
       `W1       embedded, 20,000 events (30% dup), batches of 500, 4 concurrent: ${describe(warm, 'events/s')}`,
@@ -281,11 +290,17 @@ if (only.has('w1')) {
 
 if (only.has('o1')) {
   await withEmbedded(async (server) => {
-    const { cold, warm } = await repeat('O1', (i) =>
+    const { cold, warm, warmed } = await repeat('O1', (i) =>
       otlpRound(server.url, `o1-${i}-${Date.now()}`),
     );
     const mem = rssMiB(server.child.pid);
-    const ratio = w1EndToEnd === null ? '' : ` = ${(warm.endToEnd / w1EndToEnd).toFixed(2)}x W1`;
+    // Medians of the warmed rounds: one round of each swung the ratio 0.49-0.91 between runs
+    // on a quiet machine (BENCHMARKS.md, "O1, session 6").
+    const ratio =
+      w1Warmed === null
+        ? ''
+        : `; warmed medians ${Math.round(medianRate(warmed))} against W1 ${Math.round(medianRate(w1Warmed))} = ` +
+          `${(medianRate(warmed) / medianRate(w1Warmed)).toFixed(2)}x W1`;
     report(
       `O1       embedded, OTLP protobuf /v1/logs, 20,000 records (30% re-exported), 500 per export, 4 concurrent: ${describe(warm, 'records/s')}${ratio}`,
     );
