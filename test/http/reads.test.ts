@@ -206,3 +206,23 @@ void describe('POST /publish?wait=true', () => {
     });
   });
 });
+
+void describe('reading one event whose id holds characters a path would split', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({});
+  });
+  after(() => t.close());
+
+  void it('gets an event whose id holds an encoded slash, with raw slashes in the topic', async () => {
+    const event = makeEvent({ topic: 'app/prod/api', event_id: 'x/y z?#%', payload: { odd: 1 } });
+    assert.equal((await postJson(`${t.url}/publish?wait=true`, event)).status, 200);
+    const id = encodeURIComponent(event.event_id);
+    for (const path of [`/events/app%2Fprod%2Fapi/${id}`, `/events/app/prod/api/${id}`]) {
+      const res = await getJson<StoredEventBody>(`${t.url}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.body.topic, 'app/prod/api', path);
+      assert.equal(res.body.event_id, 'x/y z?#%', path);
+    }
+  });
+});

@@ -82,19 +82,18 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
     (request, reply) => getOne(reply, request.params.topic, request.params.event_id),
   );
-  // Hierarchical topics may arrive with raw slashes: /events/app/prod/api/<event_id>.
-  app.get<{ Params: { '*': string } }>(
-    '/events/*',
-    { config: { access: 'read' }, schema: { hide: true } },
-    (request, reply) => {
-      const path = request.params['*'];
-      const cut = path.lastIndexOf('/');
-      if (cut <= 0 || cut === path.length - 1) {
-        throw new AppError('not_found', 'use /events/<topic>/<event_id>');
-      }
-      return getOne(reply, path.slice(0, cut), path.slice(cut + 1));
-    },
-  );
+  // Hierarchical topics may arrive with raw slashes: /events/app/prod/api/<event_id>. The
+  // path is cut at its last slash as sent and only then decoded: an event_id may hold an
+  // encoded slash (%2F), which the decoded wildcard no longer tells from a separator.
+  app.get('/events/*', { config: { access: 'read' }, schema: { hide: true } }, (request, reply) => {
+    const query = request.url.indexOf('?');
+    const raw = (query < 0 ? request.url : request.url.slice(0, query)).slice('/events/'.length);
+    const cut = raw.lastIndexOf('/');
+    if (cut <= 0 || cut === raw.length - 1) {
+      throw new AppError('not_found', 'use /events/<topic>/<event_id>');
+    }
+    return getOne(reply, decodeSegment(raw.slice(0, cut)), decodeSegment(raw.slice(cut + 1)));
+  });
 
   app.get('/', { config: { access: 'open' }, schema: { hide: true } }, (_request, reply) =>
     reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML),
@@ -113,6 +112,15 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
         await ctx.reader.topics({ limit: request.query.limit, after: request.query.after }),
       ),
   );
+}
+
+/** A path segment's text; malformed percent-encoding is the caller's error. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new AppError('invalid_query', `malformed percent-encoding in the path: ${segment}`);
+  }
 }
 
 function sendJson(reply: FastifyReply, json: string): FastifyReply {
