@@ -1,9 +1,10 @@
 /**
  * `Content-Type: application/x-ndjson` bodies for POST /publish: one event per line, blank
- * lines ignored, `\r\n` accepted. Every line that is not JSON is listed (all-or-nothing, like
- * the JSON body); the lines that are become an NdjsonBody, whose `lines` map each event back
- * to its 0-based line number so that `details[].index` names the line, not the position
- * among non-blank lines.
+ * lines ignored, `\r\n` accepted. The lines that are JSON become an NdjsonBody, whose `lines`
+ * map each event back to its 0-based line number so that `details[].index` names the line,
+ * not the position among non-blank lines; the lines that are not are kept as problems, so
+ * that the route lists them beside the other lines' invalid events (all-or-nothing, every
+ * bad line named, like the JSON body's every bad item).
  */
 import { AppError, type ErrorDetail } from '../domain/errors.js';
 
@@ -13,6 +14,8 @@ export class NdjsonBody {
     readonly items: readonly unknown[],
     /** `lines[i]` is the 0-based line number of `items[i]`. */
     readonly lines: readonly number[],
+    /** One problem per line that is not JSON, in line order. */
+    readonly notJson: readonly ErrorDetail[] = [],
   ) {}
 
   /** The same error with every `index` turned from an item position into a line number. */
@@ -27,12 +30,29 @@ export class NdjsonBody {
       cause: err.cause,
     });
   }
+
+  /**
+   * The answer when some lines are not JSON: 400 invalid_json listing them and, in line
+   * order among them, the problems `invalid` (the parsed lines' validation error, if any) found.
+   */
+  notJsonError(invalid: AppError | null): AppError {
+    const others = invalid?.code === 'validation_failed' ? this.relabel(invalid).details : [];
+    const details = [...this.notJson, ...others].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+    const bad = new Set(details.map((d) => d.index)).size;
+    return new AppError(
+      'invalid_json',
+      `${this.notJson.length} line(s) are not valid JSON` +
+        (bad > this.notJson.length ? `, ${bad - this.notJson.length} more invalid` : '') +
+        '; nothing was accepted',
+      { details },
+    );
+  }
 }
 
 export function parseNdjson(text: string): NdjsonBody {
   const items: unknown[] = [];
   const lines: number[] = [];
-  const details: ErrorDetail[] = [];
+  const notJson: ErrorDetail[] = [];
   let line = 0;
   let start = 0;
   while (start <= text.length) {
@@ -45,20 +65,17 @@ export function parseNdjson(text: string): NdjsonBody {
         items.push(JSON.parse(raw));
         lines.push(line);
       } catch (err) {
-        details.push({ index: line, message: lineProblem((err as Error).message) });
+        notJson.push({
+          index: line,
+          field: '(event)',
+          message: lineProblem((err as Error).message),
+        });
       }
     }
     line++;
     start = end + 1;
   }
-  if (details.length > 0) {
-    throw new AppError(
-      'invalid_json',
-      `${details.length} line(s) are not valid JSON; nothing was accepted`,
-      { details },
-    );
-  }
-  return new NdjsonBody(items, lines);
+  return new NdjsonBody(items, lines, notJson);
 }
 
 function lineProblem(message: string): string {

@@ -80,6 +80,19 @@ void describe('POST /publish with NDJSON and compressed bodies', () => {
     );
   });
 
+  void it('lists every bad line, invalid events beside lines that are not JSON', async () => {
+    const body = [JSON.stringify(makeEvent()), '', '{"topic":"nd"}', 'notjson'].join('\n');
+    const e = await rejected(body, NDJSON, 400, 'invalid_json');
+    const byLine = e.details.map((d) => `${d.index}:${d.field}`);
+    assert.ok(byLine.includes('2:event_id'), JSON.stringify(e.details));
+    assert.ok(byLine.includes('3:(event)'), JSON.stringify(e.details));
+    assert.deepEqual(
+      [...new Set(e.details.map((d) => d.index))],
+      [2, 3],
+      'in line order, nothing about the valid line',
+    );
+  });
+
   void it('names the line of an invalid event, counting blank lines', async () => {
     const body = ndjson([makeEvent(), makeEvent({ timestamp: 'yesterday' })]).replace('\n', '\n\n');
     const e = await rejected(body, NDJSON, 400, 'validation_failed');

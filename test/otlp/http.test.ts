@@ -176,6 +176,13 @@ void describe('POST /v1/logs (HTTP level)', () => {
   void it('answers 415 to other media types and encodings', async () => {
     await rejected('hello', { 'content-type': 'text/plain' }, 415, 'unsupported_media_type');
     await rejected('{}', { 'content-type': 'application/x-ndjson' }, 415, 'unsupported_media_type');
+    // Whatever the lines hold: not JSON lines are not a 400 here (found by an outside probe).
+    await rejected(
+      'not json\n{"x":',
+      { 'content-type': 'application/x-ndjson' },
+      415,
+      'unsupported_media_type',
+    );
     await rejected(
       JSON.stringify(otlpJson('svc', 1)),
       { ...JSON_CT, 'content-encoding': 'zstd' },

@@ -102,12 +102,18 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 function validateBody(ctx: HttpContext, body: unknown): AcceptedEvent[] {
   if (!(body instanceof NdjsonBody)) return ctx.validate(body);
+  let events: AcceptedEvent[];
   try {
     // The lines as an array: each one is validated as one event.
-    return ctx.validate(body.items);
+    events = ctx.validate(body.items);
   } catch (err) {
-    throw err instanceof AppError ? body.relabel(err) : err;
+    if (!(err instanceof AppError)) throw err;
+    // A batch too large is that whatever its lines hold; otherwise every bad line is listed.
+    if (body.notJson.length > 0 && err.code !== 'batch_too_large') throw body.notJsonError(err);
+    throw body.relabel(err);
   }
+  if (body.notJson.length > 0) throw body.notJsonError(null);
+  return events;
 }
 
 /**
