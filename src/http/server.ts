@@ -5,7 +5,13 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { AppError } from '../domain/errors.js';
 import { loadOtlpLogsCodec, type OtlpLogsCodec } from '../otlp/schema.js';
@@ -117,6 +123,17 @@ export async function createServer(
       route.config = { ...route.config, access: 'open' };
     }
   });
+  // Ajv's coercion reads an integer parameter the way Number() does, so ?after=0x10 was 16,
+  // ?after=+5 was 5 and ?limit=%201 was 1 (SPEC: bad parameters are 400). Every route whose
+  // query schema has integer fields checks their raw text is decimal digits first.
+  app.addHook('onRoute', (route) => {
+    const fields = integerQueryFields(route.schema?.querystring);
+    if (fields.length === 0) return;
+    const check = decimalQuery(fields);
+    const own = route.preValidation;
+    route.preValidation =
+      own === undefined ? check : [check, ...(Array.isArray(own) ? own : [own])];
+  });
   registerAccess(app, opts.access);
   // Ajv coerces "Infinity" and "1e400" to Infinity for an integer parameter and then skips
   // minimum/maximum for a non-finite number, so ?limit=Infinity reached the store (500) and
@@ -203,4 +220,33 @@ function parseJsonBody(
     return;
   }
   done(null, value);
+}
+
+/** The names of the integer properties of a route's query schema (TypeBox: JSON Schema). */
+function integerQueryFields(schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)
+    ?.properties;
+  if (properties === undefined) return [];
+  return Object.entries(properties)
+    .filter(([, p]) => p.type === 'integer')
+    .map(([name]) => name);
+}
+
+const DECIMAL = /^[0-9]+$/;
+
+/** A preValidation hook refusing `fields` (when present once) unless written as decimal digits. */
+function decimalQuery(
+  fields: readonly string[],
+): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  return (request, _reply, done) => {
+    const query = request.query as Record<string, unknown>;
+    const details = fields
+      .filter((f) => typeof query[f] === 'string' && !DECIMAL.test(query[f]))
+      .map((field) => ({ field, message: 'must be a decimal integer (digits 0-9 only)' }));
+    done(
+      details.length === 0
+        ? undefined
+        : new AppError('invalid_query', 'invalid querystring parameters', { details }),
+    );
+  };
 }

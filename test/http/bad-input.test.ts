@@ -237,6 +237,12 @@ void describe('GET /events rejects bad query parameters', () => {
     'before=Infinity',
     'before=1e400',
     'after=NaN',
+    // Found by an outside probe: Number()'s forms, which answered 200.
+    'after=0x10',
+    'after=0b1',
+    'after=%2B5',
+    'limit=%201',
+    'before=1e3',
   ]) {
     void it(`answers 400 invalid_query to ?${query} and changes no counter`, async () => {
       const s0 = await stats(t.url);
@@ -248,6 +254,20 @@ void describe('GET /events rejects bad query parameters', () => {
       assert.deepEqual([...counters(s1), s1.rejected], [...counters(s0), s0.rejected]);
     });
   }
+
+  void it('refuses the same forms on /topics and /subscribe, and a Last-Event-ID that is not an offset', async () => {
+    for (const path of ['/topics?limit=0x10', '/subscribe?after=0x10']) {
+      const res = await getJson(`${t.url}${path}`);
+      assert.equal(res.status, 400, path);
+      assertErrorShape(res.body, 'invalid_query');
+    }
+    for (const id of ['abc', '-1', '1.5', '0x10']) {
+      const res = await fetch(`${t.url}/subscribe`, { headers: { 'last-event-id': id } });
+      assert.equal(res.status, 400, id);
+      const e = assertErrorShape(await res.json(), 'invalid_query');
+      assert.equal(e.details[0]?.field, 'Last-Event-ID');
+    }
+  });
 
   void it('accepts the limits themselves: limit=1 and limit=10000', async () => {
     assert.equal((await getJson(`${t.url}/events?limit=1`)).status, 200);

@@ -76,10 +76,20 @@ export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
           { retryAfter: 5 },
         );
       }
+      // An offset, as every id this stream sends; anything else is a broken client, refused
+      // as a bad `after` is rather than silently replayed from the start.
+      const header = request.headers['last-event-id'];
+      const lastId = typeof header === 'string' ? Number(header) : null;
+      if (
+        lastId !== null &&
+        (!/^[0-9]+$/.test(header as string) || !Number.isSafeInteger(lastId))
+      ) {
+        throw new AppError('invalid_query', 'invalid Last-Event-ID', {
+          details: [{ field: 'Last-Event-ID', message: 'must be an offset (decimal digits)' }],
+        });
+      }
       active++;
-      const lastId = Number(request.headers['last-event-id']);
-      let cursor =
-        Number.isSafeInteger(lastId) && lastId >= 0 ? lastId : (request.query.after ?? 0);
+      let cursor = lastId ?? request.query.after ?? 0;
       const topic = request.query.topic;
       const raw = reply.raw;
       reply.hijack();
