@@ -46,7 +46,8 @@ export function createMetrics(
     labelled.add(topic);
     return topic;
   };
-  collectDefaultMetrics({ register: registry, prefix: 'logsieve_process_' });
+  // prom-client's own names already start with process_ or nodejs_: logsieve_process_cpu_...
+  collectDefaultMetrics({ register: registry, prefix: 'logsieve_' });
   const received = new Counter({
     name: 'logsieve_events_received_total',
     help: 'Valid events accepted by /publish (durably queued).',
@@ -96,11 +97,22 @@ export function createMetrics(
     });
   };
   fromCounters('logsieve_events_stored', 'Events retained now.', (c) => c.stored);
-  fromCounters(
-    'logsieve_events_expired',
-    'Events removed by retention, lifetime (from the store).',
-    (c) => c.expired,
-  );
+  // A lifetime count, so a counter (rate() and increase() apply), read from the store at
+  // scrape time: it survives restarts, as the store's counter does.
+  new Counter({
+    name: 'logsieve_events_expired_total',
+    help: 'Events removed by retention, lifetime (from the store).',
+    registers: [registry],
+    async collect() {
+      try {
+        const expired = (await storeCounters()).expired;
+        this.reset();
+        this.inc(expired);
+      } catch {
+        // as for the gauges above: the last value stays
+      }
+    },
+  });
   fromCounters(
     'logsieve_stored_bytes',
     'Bytes of the retained events (topic, event_id, timestamp, source, payload).',

@@ -78,6 +78,13 @@ void describe('operations and live reads', () => {
     assert.match(text, /^logsieve_queue_depth 0$/m);
     assert.match(text, /^logsieve_publish_duration_seconds_count\{status="202"\} 1$/m);
     assert.match(text, /^logsieve_processing_lag_seconds_count 2$/m);
+    // Process metrics under one prefix (an outside probe found logsieve_process_process_...),
+    // and the lifetime expiry count typed as a counter.
+    assert.match(text, /^logsieve_process_cpu_user_seconds_total \d/m);
+    assert.match(text, /^logsieve_nodejs_heap_size_used_bytes \d/m);
+    assert.doesNotMatch(text, /logsieve_process_process_/);
+    assert.match(text, /^# TYPE logsieve_events_expired_total counter$/m);
+    assert.match(text, /^logsieve_events_expired_total 0$/m);
   });
 
   void it('serves an OpenAPI 3.1 document generated from the schemas, and interactive docs', async () => {

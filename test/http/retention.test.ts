@@ -100,7 +100,7 @@ void describe('retention over HTTP', () => {
       const metrics = await (await fetch(`${t.url}/metrics`)).text();
       assert.match(
         metrics,
-        new RegExp(`^logsieve_events_expired (${old.length}|${old.length + 1})$`, 'm'),
+        new RegExp(`^logsieve_events_expired_total (${old.length}|${old.length + 1})$`, 'm'),
       );
       assert.match(metrics, /^logsieve_events_stored [01]$/m);
       assert.match(metrics, /^logsieve_stored_bytes \d+$/m);
