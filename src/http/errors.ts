@@ -32,10 +32,7 @@ export function toAppError(err: unknown): AppError {
       break;
   }
   if (Array.isArray(e.validation)) {
-    const details: ErrorDetail[] = e.validation.map((v) => ({
-      field: fieldOf(v),
-      message: v.message ?? 'is invalid',
-    }));
+    const details = validationDetails(e.validation);
     return new AppError('invalid_query', `invalid ${e.validationContext ?? 'request'} parameters`, {
       details,
     });
@@ -50,6 +47,35 @@ export function toAppError(err: unknown): AppError {
     return new AppError('invalid_body', e.message ?? 'bad request');
   }
   return new AppError('internal', 'internal error', { cause: err });
+}
+
+/**
+ * One detail per problem: a choice of constants (`order`: asc | desc, an anyOf of consts for
+ * Ajv, which reports each branch and then the anyOf) becomes one "must be one of" naming the
+ * values; identical details are listed once.
+ */
+function validationDetails(issues: readonly ValidationIssue[]): ErrorDetail[] {
+  const allowed = new Map<string, unknown[]>();
+  for (const v of issues) {
+    if (v.keyword !== 'const') continue;
+    const field = fieldOf(v);
+    allowed.set(field, [...(allowed.get(field) ?? []), v.params.allowedValue]);
+  }
+  const seen = new Set<string>();
+  const details: ErrorDetail[] = [];
+  for (const v of issues) {
+    const field = fieldOf(v);
+    const choices = allowed.get(field);
+    const message =
+      choices !== undefined && (v.keyword === 'const' || v.keyword === 'anyOf')
+        ? `must be one of: ${choices.map(String).join(', ')}`
+        : (v.message ?? 'is invalid');
+    const key = `${field}\u0000${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    details.push({ field, message });
+  }
+  return details;
 }
 
 function fieldOf(v: ValidationIssue): string {

@@ -269,6 +269,13 @@ void describe('GET /events rejects bad query parameters', () => {
     }
   });
 
+  void it('names the allowed values of order, once', async () => {
+    const res = await getJson(`${t.url}/events?order=DESC`);
+    assert.equal(res.status, 400);
+    const e = assertErrorShape(res.body, 'invalid_query');
+    assert.deepEqual(e.details, [{ field: 'order', message: 'must be one of: asc, desc' }]);
+  });
+
   void it('accepts the limits themselves: limit=1 and limit=10000', async () => {
     assert.equal((await getJson(`${t.url}/events?limit=1`)).status, 200);
     assert.equal((await getJson(`${t.url}/events?limit=10000&order=desc`)).status, 200);
