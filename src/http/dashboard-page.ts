@@ -15,6 +15,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>logsieve</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --bg:#0f1419; --panel:#171d24; --text:#e6e6e6; --muted:#8b96a3; --accent:#4fb3ff; --warn:#f0a04b; --ok:#5fd38d; }
   * { box-sizing: border-box; }
@@ -23,7 +24,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   header h1 { margin:0; font-size:1.2rem; }
   header .meta { color:var(--muted); }
   main { padding:1rem 1.5rem; display:grid; gap:1rem; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); }
-  section { background:var(--panel); border-radius:8px; padding:1rem; }
+  section { background:var(--panel); border-radius:8px; padding:1rem; min-width:0; overflow-x:auto; }
   section.wide { grid-column: 1 / -1; }
   h2 { margin:0 0 .75rem; font-size:1rem; color:var(--muted); font-weight:600; }
   .counters { display:grid; grid-template-columns: repeat(auto-fit, minmax(130px,1fr)); gap:.75rem; }
@@ -32,9 +33,11 @@ export const DASHBOARD_HTML = `<!doctype html>
   .counter .k { color:var(--muted); font-size:.8rem; }
   canvas { width:100%; height:160px; background:#10161c; border-radius:6px; }
   table { width:100%; border-collapse:collapse; font-variant-numeric: tabular-nums; }
-  th, td { text-align:left; padding:.3rem .5rem; border-bottom:1px solid #222b35; vertical-align:top; }
+  th, td { text-align:left; padding:.3rem .5rem; border-bottom:1px solid #222b35; vertical-align:top; white-space:nowrap; }
+  td.name { white-space:normal; overflow-wrap:anywhere; min-width:6rem; }
   th { color:var(--muted); font-weight:600; }
   td.payload { font-family: ui-monospace, monospace; font-size:.8rem; white-space:pre-wrap; word-break:break-all; max-width:40rem; }
+  select { max-width:100%; }
   select, button { background:#10161c; color:var(--text); border:1px solid #2c3743; border-radius:4px; padding:.3rem .6rem; }
   .bad { color:var(--warn); } .good { color:var(--ok); }
   #key-form { display:none; gap:.5rem; align-items:center; margin-left:auto; }
@@ -120,7 +123,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     live.addEventListener('event', (m) => {
       const e = JSON.parse(m.data);
       const row = document.createElement('tr');
-      row.innerHTML = '<td>' + e.offset + '</td><td>' + esc(e.topic) + '</td><td>' + esc(e.event_id) + '</td><td>' + esc(e.source) + '</td>';
+      row.innerHTML = '<td>' + e.offset + '</td><td class="name">' + esc(e.topic) + '</td><td class="name">' + esc(e.event_id) + '</td><td class="name">' + esc(e.source) + '</td>';
       $('live').prepend(row);
       while ($('live').children.length > 20) $('live').lastChild.remove();
     });
@@ -197,7 +200,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 
   async function topics() {
     const rows = await api('topics');
-    $('topics').innerHTML = rows.map((t) => '<tr><td>' + esc(t.topic) + '</td><td>' + fmt.format(t.unique) + '</td><td>' +
+    $('topics').innerHTML = rows.map((t) => '<tr><td class="name">' + esc(t.topic) + '</td><td>' + fmt.format(t.unique) + '</td><td>' +
       fmt.format(t.duplicates) + '</td><td>' + fmt.format(t.stored) + '</td><td>' + (t.last_offset ?? '') + '</td><td>' + esc(t.last_processed_at ?? '') + '</td></tr>').join('');
     const sel = $('topic-filter'), current = sel.value;
     sel.innerHTML = '<option value="">all topics</option>' + rows.map((t) => '<option>' + esc(t.topic) + '</option>').join('');
@@ -209,8 +212,8 @@ export const DASHBOARD_HTML = `<!doctype html>
     if ($('topic-filter').value) q.set('topic', $('topic-filter').value);
     if (before !== null) q.set('before', String(before));
     const rows = await api('events?' + q);
-    $('events').innerHTML = rows.map((e) => '<tr><td>' + e.offset + '</td><td>' + esc(e.topic) + '</td><td>' + esc(e.event_id) +
-      '</td><td>' + esc(e.timestamp) + '</td><td>' + esc(e.source) + '</td><td class="payload">' + esc(JSON.stringify(e.payload)) + '</td></tr>').join('');
+    $('events').innerHTML = rows.map((e) => '<tr><td>' + e.offset + '</td><td class="name">' + esc(e.topic) + '</td><td class="name">' + esc(e.event_id) +
+      '</td><td>' + esc(e.timestamp) + '</td><td class="name">' + esc(e.source) + '</td><td class="payload">' + esc(JSON.stringify(e.payload)) + '</td></tr>').join('');
     $('older').dataset.next = rows.length ? String(rows.at(-1).offset) : '';
   }
 

@@ -169,4 +169,30 @@ void describe('dashboard without keys', { skip }, () => {
     assert.equal(await page.locator('#key-form').isVisible(), false);
     await page.close();
   });
+
+  // Both found by an outside probe: a favicon request answered 404, and a topic of the
+  // longest allowed name pushed the table's other columns off the screen.
+  void it('fetches nothing that is missing, and wraps the longest names within the page', async () => {
+    const long = `t${'x'.repeat(199)}`;
+    const event = makeEvent({ topic: long, event_id: `e${'y'.repeat(199)}` });
+    assert.equal((await postJson(`${t.url}/publish`, event)).status, 202);
+    await waitIdle(t.url);
+    const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+    const failed: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+    });
+    await page.goto(`${t.url}/`);
+    await page.locator('#topics td', { hasText: long }).first().waitFor();
+    await page.locator('#events td', { hasText: event.event_id }).first().waitFor();
+    const widths = await page.evaluate<[number, number]>(
+      `[document.documentElement.scrollWidth, window.innerWidth]`,
+    );
+    assert.ok(
+      widths[0] <= widths[1],
+      `the page is ${widths[0]} px wide in a ${widths[1]} px window`,
+    );
+    assert.deepEqual(failed, []);
+    await page.close();
+  });
 });
