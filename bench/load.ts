@@ -128,13 +128,14 @@ export async function getJson<T>(url: string): Promise<T> {
  * the last response: autocannon only notices the end of a run at its 1-second tick, which
  * would make a 5,000-request run look several times slower than it is. Latency has 1 ms
  * resolution. `onAnswered` runs as the last response arrives (long before autocannon
- * returns), so a caller can start watching the server then rather than during the load.
+ * returns), with how many were 2xx (events accepted), so a caller can start watching the
+ * server then rather than during the load, for exactly the events it took.
  */
 export async function sendAllFast(
   url: string,
   bodies: readonly Buffer[],
   connections: number,
-  onAnswered?: () => void,
+  onAnswered?: (accepted: number) => void,
 ): Promise<{
   requests: number;
   seconds: number;
@@ -147,6 +148,7 @@ export async function sendAllFast(
   let next = 0;
   let lastResponse = process.hrtime.bigint();
   let answered = 0;
+  let accepted = 0;
   const started = process.hrtime.bigint();
   const result = await autocannon({
     url,
@@ -158,9 +160,10 @@ export async function sendAllFast(
         path: '/publish',
         headers: { 'content-type': 'application/json' },
         setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }),
-        onResponse: () => {
+        onResponse: (status: number) => {
           lastResponse = process.hrtime.bigint();
-          if (++answered === bodies.length) onAnswered?.();
+          if (status >= 200 && status < 300) accepted++;
+          if (++answered === bodies.length) onAnswered?.(accepted);
         },
       },
     ],

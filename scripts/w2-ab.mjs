@@ -27,10 +27,10 @@ const results = await interleave(
     const cpu0 = cpuTicks(child.pid);
     const started = performance.now();
     // Polled from the last response on (autocannon itself returns only on its 1-second tick):
-    // polling while the load runs cost W2 a fifth of its rate (BENCHMARKS.md, "W2, session 6").
+    // polling while the load runs cost W2 9-24 % of its rate (BENCHMARKS.md, "W2, session 6").
     let processed;
-    const r = await sendAllFast(url, bodies, 16, () => {
-      processed = processedAt(url, target);
+    const r = await sendAllFast(url, bodies, 16, (accepted) => {
+      processed = processedAt(url, target - EVENTS + accepted);
     });
     if (processed === undefined) throw new Error(`${r.requests} of ${EVENTS} answered`);
     const endToEnd = EVENTS / (((await processed) - started) / 1000);

@@ -1,7 +1,11 @@
 /**
  * Prometheus metrics (prom-client), one registry per app. Counters are per process (they
  * reset at restart, as Prometheus expects; `rate()` handles that); lifetime totals are in
- * /stats. The queue depth gauge is read at scrape time.
+ * /stats. Read at scrape time instead: the queue depth, and the store's retention figures
+ * (`logsieve_events_stored`, `logsieve_stored_bytes`, and the counter
+ * `logsieve_events_expired_total`, which survives restarts as the store's count does). Those
+ * are the whole store's, so every cluster instance reports the same value: aggregate them
+ * across instances with max(), not sum().
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AcceptedEvent } from './domain/event.js';

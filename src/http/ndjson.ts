@@ -49,7 +49,11 @@ export class NdjsonBody {
   }
 }
 
-export function parseNdjson(text: string): NdjsonBody {
+/**
+ * Parses `text`; past `maxLines` non-blank lines it stops with 413 batch_too_large, so a body
+ * of millions of short bad lines costs at most `maxLines` parse attempts and as many details.
+ */
+export function parseNdjson(text: string, maxLines: number): NdjsonBody {
   const items: unknown[] = [];
   const lines: number[] = [];
   const notJson: ErrorDetail[] = [];
@@ -60,6 +64,12 @@ export function parseNdjson(text: string): NdjsonBody {
     if (end < 0) end = text.length;
     const raw = text.slice(start, end);
     if (raw.trim().length > 0) {
+      if (items.length + notJson.length === maxLines) {
+        throw new AppError(
+          'batch_too_large',
+          `more than ${maxLines} lines in one request; the limit is ${maxLines}`,
+        );
+      }
       try {
         // JSON.parse keeps `__proto__` keys as own data properties, as a JSON body does.
         items.push(JSON.parse(raw));

@@ -19,7 +19,7 @@ import { redactUrl, registerAccess, type AccessPolicy } from './access.js';
 import type { HttpContext } from './context.js';
 import { sendError, toAppError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
-import { parseNdjson } from './ndjson.js';
+import { NdjsonBody, parseNdjson } from './ndjson.js';
 import { isIngestRoute } from './ingest.js';
 import { eventRoutes } from './routes/events.js';
 import { opsRoutes } from './routes/ops.js';
@@ -94,11 +94,18 @@ export async function createServer(
   });
   app.removeContentTypeParser(['text/plain', 'application/json']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
-  // /publish only (other routes refuse an NdjsonBody with 415, whatever its lines hold);
-  // limit enforced by Fastify as for JSON. Never throws: bad lines are the route's to list.
-  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (_request, body, done) =>
-    done(null, parseNdjson(body as string)),
-  );
+  // /publish only: other routes get an empty NdjsonBody, unparsed, and refuse it with 415
+  // whatever its lines hold. Body limit enforced by Fastify as for JSON; lines that are not
+  // JSON are the route's to list with the other lines' problems.
+  const maxLines = ctx.validate.rules.limits.maxEvents;
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (request, body, done) => {
+    if (request.routeOptions.url !== '/publish') return done(null, new NdjsonBody([], []));
+    try {
+      done(null, parseNdjson(body as string, maxLines));
+    } catch (err) {
+      done(err as Error);
+    }
+  });
 
   app.setErrorHandler((err, request, reply) => {
     const error = toAppError(err);
@@ -125,7 +132,8 @@ export async function createServer(
   });
   // Ajv's coercion reads an integer parameter the way Number() does, so ?after=0x10 was 16,
   // ?after=+5 was 5 and ?limit=%201 was 1 (SPEC: bad parameters are 400). Every route whose
-  // query schema has integer fields checks their raw text is decimal digits first.
+  // query schema has top-level integer fields (all of ours) checks their raw text is decimal
+  // digits before Ajv reads it.
   app.addHook('onRoute', (route) => {
     const fields = integerQueryFields(route.schema?.querystring);
     if (fields.length === 0) return;
@@ -234,19 +242,20 @@ function integerQueryFields(schema: unknown): string[] {
 
 const DECIMAL = /^[0-9]+$/;
 
-/** A preValidation hook refusing `fields` (when present once) unless written as decimal digits. */
+/**
+ * A preValidation hook that hands Ajv "NaN" for each of `fields` (when present once) not
+ * written as decimal digits: Ajv then refuses it as not an integer, among every other
+ * problem of the query (allErrors), in the one error shape.
+ */
 function decimalQuery(
   fields: readonly string[],
-): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+): (request: FastifyRequest, reply: FastifyReply, done: () => void) => void {
   return (request, _reply, done) => {
     const query = request.query as Record<string, unknown>;
-    const details = fields
-      .filter((f) => typeof query[f] === 'string' && !DECIMAL.test(query[f]))
-      .map((field) => ({ field, message: 'must be a decimal integer (digits 0-9 only)' }));
-    done(
-      details.length === 0
-        ? undefined
-        : new AppError('invalid_query', 'invalid querystring parameters', { details }),
-    );
+    for (const f of fields) {
+      const value = query[f];
+      if (typeof value === 'string' && !DECIMAL.test(value)) query[f] = 'NaN';
+    }
+    done();
   };
 }

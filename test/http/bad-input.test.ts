@@ -267,6 +267,21 @@ void describe('GET /events rejects bad query parameters', () => {
       const e = assertErrorShape(await res.json(), 'invalid_query');
       assert.equal(e.details[0]?.field, 'Last-Event-ID');
     }
+    // Empty is the SSE spec's reset: the same as no header.
+    const controller = new AbortController();
+    const open = await fetch(`${t.url}/subscribe?after=0`, {
+      headers: { 'last-event-id': '' },
+      signal: controller.signal,
+    });
+    assert.equal(open.status, 200);
+    controller.abort();
+  });
+
+  void it('lists a non-decimal integer beside the other bad parameters', async () => {
+    const res = await getJson(`${t.url}/events?after=0x10&order=DESC`);
+    assert.equal(res.status, 400);
+    const e = assertErrorShape(res.body, 'invalid_query');
+    assert.deepEqual(e.details.map((d) => d.field).sort(), ['after', 'order']);
   });
 
   void it('names the allowed values of order, once', async () => {

@@ -93,6 +93,11 @@ void describe('POST /publish with NDJSON and compressed bodies', () => {
     );
   });
 
+  void it('refuses more lines than a batch may hold as 413, whatever they hold, before listing them', async () => {
+    const e = await rejected('x\n'.repeat(10_001), NDJSON, 413, 'batch_too_large');
+    assert.equal(e.details.length, 0);
+  });
+
   void it('names the line of an invalid event, counting blank lines', async () => {
     const body = ndjson([makeEvent(), makeEvent({ timestamp: 'yesterday' })]).replace('\n', '\n\n');
     const e = await rejected(body, NDJSON, 400, 'validation_failed');

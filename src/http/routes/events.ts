@@ -86,13 +86,18 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
   // path is cut at its last slash as sent and only then decoded: an event_id may hold an
   // encoded slash (%2F), which the decoded wildcard no longer tells from a separator.
   app.get('/events/*', { config: { access: 'read' }, schema: { hide: true } }, (request, reply) => {
-    const query = request.url.indexOf('?');
-    const raw = (query < 0 ? request.url : request.url.slice(0, query)).slice('/events/'.length);
+    // The path ends at `?` or `#`, as the router's does. The router matched the decoded
+    // path, so a raw one not spelled /events/ (/%65vents/...) is not cut here.
+    const end = request.url.search(/[?#]/);
+    const path = end < 0 ? request.url : request.url.slice(0, end);
+    const raw = path.startsWith(PREFIX) ? path.slice(PREFIX.length) : '';
     const cut = raw.lastIndexOf('/');
     if (cut <= 0 || cut === raw.length - 1) {
       throw new AppError('not_found', 'use /events/<topic>/<event_id>');
     }
-    return getOne(reply, decodeSegment(raw.slice(0, cut)), decodeSegment(raw.slice(cut + 1)));
+    // Cannot throw: the router answers a path with malformed percent-encoding (400) first.
+    const topic = decodeURIComponent(raw.slice(0, cut));
+    return getOne(reply, topic, decodeURIComponent(raw.slice(cut + 1)));
   });
 
   app.get('/', { config: { access: 'open' }, schema: { hide: true } }, (_request, reply) =>
@@ -114,14 +119,7 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
   );
 }
 
-/** A path segment's text; malformed percent-encoding is the caller's error. */
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new AppError('invalid_query', `malformed percent-encoding in the path: ${segment}`);
-  }
-}
+const PREFIX = '/events/';
 
 function sendJson(reply: FastifyReply, json: string): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(json);

@@ -108,9 +108,8 @@ function validateBody(ctx: HttpContext, body: unknown): AcceptedEvent[] {
     events = ctx.validate(body.items);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    // A batch too large is that whatever its lines hold; otherwise every bad line is listed.
-    if (body.notJson.length > 0 && err.code !== 'batch_too_large') throw body.notJsonError(err);
-    throw body.relabel(err);
+    // Every bad line is listed (the parser already refused more lines than a batch may hold).
+    throw body.notJson.length > 0 ? body.notJsonError(err) : body.relabel(err);
   }
   if (body.notJson.length > 0) throw body.notJsonError(null);
   return events;

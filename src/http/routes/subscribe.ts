@@ -62,6 +62,8 @@ const SubscribeQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 
+const DECIMAL = /^[0-9]+$/;
+
 export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
   const shared = new SharedReads(ctx.reader, PAGE_ROWS, PAGE_BYTES);
   let active = 0;
@@ -77,19 +79,17 @@ export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
         );
       }
       // An offset, as every id this stream sends; anything else is a broken client, refused
-      // as a bad `after` is rather than silently replayed from the start.
+      // as a bad `after` is rather than silently replayed from the start. Empty is what the
+      // SSE spec sends to reset the id: the same as none.
       const header = request.headers['last-event-id'];
-      const lastId = typeof header === 'string' ? Number(header) : null;
-      if (
-        lastId !== null &&
-        (!/^[0-9]+$/.test(header as string) || !Number.isSafeInteger(lastId))
-      ) {
+      const lastId = typeof header === 'string' && header !== '' ? header : null;
+      if (lastId !== null && !(DECIMAL.test(lastId) && Number.isSafeInteger(Number(lastId)))) {
         throw new AppError('invalid_query', 'invalid Last-Event-ID', {
           details: [{ field: 'Last-Event-ID', message: 'must be an offset (decimal digits)' }],
         });
       }
       active++;
-      let cursor = lastId ?? request.query.after ?? 0;
+      let cursor = lastId !== null ? Number(lastId) : (request.query.after ?? 0);
       const topic = request.query.topic;
       const raw = reply.raw;
       reply.hijack();
