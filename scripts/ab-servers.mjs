@@ -100,15 +100,20 @@ export const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** Resolves with performance.now() once /stats shows `target` events processed and none queued. */
+/**
+ * Resolves with performance.now() once /stats shows `target` events processed and none
+ * queued; throws after a minute (a round whose requests were refused never gets there).
+ */
 export async function processedAt(url, target) {
-  for (;;) {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
     const s = await stats(url);
     if (s.queue_depth === 0 && s.unique_processed + s.duplicate_dropped >= target) {
       return performance.now();
     }
     await sleep(5);
   }
+  throw new Error(`${url}: ${target} events not processed within 60 s`);
 }
 
 /**

@@ -52,6 +52,13 @@ export function createMetrics(
   };
   // prom-client's own names already start with process_ or nodejs_: logsieve_process_cpu_...
   collectDefaultMetrics({ register: registry, prefix: 'logsieve_' });
+  // One read of the store's counters per scrape, shared by the three metrics below (in
+  // cluster mode each is a PostgreSQL query): concurrent calls join the one in flight.
+  let reading: Promise<StoreCounters> | null = null;
+  const countersOnce = (): Promise<StoreCounters> =>
+    (reading ??= storeCounters().finally(() => {
+      reading = null;
+    }));
   const received = new Counter({
     name: 'logsieve_events_received_total',
     help: 'Valid events accepted by /publish (durably queued).',
@@ -93,7 +100,7 @@ export function createMetrics(
       async collect() {
         // A store outage must not fail the whole scrape: the gauge keeps its last value.
         try {
-          this.set(pick(await storeCounters()));
+          this.set(pick(await countersOnce()));
         } catch {
           // the store's own errors are logged where they happen
         }
@@ -109,7 +116,7 @@ export function createMetrics(
     registers: [registry],
     async collect() {
       try {
-        const expired = (await storeCounters()).expired;
+        const expired = (await countersOnce()).expired;
         this.reset();
         this.inc(expired);
       } catch {

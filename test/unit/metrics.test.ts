@@ -21,6 +21,28 @@ const event = (topic: string): AcceptedEvent => ({
 });
 
 void describe('metrics', () => {
+  void it('reads the store counters once per scrape, fresh at every scrape', async () => {
+    let reads = 0;
+    let expired = 0;
+    const metrics = createMetrics(
+      () => Promise.resolve(0),
+      async () => {
+        reads++;
+        await new Promise((r) => setTimeout(r, 5));
+        return { ...(await NO_COUNTERS()), stored: 7, expired, stored_bytes: 70 };
+      },
+    );
+    const first = await metrics.registry.metrics();
+    assert.equal(reads, 1, 'stored, stored bytes and expired share one read');
+    assert.match(first, /^logsieve_events_stored 7$/m);
+    assert.match(first, /^logsieve_stored_bytes 70$/m);
+    assert.match(first, /^logsieve_events_expired_total 0$/m);
+    expired = 3;
+    const second = await metrics.registry.metrics();
+    assert.equal(reads, 2);
+    assert.match(second, /^logsieve_events_expired_total 3$/m);
+  });
+
   void it('gives topics their own label up to a bound, then counts the rest under _other', async () => {
     const metrics = createMetrics(
       () => Promise.resolve(0),
