@@ -19,7 +19,7 @@ import { redactUrl, registerAccess, type AccessPolicy } from './access.js';
 import type { HttpContext } from './context.js';
 import { sendError, toAppError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
-import { NdjsonBody, parseNdjson } from './ndjson.js';
+import { parseNdjson } from './ndjson.js';
 import { isIngestRoute } from './ingest.js';
 import { eventRoutes } from './routes/events.js';
 import { opsRoutes } from './routes/ops.js';
@@ -94,18 +94,20 @@ export async function createServer(
   });
   app.removeContentTypeParser(['text/plain', 'application/json']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
-  // /publish only: other routes get an empty NdjsonBody, unparsed, and refuse it with 415
-  // whatever its lines hold. Body limit enforced by Fastify as for JSON; lines that are not
-  // JSON are the route's to list with the other lines' problems.
+  // For /publish (the OTLP scope removes it: otlp.ts). Body limit enforced by Fastify as for
+  // JSON; lines that are not JSON are the route's to list with the other lines' problems.
   const maxLines = ctx.validate.rules.limits.maxEvents;
-  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (request, body, done) => {
-    if (request.routeOptions.url !== '/publish') return done(null, new NdjsonBody([], []));
-    try {
-      done(null, parseNdjson(body as string, maxLines));
-    } catch (err) {
-      done(err as Error);
-    }
-  });
+  app.addContentTypeParser(
+    'application/x-ndjson',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      try {
+        done(null, parseNdjson(body as string, maxLines));
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  );
 
   app.setErrorHandler((err, request, reply) => {
     const error = toAppError(err);

@@ -18,7 +18,6 @@ import { mapLogsProtobuf, type WireResult } from '../../otlp/wire.js';
 import type { HttpContext } from '../context.js';
 import { contentDecoder } from '../encoding.js';
 import { countIngest, formatLabel } from '../ingest.js';
-import { NdjsonBody } from '../ndjson.js';
 import { ingestAccess } from './publish.js';
 
 export interface OtlpRouteOptions {
@@ -32,6 +31,8 @@ export interface OtlpRouteOptions {
 export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPluginCallback {
   const { codec } = opts;
   return (scope: FastifyInstance, _options, done) => {
+    // Not an OTLP encoding: refused with 415 before any line is parsed (this scope only).
+    scope.removeContentTypeParser('application/x-ndjson');
     scope.addContentTypeParser(
       'application/x-protobuf',
       { parseAs: 'buffer' },
@@ -138,7 +139,7 @@ function mapBody(
 
 function decode(codec: OtlpLogsCodec, format: string, body: unknown): OtlpExportRequest {
   if (format === 'protobuf' && Buffer.isBuffer(body)) return codec.decodeProtobuf(body);
-  if (format === 'json' && !(body instanceof NdjsonBody)) return codec.decodeJson(body);
+  if (format === 'json') return codec.decodeJson(body);
   throw new AppError(
     'unsupported_media_type',
     'send OTLP logs as application/x-protobuf or application/json',
