@@ -126,6 +126,18 @@ function eventRules(ajv: Ajv, limits: PublishLimits): EventRules {
 }
 
 const WELL_FORMED_MESSAGE = 'must be well-formed Unicode (no lone surrogates)';
+
+/**
+ * True when the JSON text JSON.stringify wrote holds a lone surrogate (in a value or a key).
+ * JSON.stringify writes a paired surrogate as the character itself and a lone one as the
+ * escape `\udXXX` (lowercase hex), and doubles a backslash of the data, so a lone surrogate
+ * is exactly an escape `\ud8..`-`\udf..` after an even run of backslashes, however it got
+ * into the data. The cheap `includes` keeps the regular expression off ordinary payloads.
+ */
+export function hasLoneSurrogate(jsonText: string): boolean {
+  return jsonText.includes('\\ud') && LONE_SURROGATE.test(jsonText);
+}
+const LONE_SURROGATE = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
 const payloadMessage = (bytes: number, limits: PublishLimits): string =>
   `is ${bytes} bytes serialised; the limit is ${limits.maxPayloadBytes}`;
 
@@ -181,6 +193,7 @@ function extraChecks(
       message: 'numbers must be finite (1e400 and the like cannot be stored)',
     };
   }
+  if (hasLoneSurrogate(payload)) return { field: 'payload', message: WELL_FORMED_MESSAGE };
   const bytes = Buffer.byteLength(payload);
   if (bytes > limits.maxPayloadBytes) {
     return { field: 'payload', message: payloadMessage(bytes, limits) };

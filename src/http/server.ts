@@ -4,6 +4,7 @@
  * startup. With a TLS certificate the same app is served over HTTPS.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { isUtf8 } from 'node:buffer';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, {
   LogController,
@@ -93,21 +94,23 @@ export async function createServer(
     },
   });
   app.removeContentTypeParser(['text/plain', 'application/json']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      done(null, parseJsonText(utf8Body(request, body as Buffer)));
+    } catch (err) {
+      done(err as Error);
+    }
+  });
   // For /publish (the OTLP scope removes it: otlp.ts). Body limit enforced by Fastify as for
   // JSON; lines that are not JSON are the route's to list with the other lines' problems.
   const maxLines = ctx.validate.rules.limits.maxEvents;
-  app.addContentTypeParser(
-    'application/x-ndjson',
-    { parseAs: 'string' },
-    (_request, body, done) => {
-      try {
-        done(null, parseNdjson(body as string, maxLines));
-      } catch (err) {
-        done(err as Error);
-      }
-    },
-  );
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      done(null, parseNdjson(utf8Body(request, body as Buffer), maxLines));
+    } catch (err) {
+      done(err as Error);
+    }
+  });
 
   app.setErrorHandler((err, request, reply) => {
     const error = toAppError(err);
@@ -213,23 +216,45 @@ function lazyOtlpCodec(app: FastifyInstance): OtlpLogsCodec {
  * properties (it never assigns a prototype), the payload is stored as the text
  * JSON.stringify gives back, and reads splice that text unparsed, so they round-trip exactly.
  */
-function parseJsonBody(
-  _request: unknown,
-  body: string,
-  done: (err: Error | null, value?: unknown) => void,
-): void {
-  if (body.length === 0) {
-    done(new AppError('invalid_json', 'the body is empty'));
-    return;
-  }
-  let value: unknown;
+function parseJsonText(body: string): unknown {
+  if (body.length === 0) throw new AppError('invalid_json', 'the body is empty');
   try {
-    value = JSON.parse(body);
+    return JSON.parse(body);
   } catch (err) {
-    done(new AppError('invalid_json', `the body is not valid JSON: ${(err as Error).message}`));
-    return;
+    throw new AppError('invalid_json', `the body is not valid JSON: ${(err as Error).message}`);
   }
-  done(null, value);
+}
+
+/**
+ * The body's text, decoded as strict UTF-8 (RFC 8259 §8.1: JSON exchanged between systems
+ * is UTF-8). Fastify's string mode replaced every invalid byte with U+FFFD, silently: two
+ * ids that differed only in a Latin-1 byte became one id, and the second event was dropped
+ * as a duplicate of the first. A charset parameter other than UTF-8 (or its subset ASCII)
+ * is refused with 415 rather than read as something it is not.
+ */
+function utf8Body(request: FastifyRequest, body: Buffer): string {
+  const charset = charsetOf(request.headers['content-type']);
+  if (charset !== null && !UTF8_CHARSETS.has(charset)) {
+    throw new AppError(
+      'unsupported_media_type',
+      `charset=${charset} is not accepted: send the body as UTF-8 (RFC 8259), with no charset or charset=utf-8`,
+    );
+  }
+  if (!isUtf8(body)) {
+    throw new AppError(
+      'invalid_json',
+      'the body is not valid UTF-8, which JSON must be (RFC 8259)',
+    );
+  }
+  return body.toString('utf8');
+}
+
+const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/** The charset parameter of a Content-Type, lowercased and unquoted; null when absent. */
+function charsetOf(contentType: string | undefined): string | null {
+  const match = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i.exec(contentType ?? '');
+  return match === null ? null : (match[2] ?? '').toLowerCase();
 }
 
 /** The names of the integer properties of a route's query schema (TypeBox: JSON Schema). */

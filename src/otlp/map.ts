@@ -59,7 +59,7 @@ import { hash } from 'node:crypto';
 import type { AcceptedEvent } from '../domain/event.js';
 import type { ErrorDetail } from '../domain/errors.js';
 import { MAX_NAME_LENGTH } from '../domain/schemas.js';
-import type { EventRules } from '../domain/validate.js';
+import { hasLoneSurrogate, type EventRules } from '../domain/validate.js';
 import type {
   Bytes,
   OtlpAnyValue,
@@ -282,7 +282,7 @@ function flat(text: string): string {
 /**
  * The validator's verdict on one built event, in its order: the schema's problems (topic,
  * event_id, source), else the first name that is not well-formed Unicode, else the payload
- * size. A sha256 event_id passes by construction (71 ASCII characters).
+ * (a lone surrogate, then its size). A sha256 event_id passes by construction (71 ASCII characters).
  */
 function recordProblem(
   rules: EventRules,
@@ -306,6 +306,8 @@ function recordProblem(
         ? 'source'
         : null;
   if (malformed !== null) return [{ field: malformed, message: rules.notWellFormed }];
+  // Only OTLP JSON can carry one (a \ud800 escape); protobuf strings are strict UTF-8.
+  if (hasLoneSurrogate(payload)) return [{ field: 'payload', message: rules.notWellFormed }];
   const tooBig = rules.payloadBytes(Buffer.byteLength(payload));
   return tooBig === null ? null : [{ field: 'payload', message: tooBig }];
 }

@@ -7,9 +7,10 @@
  *   bespoke format could still trip over: the list separators (',', '-', '='), JSON's
  *   specials, line and paragraph separators, BOM, noncharacters, U+00FF (0xFF in latin1),
  *   astral characters (surrogate pairs) and combining marks.
- * - FORBIDDEN: what the validator refuses (C0/C1 controls, DEL, lone surrogates), including
- *   every separator the wire formats use (U+001E, U+001F, "\n"). Codecs that claim to carry
- *   any string are tested with these too.
+ * - FORBIDDEN: what the validator refuses in names (C0/C1 controls, DEL, lone surrogates),
+ *   including every separator the wire formats use (U+001E, U+001F, "\n"). Codecs that claim
+ *   to carry any string are tested with these too. Payload strings hold all of them but the
+ *   lone surrogates, which a payload may not hold either.
  *
  * `validInputs` builds EventInput objects and runs them through the real validator, so what
  * the queue and store contracts push through an adapter is exactly what /publish accepts.
@@ -116,12 +117,21 @@ export function anyString(rand: Rand): string {
   return stringOf(rand, [...VALID_RISKY, ...FORBIDDEN], 0, 60);
 }
 
+/**
+ * A string a payload may hold: any character but a lone surrogate, which the validator
+ * refuses in a payload too (controls are JSON escapes there, and allowed).
+ */
+export function payloadString(rand: Rand): string {
+  return stringOf(rand, PAYLOAD_RISKY, 0, 60);
+}
+const PAYLOAD_RISKY = [...VALID_RISKY, ...FORBIDDEN].filter((c) => c.isWellFormed());
+
 /** A JSON value with hostile strings, numbers at the edges of doubles, and nesting. */
 export function jsonValue(rand: Rand, depth = 0): unknown {
   const r = rand();
   if (depth > 4 || r < 0.35) {
     return pick(rand, [
-      () => anyString(rand),
+      () => payloadString(rand),
       () => pick(rand, [0, -0, 1, -1, 0.1, 1e21, 1e-7, 5e-324, 1.7976931348623157e308]),
       () => Number.MAX_SAFE_INTEGER + 2,
       () => pick(rand, [true, false, null]),
@@ -139,7 +149,7 @@ export function jsonObject(rand: Rand, depth = 0): Record<string, unknown> {
   const n = int(rand, 0, 5);
   for (let i = 0; i < n; i++) {
     const key = pick(rand, [
-      () => anyString(rand),
+      () => payloadString(rand),
       () => String(int(rand, 0, 20)),
       () => '4294967295',
       () => 'constructor',

@@ -153,7 +153,51 @@ const cases: BadPublish[] = [
     status: 400,
     error: 'invalid_query',
   },
+  // Bytes that are not UTF-8 were decoded with U+FFFD in their place: two different ids
+  // (id-\xe9, id-\xe8) became one, and the second was dropped as its duplicate.
+  {
+    name: 'a body whose bytes are not UTF-8 (Latin-1 é in an id)',
+    body: latin1(JSON.stringify({ ...tiny, event_id: 'id-é', payload: {} })),
+    headers: JSON_CT,
+    status: 400,
+    error: 'invalid_json',
+  },
+  {
+    name: 'an NDJSON body whose bytes are not UTF-8',
+    body: latin1(`${JSON.stringify({ ...tiny, payload: { v: 'café' } })}\n`),
+    headers: { 'content-type': 'application/x-ndjson' },
+    status: 400,
+    error: 'invalid_json',
+  },
+  {
+    name: 'a JSON body declared in another charset',
+    body: JSON.stringify({ ...tiny, payload: {} }),
+    headers: { 'content-type': 'application/json; charset=iso-8859-1' },
+    status: 415,
+    error: 'unsupported_media_type',
+  },
+  {
+    name: 'a lone surrogate in a payload value',
+    body: `{"topic":"t","event_id":"1","timestamp":"2025-10-24T00:00:00Z","source":"s","payload":{"v":"\\ud800"}}`,
+    headers: JSON_CT,
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:payload'],
+  },
+  {
+    name: 'a lone surrogate in a payload key',
+    body: `{"topic":"t","event_id":"1","timestamp":"2025-10-24T00:00:00Z","source":"s","payload":{"\\udc00x":1}}`,
+    headers: JSON_CT,
+    status: 400,
+    error: 'validation_failed',
+    details: ['0:payload'],
+  },
 ];
+
+/** The text in ISO-8859-1 bytes (what a client that ignores UTF-8 sends). */
+function latin1(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'latin1'));
+}
 
 function assertErrorShape(body: unknown, error: string): ErrorBody {
   assert.ok(body !== null && typeof body === 'object', `error body: ${String(body)}`);
