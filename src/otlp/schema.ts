@@ -13,8 +13,9 @@
  * - protobuf: `decode` (throws on malformed wire data, which the route answers 400);
  * - OTLP JSON (the protobuf JSON mapping plus OTLP's rules): lowerCamelCase names, 64-bit
  *   integers as strings or numbers, enums as numbers, and trace/span ids as HEX (not the
- *   base64 of the generic mapping), so the ids are turned into bytes before `fromObject`.
- *   Unknown fields are ignored, as the OTLP spec requires of receivers.
+ *   base64 of the generic mapping). json.ts checks every value against those rules and
+ *   hands `fromObject` exact values (ids as bytes, 64-bit integers as Longs); unknown fields
+ *   are ignored, as the OTLP spec requires of receivers.
  * Nesting deeper than protobufjs's recursion limit (100 message levels, protoc's default) is
  * refused in both encodings, which also bounds the recursion of the mapping.
  */
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { AppError } from '../domain/errors.js';
+import { normaliseOtlpJson } from './json.js';
 import type { OtlpExportRequest, OtlpResource, OtlpScope } from './types.js';
 import { compileWireSchema, type WireSchema } from './wire.js';
 
@@ -78,8 +80,8 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
     },
     decodeJson(body) {
       try {
-        if (!isObject(body)) throw new TypeError('the body must be a JSON object');
-        return asRequest(request.fromObject(withBinaryIds(body)));
+        // Checked and made exact first: fromObject converts what it should refuse (json.ts).
+        return asRequest(request.fromObject(normaliseOtlpJson(request, body)));
       } catch (cause) {
         if (cause instanceof AppError) throw cause;
         throw new AppError(
@@ -96,50 +98,4 @@ export function loadOtlpLogsCodec(protoDir: string = PROTO_DIR): OtlpLogsCodec {
     successProtobuf: response.encode(response.create({})).finish(),
     successJson: JSON.stringify(response.toObject(response.create({}))),
   };
-}
-
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json =>
-  v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/**
- * A copy of an OTLP JSON request whose log records carry `traceId`/`spanId` as bytes, decoded
- * from hex. Anything that is not shaped like a request is returned as it is, for
- * `fromObject` to refuse with its own message.
- */
-function withBinaryIds(body: Json): Json {
-  if (!Array.isArray(body.resourceLogs)) return body;
-  return {
-    ...body,
-    resourceLogs: body.resourceLogs.map((rl: unknown, i) => {
-      if (!isObject(rl) || !Array.isArray(rl.scopeLogs)) return rl;
-      return {
-        ...rl,
-        scopeLogs: rl.scopeLogs.map((sl: unknown, j) => {
-          if (!isObject(sl) || !Array.isArray(sl.logRecords)) return sl;
-          return {
-            ...sl,
-            logRecords: sl.logRecords.map((rec: unknown, k) => {
-              if (!isObject(rec)) return rec;
-              const at = `resourceLogs[${i}].scopeLogs[${j}].logRecords[${k}]`;
-              return {
-                ...rec,
-                traceId: hexBytes(rec.traceId, `${at}.traceId`),
-                spanId: hexBytes(rec.spanId, `${at}.spanId`),
-              };
-            }),
-          };
-        }),
-      };
-    }),
-  };
-}
-
-function hexBytes(value: unknown, field: string): Uint8Array | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || value.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(value)) {
-    throw new AppError('invalid_otlp', `${field} must be a hex string (OTLP JSON)`);
-  }
-  return Buffer.from(value, 'hex');
 }

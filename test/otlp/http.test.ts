@@ -157,6 +157,78 @@ void describe('POST /v1/logs (HTTP level)', () => {
     await rejected('{"resourceLogs": [', JSON_CT, 400, 'invalid_json');
   });
 
+  // Found by an outside probe: protobufjs's fromObject coerces instead of refusing, so a
+  // negative fixed64 time wrapped to the year 2554, "1.5e18" became 1 ns, "abc" became 0 and
+  // "yes" became true, each answered 200.
+  void it('answers 400 to values the protobuf JSON mapping does not allow, naming the field', async () => {
+    const at = 'resourceLogs[0].scopeLogs[0].logRecords[0]';
+    const bad: [Record<string, unknown>, string][] = [
+      [{ timeUnixNano: '-5' }, `${at}.timeUnixNano`],
+      [{ timeUnixNano: '18446744073709551616' }, `${at}.timeUnixNano`],
+      [{ timeUnixNano: 'abc' }, `${at}.timeUnixNano`],
+      [{ timeUnixNano: '' }, `${at}.timeUnixNano`],
+      [{ timeUnixNano: '1.5' }, `${at}.timeUnixNano`],
+      [{ observedTimeUnixNano: true }, `${at}.observedTimeUnixNano`],
+      [{ severityNumber: 2.5 }, `${at}.severityNumber`],
+      [{ severityNumber: 'LOUD' }, `${at}.severityNumber`],
+      [{ droppedAttributesCount: -1 }, `${at}.droppedAttributesCount`],
+      [{ flags: 4294967296 }, `${at}.flags`],
+      [{ severityText: 5 }, `${at}.severityText`],
+      [{ body: { intValue: 'abc' } }, `${at}.body.intValue`],
+      [{ body: { intValue: 4.5 } }, `${at}.body.intValue`],
+      [{ body: { intValue: '9223372036854775808' } }, `${at}.body.intValue`],
+      [{ body: { boolValue: 'yes' } }, `${at}.body.boolValue`],
+      [{ body: { doubleValue: 'lots' } }, `${at}.body.doubleValue`],
+      [{ body: { bytesValue: 'not base64!' } }, `${at}.body.bytesValue`],
+      [{ body: { stringValue: 'a', boolValue: true } }, `${at}.body`],
+      [{ body: 'text' }, `${at}.body`],
+      [{ attributes: { key: 'k' } }, `${at}.attributes`],
+      [{ attributes: [null] }, `${at}.attributes[0]`],
+    ];
+    for (const [record, field] of bad) {
+      const e = await rejected(otlpJson('strict', 1, [record]), JSON_CT, 400, 'invalid_otlp');
+      assert.ok(e.message.includes(field), `${JSON.stringify(record)}: ${e.message}`);
+    }
+  });
+
+  void it('reads every form the protobuf JSON mapping allows, exactly', async () => {
+    const forms: Record<string, unknown>[] = [
+      // A 64-bit integer as a string, in exponent notation, or as a number; null is unset.
+      { timeUnixNano: '1.5e18', body: { intValue: '-9223372036854775808' } },
+      { timeUnixNano: 1.5e18, body: { intValue: 12e3 } },
+      { timeUnixNano: '18446744073709551615', body: { doubleValue: 'Infinity' } },
+      {
+        timeUnixNano: null,
+        observedTimeUnixNano: '1500000000000000000',
+        severityNumber: 'SEVERITY_NUMBER_WARN',
+      },
+      {
+        timeUnixNano: '1500000000000000000',
+        body: { bytesValue: 'aGk=' },
+        flags: '1',
+        droppedAttributesCount: 2,
+      },
+    ];
+    const res = await postJson(`${t.url}/v1/logs`, otlpJson('forms', forms.length, forms));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await waitIdle(t.url);
+    const rows = await allEvents(t.url, { topic: 'forms' });
+    assert.deepEqual(
+      rows.map((r) => [r.timestamp, r.payload.body]),
+      [
+        ['2017-07-14T02:40:00.000Z', '-9223372036854775808'],
+        ['2017-07-14T02:40:00.000Z', 12000],
+        ['2554-07-21T23:34:33.709551615Z', 'Infinity'],
+        ['2017-07-14T02:40:00.000Z', 'line 3'],
+        ['2017-07-14T02:40:00.000Z', 'aGk='],
+      ],
+    );
+    const [, , , warn, last] = rows.map((r) => r.payload);
+    assert.equal(warn?.severity_number, 13);
+    assert.equal(last?.flags, 1);
+    assert.equal(last?.dropped_attributes_count, 2);
+  });
+
   void it('answers 400 to values nested past the protobuf recursion limit', async () => {
     let value: object = { stringValue: 'x' };
     for (let i = 0; i < 60; i++) value = { arrayValue: { values: [value] } };
