@@ -6,10 +6,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { compositionNamed } from './adapters/registry.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { startExpiry, type ExpiryLoop } from './consumer/expiry.js';
 import { ResultWaiters } from './consumer/waiters.js';
 import { startWorkers, type Workers } from './consumer/worker.js';
@@ -44,22 +45,33 @@ export interface AppOptions {
   readonly onApplied?: (result: ApplyResult, deliveries: readonly Delivery[]) => void;
 }
 
-/** The PEM files of TLS_CERT_FILE / TLS_KEY_FILE, or an error naming the unreadable one. */
+/**
+ * The PEM files of TLS_CERT_FILE / TLS_KEY_FILE, checked to make a TLS context (PEM, and a
+ * key that matches the certificate), or a ConfigError naming the variable: start-up ends
+ * with exit code 2 before the backend opens.
+ */
 async function readTls(config: Config): Promise<{ cert: Buffer; key: Buffer } | null> {
   if (config.tls === null) return null;
   const read = async (variable: string, file: string): Promise<Buffer> => {
     try {
       return await readFile(file);
     } catch (err) {
-      throw new Error(`${variable} ${file} cannot be read: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new ConfigError(variable, `${file} cannot be read: ${(err as Error).message}`);
     }
   };
-  return {
+  const pem = {
     cert: await read('TLS_CERT_FILE', config.tls.certFile),
     key: await read('TLS_KEY_FILE', config.tls.keyFile),
   };
+  try {
+    createSecureContext(pem);
+  } catch (err) {
+    throw new ConfigError(
+      'TLS_CERT_FILE',
+      `${config.tls.certFile} and TLS_KEY_FILE ${config.tls.keyFile} are not a PEM certificate and its key: ${(err as Error).message}`,
+    );
+  }
+  return pem;
 }
 
 async function openBackend(config: Config, log: Logger): Promise<Backend> {

@@ -3,6 +3,7 @@
  * QUEUE_MAX) into one frozen Config, or one ConfigError naming the bad variable. This is the
  * only module that reads `process.env`; parsing never mutates its input.
  */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Composition } from './adapters/composition.js';
@@ -151,6 +152,18 @@ const VAR_NAMES: readonly VarName[] = [
   'MODE',
 ];
 
+/**
+ * HOST as given, refused when it cannot be an address: dotted numbers that are not an IPv4
+ * address (999.1.1.1 was left to getaddrinfo, which failed with ENOTFOUND after the backend
+ * had opened). A name is resolved when the server listens (run.ts names HOST if it fails).
+ */
+function hostOf(host: string): string {
+  if (/^[0-9.]+$/.test(host) && isIP(host) !== 4) {
+    throw new ConfigError('HOST', `is not an IPv4 address or a host name, got "${host}"`);
+  }
+  return host;
+}
+
 const flagOf = (v: string): string => v.toLowerCase().replace(/_/g, '-');
 
 /** Reads `--port 9000` style flags; a flag wins over its environment variable. */
@@ -196,10 +209,15 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
   };
 
   const keyList = (name: 'API_KEYS' | 'READ_API_KEYS'): readonly string[] => {
-    const keys = (raw(name) ?? '')
+    const text = raw(name);
+    const keys = (text ?? '')
       .split(',')
       .map((k) => k.trim())
       .filter((k) => k.length > 0);
+    // API_KEYS="$K1,$K2" with both unset is ",": refused, never read as "no keys" (open).
+    if (text !== undefined && keys.length === 0) {
+      throw new ConfigError(name, `holds no key ("${text}"); unset it to run without keys`);
+    }
     for (const key of keys) {
       if (key.length < MIN_API_KEY_LENGTH || /\s/.test(key)) {
         throw new ConfigError(
@@ -250,7 +268,7 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
 
   const config: Config = Object.freeze({
     port: int('PORT', 0, 65_535),
-    host: str('HOST'),
+    host: hostOf(str('HOST')),
     dataDir: str('DATA_DIR'),
     workers: int('WORKERS', 1, 64),
     queueMax,

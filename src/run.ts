@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 
 const LOG_BUFFER_BYTES = 4_096;
 const LOG_FLUSH_MS = 50;
+const UNUSABLE_HOST = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EADDRNOTAVAIL']);
 
 export async function runServer(argv: readonly string[]): Promise<void> {
   let config: Config;
@@ -30,6 +31,11 @@ export async function runServer(argv: readonly string[]): Promise<void> {
   try {
     app = await buildApp(config, { logger });
   } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exitCode = 2;
+      return;
+    }
     console.error(`cannot start: ${(err as Error).message}`);
     process.exitCode = 1;
     return;
@@ -38,8 +44,18 @@ export async function runServer(argv: readonly string[]): Promise<void> {
   try {
     url = await app.listen();
   } catch (err) {
-    console.error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
     await app.close().catch(() => undefined);
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && UNUSABLE_HOST.has(code)) {
+      // A name that does not resolve, or an address this machine does not have.
+      console.error(
+        new ConfigError('HOST', `${config.host} cannot be listened on: ${(err as Error).message}`)
+          .message,
+      );
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
     process.exitCode = 1;
     return;
   }

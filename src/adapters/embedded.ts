@@ -16,17 +16,17 @@
  * States: opening (store thread, then queue log; a failed queue start closes the store) ->
  * open -> closed (queue log, then store). ROLE must be `all`: one process owns DATA_DIR.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Backend } from '../ports/backend.js';
 import { closeInOrder, type Composition, type OpenContext } from './composition.js';
+import { prepareDataDir } from './data-dir.js';
 import { openLogQueue, type LogQueue } from './log/queue.js';
 import { requireSqlitePositions } from './sqlite/store.js';
 import { openThreadedSqliteStore } from './sqlite/threaded-store.js';
 
 async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backend> {
-  await mkdir(config.dataDir, { recursive: true });
+  await prepareDataDir(config.dataDir);
   // The queue opens after the store (it recovers from the store's applied positions), and
   // the store's hook needs the queue: bound once the queue is open, before any apply.
   let queue: LogQueue | null = null;

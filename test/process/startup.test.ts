@@ -1,5 +1,7 @@
 /** Start-up refusals of the built server: a second process on one DATA_DIR, bad config. */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { launch, spawnServer } from '../helpers/server.js';
 import { freePort, makeDataDir, removeDir } from '../helpers/tmp.js';
@@ -26,20 +28,67 @@ void describe('start-up', () => {
     ['QUEUE_MAX', { QUEUE_MAX: '-5' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['STORE', { QUEUE: 'redis' }],
+    // Found by an outside probe: these started an open server, or exited 1 with a line
+    // that named neither the variable nor the value.
+    ['API_KEYS', { API_KEYS: ',,,' }],
+    ['READ_API_KEYS', { READ_API_KEYS: ' , ' }],
+    ['HOST', { HOST: '999.1.1.1' }],
+    [
+      'TLS_CERT_FILE',
+      { TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' },
+    ],
   ];
   for (const [variable, env] of bad) {
     void it(`exits 2 with one stderr line naming ${variable} for ${JSON.stringify(env)}`, async () => {
       const dataDir = await makeDataDir();
       try {
-        const proc = launch({ PORT: '0', DATA_DIR: dataDir, ...env });
-        const exit = await proc.exited;
-        assert.equal(exit.code, 2);
-        const lines = proc.stderr().trimEnd().split('\n');
-        assert.equal(lines.length, 1, proc.stderr());
-        assert.match(lines[0] ?? '', new RegExp(`\\b${variable}\\b`));
+        await refusedNaming(variable, { PORT: '0', DATA_DIR: dataDir, ...env });
       } finally {
         await removeDir(dataDir);
       }
     });
   }
+
+  void it('exits 2 naming TLS_CERT_FILE for files that are not a PEM certificate and key', async () => {
+    const dir = await makeDataDir();
+    try {
+      await writeFile(join(dir, 'cert.pem'), 'not a certificate\n');
+      await writeFile(join(dir, 'key.pem'), 'not a key\n');
+      await refusedNaming('TLS_CERT_FILE', {
+        PORT: '0',
+        DATA_DIR: join(dir, 'data'),
+        TLS_CERT_FILE: join(dir, 'cert.pem'),
+        TLS_KEY_FILE: join(dir, 'key.pem'),
+      });
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  void it('exits 2 naming DATA_DIR and the path when it cannot be made a directory', async () => {
+    const dir = await makeDataDir();
+    try {
+      // A file where a parent directory should be: refused even for root (ENOTDIR).
+      await writeFile(join(dir, 'file'), '');
+      const line = await refusedNaming('DATA_DIR', {
+        PORT: '0',
+        DATA_DIR: join(dir, 'file', 'data'),
+      });
+      assert.ok(line.includes(join(dir, 'file', 'data')), line);
+    } finally {
+      await removeDir(dir);
+    }
+  });
 });
+
+/** Launches the server, expects exit code 2 and one stderr line naming `variable`. */
+async function refusedNaming(variable: string, env: Record<string, string>): Promise<string> {
+  const proc = launch(env);
+  const exit = await proc.exited;
+  assert.equal(exit.code, 2, proc.stderr());
+  const lines = proc.stderr().trimEnd().split('\n');
+  assert.equal(lines.length, 1, proc.stderr());
+  const line = lines[0] ?? '';
+  assert.match(line, new RegExp(`\\b${variable}\\b`));
+  return line;
+}

@@ -14,18 +14,18 @@
  *
  * States: open -> closed (queue, then store; idempotent). ROLE must be `all`.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
 import type { Backend } from '../../ports/backend.js';
 import type { Delivery } from '../../ports/queue.js';
 import type { Store } from '../../ports/store.js';
 import { closeInOrder, type Composition } from '../composition.js';
+import { prepareDataDir } from '../data-dir.js';
 import { openSqliteStore, requireSqlitePositions } from '../sqlite/store.js';
 import { openMemoryQueue } from './queue.js';
 
 async function openMemoryBackend(config: Config): Promise<Backend> {
-  await mkdir(config.dataDir, { recursive: true });
+  await prepareDataDir(config.dataDir);
   const sqlite = openSqliteStore({
     file: join(config.dataDir, 'events.db'),
     retention: config.retention,
