@@ -149,6 +149,34 @@ void describe('MAX_SUBSCRIBERS', () => {
   });
 });
 
+void describe('HEAD /subscribe', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({ MAX_SUBSCRIBERS: '2' });
+  });
+  after(() => t.close());
+
+  // Found by an outside probe: HEAD ran the stream's handler, never answered (a HEAD
+  // response never blocks on writes, so the stall cut never fired) and held a slot until the
+  // client left; two monitoring probes locked every subscriber out.
+  void it('answers HEAD at once with the stream headers, without taking a slot', async () => {
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${t.url}/subscribe?topic=x`, {
+        method: 'HEAD',
+        signal: AbortSignal.timeout(5_000),
+      });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    }
+    const a = await subscribe(t.url);
+    const b = await subscribe(t.url);
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+    a.close();
+    b.close();
+  });
+});
+
 void describe('a subscriber that stops reading', () => {
   let t: TestApp;
   before(async () => {

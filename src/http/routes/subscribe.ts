@@ -64,6 +64,12 @@ const SubscribeQuerySchema = Type.Object(
 
 const DECIMAL = /^[0-9]+$/;
 
+const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+} as const;
+
 export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
   const shared = new SharedReads(ctx.reader, PAGE_ROWS, PAGE_BYTES);
   let active = 0;
@@ -88,17 +94,18 @@ export function subscribeRoutes(app: FastifyInstance, ctx: HttpContext): void {
           details: [{ field: 'Last-Event-ID', message: 'must be an offset (decimal digits)' }],
         });
       }
+      if (request.method === 'HEAD') {
+        // Fastify answers HEAD with the GET handler (exposeHeadRoutes). A stream for HEAD
+        // would never end (no body is written, so the stall cut never fires) and would hold
+        // a slot for as long as the client stays: answer the stream's headers and end.
+        return reply.code(200).headers(STREAM_HEADERS).send();
+      }
       active++;
       let cursor = lastId !== null ? Number(lastId) : (request.query.after ?? 0);
       const topic = request.query.topic;
       const raw = reply.raw;
       reply.hijack();
-      raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
+      raw.writeHead(200, { ...STREAM_HEADERS, connection: 'keep-alive' });
       raw.write('retry: 2000\n\n');
       let open = true;
       const onClose = (): void => {
