@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 /**
  * The `logsieve` command: `publish`, `stats`, `start`, `recover`. Only this file touches `process`
- * (argv, stdio, signals, exit status); the commands take them as parameters.
+ * (argv, stdio, signals, exit status, LOGSIEVE_API_KEY); the commands take them as parameters.
  */
 import { UsageError } from './args.js';
 import { publishCommand, PUBLISH_HELP, type Io } from './publish.js';
 import { recoverCommand, RECOVER_HELP } from './recover.js';
 import { statsCommand, STATS_HELP } from './stats.js';
+
+/** LOGSIEVE_API_KEY, the key publish and stats send without --api-key; blank is none. */
+const envApiKey = (value: string | undefined): { envApiKey?: string } => {
+  const key = value?.trim();
+  return key === undefined || key === '' ? {} : { envApiKey: key };
+};
 
 const HELP = `Usage: logsieve <command> [options]
 
@@ -41,7 +47,12 @@ async function main(argv: readonly string[]): Promise<number> {
     controller.abort();
   };
   process.on('SIGINT', onSigint);
-  const io: Io = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+  const io: Io = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: controller.signal,
+    ...envApiKey(process.env.LOGSIEVE_API_KEY),
+  };
   try {
     switch (command) {
       case 'publish':

@@ -25,6 +25,17 @@ export interface Io {
   readonly stderr: ProgressSink;
   /** Aborting stops sending (SIGINT); the report still prints. */
   readonly signal?: AbortSignal;
+  /** LOGSIEVE_API_KEY (read by main.ts): the key when --api-key is not given. */
+  readonly envApiKey?: string;
+}
+
+/**
+ * --api-key, else LOGSIEVE_API_KEY: a key in the environment stays out of the process list
+ * and lets a container (the compose publisher) take one without a flag.
+ */
+export function apiKeyOf(flag: string | undefined, io: Io): { apiKey?: string } {
+  const key = flag ?? io.envApiKey;
+  return key === undefined ? {} : { apiKey: key };
 }
 
 export const PUBLISH_HELP = `Usage: logsieve publish [options]
@@ -40,7 +51,7 @@ export const PUBLISH_HELP = `Usage: logsieve publish [options]
   --rate N              events per second, 0 = as fast as possible   [0]
   --duration S          stop after S seconds
   --seed S              reproducible events, ids and duplicate schedule
-  --api-key K           send Authorization: Bearer K
+  --api-key K           send Authorization: Bearer K   [$LOGSIEVE_API_KEY]
   --timeout MS          per-request timeout                     [10000]
   --max-attempts N      attempts per batch                      [10]
   --max-retry-time S    give up on a batch after S seconds of retrying   [60]
@@ -128,7 +139,7 @@ export async function publishCommand(argv: readonly string[], io: Io): Promise<n
     requestTimeoutMs: integer('timeout', v.timeout, 10_000, 1, 2_147_483_647),
     maxAttempts: integer('max-attempts', v['max-attempts'], 10, 1, 1000),
     maxRetryTimeMs: decimal('max-retry-time', v['max-retry-time'], 60, 0.001, 86_400) * 1000,
-    ...(v['api-key'] === undefined ? {} : { apiKey: v['api-key'] }),
+    ...apiKeyOf(v['api-key'], io),
     ...(io.signal === undefined ? {} : { signal: io.signal }),
     onRequest: (info) => {
       if (info.status !== undefined) latencies.push(info.durationMs);

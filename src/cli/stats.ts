@@ -4,9 +4,9 @@ import { Publisher } from '../client/publisher.js';
 import type { ServerStats } from '../client/types.js';
 import { invariantHolds } from '../domain/stats.js';
 import { urlList } from './args.js';
-import type { Io } from './publish.js';
+import { apiKeyOf, type Io } from './publish.js';
 
-export const STATS_HELP = `Usage: logsieve stats [--url URL ...] [--api-key K] [--json]
+export const STATS_HELP = `Usage: logsieve stats [--url URL ...] [--api-key K (or $LOGSIEVE_API_KEY)] [--json]
 `;
 
 export function formatStats(s: ServerStats): string {
@@ -45,7 +45,7 @@ export async function statsCommand(argv: readonly string[], io: Io): Promise<num
   const publisher = new Publisher({
     url: urlList(values.url),
     requestTimeoutMs: 5_000,
-    ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
+    ...apiKeyOf(values['api-key'], io),
   });
   try {
     const stats = await publisher.fetchStats();

@@ -203,6 +203,23 @@ void test('a wrong API key is rejected once, not retried, and exits 3', { skip }
       '--json',
     ]);
     assert.equal(good.code, 0, good.stderr + good.stdout);
+    // The key from LOGSIEVE_API_KEY when --api-key is not given (the compose publisher has
+    // no other way to get one; found by an outside probe), and --api-key wins over it.
+    const env = { LOGSIEVE_API_KEY: 'right-key-123-abcdef' };
+    const fromEnv = await runCli(
+      ['publish', '--url', server.url, '--count', '100', '--json'],
+      undefined,
+      env,
+    );
+    assert.equal(fromEnv.code, 0, fromEnv.stderr + fromEnv.stdout);
+    const stats = await runCli(['stats', '--url', server.url, '--json'], undefined, env);
+    assert.equal(stats.code, 0, stats.stderr + stats.stdout);
+    const flagWins = await runCli(
+      ['publish', '--url', server.url, '--count', '10', '--api-key', 'wrong-key-456-abcdef'],
+      undefined,
+      env,
+    );
+    assert.equal(flagWins.code, 3, flagWins.stderr + flagWins.stdout);
   } finally {
     await server.stop();
     await removeDir(dir);

@@ -22,9 +22,13 @@ export interface RunningCli {
 }
 
 /** Starts the CLI; it is killed if it outlives `timeoutMs`. */
-export function startCli(args: readonly string[], timeoutMs = 120_000): RunningCli {
+export function startCli(
+  args: readonly string[],
+  timeoutMs = 120_000,
+  env: Record<string, string> = {},
+): RunningCli {
   const child = spawn(process.execPath, [CLI_JS, ...args], {
-    env: { PATH: process.env.PATH ?? '' },
+    env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -41,8 +45,12 @@ export function startCli(args: readonly string[], timeoutMs = 120_000): RunningC
   return { done };
 }
 
-export function runCli(args: readonly string[], timeoutMs?: number): Promise<CliResult> {
-  return startCli(args, timeoutMs).done;
+export function runCli(
+  args: readonly string[],
+  timeoutMs?: number,
+  env?: Record<string, string>,
+): Promise<CliResult> {
+  return startCli(args, timeoutMs, env).done;
 }
 
 export interface PortServer {
