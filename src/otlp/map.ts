@@ -712,12 +712,24 @@ function recordCanon(t: RecordParts): string {
   );
 }
 
+/**
+ * logs.proto: a trace id is 16 bytes and a span id 8, and one of another length or all
+ * zeroes is invalid, which receivers SHOULD read as "no trace / no span". So the payload
+ * carries only valid ids; the canonical text above keeps the bytes as sent (an exporter's
+ * retry sends the same bytes, and two records that differ there stay two).
+ */
+const TRACE_ID_HEX = 32;
+const SPAN_ID_HEX = 16;
+const ALL_ZERO = /^0*$/;
+const validId = (hex: string, length: number): boolean =>
+  hex.length === length && !ALL_ZERO.test(hex);
+
 function payloadText(t: RecordParts, shared: string): string {
   let out =
     `{"body":${t.body[1]},"severity_number":${t.severityNumber},` +
     `"severity_text":${t.severityText},"attributes":${t.attrs[1]}${shared}`;
-  if (t.traceId !== '') out += `,"trace_id":"${t.traceId}"`;
-  if (t.spanId !== '') out += `,"span_id":"${t.spanId}"`;
+  if (validId(t.traceId, TRACE_ID_HEX)) out += `,"trace_id":"${t.traceId}"`;
+  if (validId(t.spanId, SPAN_ID_HEX)) out += `,"span_id":"${t.spanId}"`;
   if (t.flags !== 0) out += `,"flags":${t.flags}`;
   if (t.eventName !== '""') out += `,"event_name":${t.eventName}`;
   if (t.time !== null) out += `,"time_unix_nano":"${t.time.text}"`;

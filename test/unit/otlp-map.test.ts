@@ -155,6 +155,33 @@ void describe('OTLP mapping', () => {
     });
   });
 
+  // logs.proto: an id of another length or all zeroes is invalid, and receivers SHOULD
+  // assume no trace (span) then. Found by an outside probe: a 2- or 17-byte trace id and a
+  // 16-byte span id were stored as if they were ids. The content hash still covers the bytes
+  // as sent, so an exporter's retry stays an exact duplicate.
+  void it('leaves invalid trace and span ids out of the payload, not out of the hash', () => {
+    const ids = (traceId: Buffer, spanId: Buffer): Record<string, unknown> => {
+      const e = one(request({ ...base, traceId, spanId }));
+      const { trace_id, span_id } = JSON.parse(e.payload) as Record<string, unknown>;
+      return { trace_id, span_id, id: e.event_id };
+    };
+    const valid = ids(Buffer.alloc(16, 0xab), Buffer.alloc(8, 0xcd));
+    assert.equal(valid.trace_id, 'ab'.repeat(16));
+    assert.equal(valid.span_id, 'cd'.repeat(8));
+    const seen = new Set([valid.id]);
+    for (const [t, s] of [
+      [Buffer.alloc(2, 1), Buffer.alloc(16, 1)],
+      [Buffer.alloc(17, 1), Buffer.alloc(7, 1)],
+      [Buffer.alloc(16, 0), Buffer.alloc(8, 0)],
+    ] as const) {
+      const got = ids(t, s);
+      assert.equal(got.trace_id, undefined, t.toString('hex'));
+      assert.equal(got.span_id, undefined, s.toString('hex'));
+      assert.ok(!seen.has(got.id), 'different ids hash apart');
+      seen.add(got.id);
+    }
+  });
+
   void it('refuses a __proto__ attribute key, naming the record', () => {
     const req: OtlpExportRequest = {
       resourceLogs: [
