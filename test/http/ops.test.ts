@@ -102,6 +102,34 @@ void describe('operations and live reads', () => {
     for (const path of ['/stats', '/topics', '/healthz', '/readyz', '/metrics', '/subscribe']) {
       assert.ok(doc.paths[path], `${path} is documented`);
     }
+    // Found by an outside probe comparing real answers with the document: parameters with a
+    // default were marked required, /metrics was JSON, /subscribe had no event stream and no
+    // Last-Event-ID, and /events's x-page-truncated was missing.
+    type Op = {
+      parameters?: { name: string; in: string; required?: boolean }[];
+      responses: Record<
+        string,
+        { content?: Record<string, unknown>; headers?: Record<string, unknown> }
+      >;
+    };
+    const op = (path: string): Op => doc.paths[path]?.get as unknown as Op;
+    const required = (path: string): string[] =>
+      (op(path).parameters ?? []).filter((p) => p.required === true).map((p) => p.name);
+    assert.deepEqual(required('/events'), []);
+    assert.deepEqual(required('/topics'), []);
+    assert.deepEqual(Object.keys(op('/metrics').responses['200']?.content ?? {}), [
+      'text/plain; version=0.0.4',
+    ]);
+    assert.deepEqual(Object.keys(op('/subscribe').responses['200']?.content ?? {}), [
+      'text/event-stream',
+    ]);
+    assert.ok(
+      (op('/subscribe').parameters ?? []).some(
+        (p) => p.in === 'header' && p.name === 'last-event-id',
+      ),
+      'Last-Event-ID is documented',
+    );
+    assert.ok(op('/events').responses['200']?.headers?.['x-page-truncated'], 'x-page-truncated');
     const docs = await fetch(`${t.url}/docs/`);
     assert.equal(docs.status, 200);
     const page = await docs.text();
