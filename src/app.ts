@@ -19,7 +19,7 @@ import { workerFaults } from './faults.js';
 import type { HttpContext, Intake } from './http/context.js';
 import { Changes } from './http/changes.js';
 import { createServer } from './http/server.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, MAX_TOPIC_LABELS } from './metrics.js';
 import type { Backend } from './ports/backend.js';
 import type { Delivery } from './ports/queue.js';
 import type { ApplyResult } from './ports/store.js';
@@ -94,9 +94,13 @@ export async function buildApp(config: Config, opts: AppOptions): Promise<App> {
   const intake: Intake = { accepting: true, rejected: 0 };
   const changes = new Changes();
   const closingController = new AbortController();
+  // The first topics by name get the metric labels (README "Metrics"); a store that cannot
+  // be read yet (cluster mode, PostgreSQL down) leaves them to arrival order.
+  const known = await store.topics({ limit: MAX_TOPIC_LABELS }).catch(() => []);
   const metrics = createMetrics(
     async () => (await queue.stats()).depth,
     () => store.counters(),
+    known.map((t) => t.topic),
   );
   const stats = createStatsView({
     backend,

@@ -41,9 +41,15 @@ export const MAX_TOPIC_LABELS = 1_000;
 export function createMetrics(
   queueDepth: () => Promise<number>,
   storeCounters: () => Promise<StoreCounters>,
+  /**
+   * The store's first MAX_TOPIC_LABELS topics by name at start: they keep their labels
+   * across restarts. Topics first seen later take the labels left, in the order they come
+   * (a label cannot move once a counter has it).
+   */
+  knownTopics: readonly string[] = [],
 ): Metrics {
   const registry = new Registry();
-  const labelled = new Set<string>();
+  const labelled = new Set<string>(knownTopics.slice(0, MAX_TOPIC_LABELS));
   const label = (topic: string): string => {
     if (labelled.has(topic)) return topic;
     if (labelled.size >= MAX_TOPIC_LABELS) return '_other';

@@ -198,3 +198,38 @@ void describe('operations and live reads', () => {
     assert.equal(((await res.json()) as { error: string }).error, 'invalid_query');
   });
 });
+
+// Found by an outside probe: labels went to the first 1,000 topics this process saw, so a
+// restart handed them to whichever topics published first (README: the first 1,000 by name).
+void describe('metric topic labels', () => {
+  void it('go to the store’s first 1,000 topics by name after a restart, later ones to _other', async () => {
+    const names = Array.from({ length: 1_005 }, (_, i) => `t${String(i).padStart(4, '0')}`);
+    const first = await startApp({});
+    const dataDir = first.dataDir;
+    try {
+      const events = names.map((topic) => makeEvent({ topic }));
+      assert.equal((await postJson(`${first.url}/publish?wait=true`, events)).status, 200);
+      await first.close({ keepDir: true });
+      const again = await startApp({}, { dataDir });
+      try {
+        // The last topic by name arrives first: it must not take a label.
+        for (const topic of ['t1004', 't0000', 't0999']) {
+          const res = await postJson(`${again.url}/publish?wait=true`, makeEvent({ topic }));
+          assert.equal(res.status, 200);
+        }
+        const text = await (await fetch(`${again.url}/metrics`)).text();
+        const received = (topic: string): RegExp =>
+          new RegExp(`^logsieve_events_received_total\\{topic="${topic}"\\} 1$`, 'm');
+        assert.match(text, received('t0000'));
+        assert.match(text, received('t0999'));
+        assert.match(text, received('_other'));
+        assert.doesNotMatch(text, /topic="t1004"/);
+      } finally {
+        await again.close();
+      }
+    } catch (err) {
+      await first.close().catch(() => undefined);
+      throw err;
+    }
+  });
+});
