@@ -37,8 +37,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   td.name { white-space:normal; overflow-wrap:anywhere; min-width:6rem; }
   th { color:var(--muted); font-weight:600; }
   td.payload { font-family: ui-monospace, monospace; font-size:.8rem; white-space:pre-wrap; word-break:break-all; max-width:40rem; }
-  select { max-width:100%; }
-  select, button { background:#10161c; color:var(--text); border:1px solid #2c3743; border-radius:4px; padding:.3rem .6rem; }
+  input { max-width:100%; width:16rem; }
+  input, button { background:#10161c; color:var(--text); border:1px solid #2c3743; border-radius:4px; padding:.3rem .6rem; }
   .bad { color:var(--warn); } .good { color:var(--ok); }
   #key-form { display:none; gap:.5rem; align-items:center; margin-left:auto; }
   #key-form.shown { display:flex; }
@@ -64,7 +64,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <tbody id="topics"></tbody></table>
   </section>
   <section class="wide">
-    <h2>Events <select id="topic-filter"><option value="">all topics</option></select>
+    <h2>Events <input id="topic-filter" list="topic-names" placeholder="all topics" spellcheck="false" aria-label="topic filter"><datalist id="topic-names"></datalist>
       <button id="newer">newest</button> <button id="older">older</button></h2>
     <table><thead><tr><th>offset</th><th>topic</th><th>event_id</th><th>timestamp</th><th>source</th><th>payload</th></tr></thead>
     <tbody id="events"></tbody></table>
@@ -100,7 +100,11 @@ export const DASHBOARD_HTML = `<!doctype html>
       if (key === keyNow()) askForKey(key ? 'the key was refused' : 'this server needs an API key');
       throw new Error('unauthorized');
     }
-    if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
+    if (!res.ok) {
+      const body = await res.json().catch(() => null);
+      const detail = body && Array.isArray(body.details) && body.details[0] ? ': ' + body.details[0].field + ' ' + body.details[0].message : '';
+      throw new Error(body && body.message ? body.message + detail : path + ': HTTP ' + res.status);
+    }
     return res.json();
   }
   $('key-form').addEventListener('submit', (e) => {
@@ -134,7 +138,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     const ok = s.received === s.unique_processed + s.duplicate_dropped + s.queue_depth;
     const items = [
       ['received', s.received], ['unique', s.unique_processed], ['duplicates', s.duplicate_dropped],
-      ['queue depth', s.queue_depth], ['rejected requests', s.rejected], ['topics', s.topics.length],
+      ['queue depth', s.queue_depth], ['rejected requests', s.rejected], ['topics', s.topics_total],
       ['stored', s.stored], ['expired', s.expired],
     ];
     $('counters').innerHTML = items.map(([k, v]) => '<div class="counter"><div class="v">' + fmt.format(v) +
@@ -176,9 +180,11 @@ export const DASHBOARD_HTML = `<!doctype html>
     g.fillText('max ' + fmt.format(Math.round(max)) + unit + ' · now ' + fmt.format(Math.round(values.at(-1) || 0)) + unit, 8, h - 4);
   }
 
+  let lastStats = null;
   async function poll() {
     try {
       const s = await api('stats');
+      lastStats = s;
       counters(s);
       const now = performance.now();
       history.push({ t: now, processed: s.unique_processed + s.duplicate_dropped, dup: s.duplicate_dropped });
@@ -202,14 +208,17 @@ export const DASHBOARD_HTML = `<!doctype html>
     const rows = await api('topics');
     $('topics').innerHTML = rows.map((t) => '<tr><td class="name">' + esc(t.topic) + '</td><td>' + fmt.format(t.unique) + '</td><td>' +
       fmt.format(t.duplicates) + '</td><td>' + fmt.format(t.stored) + '</td><td>' + (t.last_offset ?? '') + '</td><td>' + esc(t.last_processed_at ?? '') + '</td></tr>').join('');
-    const sel = $('topic-filter'), current = sel.value;
-    sel.innerHTML = '<option value="">all topics</option>' + rows.map((t) => '<option>' + esc(t.topic) + '</option>').join('');
-    sel.value = current;
+    // /topics answers the first page (1,000 names); the rest are counted, and any topic can
+    // be typed into the filter, which only suggests the names of this page.
+    const more = lastStats === null ? 0 : lastStats.topics_total - rows.length;
+    if (more > 0) $('topics').innerHTML += '<tr><td class="meta" colspan="6">… and ' + fmt.format(more) + ' more topics (GET /topics?after=' + esc(rows.at(-1).topic) + ')</td></tr>';
+    $('topic-names').innerHTML = rows.map((t) => '<option value="' + esc(t.topic) + '"></option>').join('');
   }
 
   async function events() {
     const q = new URLSearchParams({ order: 'desc', limit: '50' });
-    if ($('topic-filter').value) q.set('topic', $('topic-filter').value);
+    const topic = $('topic-filter').value.trim();
+    if (topic) q.set('topic', topic);
     if (before !== null) q.set('before', String(before));
     const rows = await api('events?' + q);
     $('events').innerHTML = rows.map((e) => '<tr><td>' + e.offset + '</td><td class="name">' + esc(e.topic) + '</td><td class="name">' + esc(e.event_id) +
@@ -217,7 +226,11 @@ export const DASHBOARD_HTML = `<!doctype html>
     $('older').dataset.next = rows.length ? String(rows.at(-1).offset) : '';
   }
 
-  $('topic-filter').addEventListener('change', () => { before = null; events(); });
+  // A typed name that is not a topic at all (400) says so instead of failing silently.
+  $('topic-filter').addEventListener('change', () => {
+    before = null;
+    events().catch((e) => { $('events').innerHTML = '<tr><td class="meta" colspan="6">' + esc(e.message) + '</td></tr>'; });
+  });
   $('newer').addEventListener('click', () => { before = null; events(); });
   $('older').addEventListener('click', () => { if ($('older').dataset.next) { before = Number($('older').dataset.next); events(); } });
   const quiet = (p) => p.catch(() => undefined);
