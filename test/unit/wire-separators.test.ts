@@ -33,11 +33,19 @@ void describe('names never hold a wire separator', () => {
   }
 
   void it('a validated payload is JSON text with no raw control character', () => {
+    // Controls are JSON escapes in a payload; lone surrogates are refused there too.
+    const controls = FORBIDDEN.filter((c) => c.isWellFormed());
     const [e] = validate(
-      makeEvent({ payload: { s: FORBIDDEN.join(''), [FORBIDDEN.join('')]: FORBIDDEN } }),
+      makeEvent({ payload: { s: controls.join(''), [controls.join('')]: controls } }),
     );
     assert.ok(e !== undefined);
     const raw = [...e.payload].filter((c) => (c.codePointAt(0) ?? 0) < 0x20);
     assert.deepEqual(raw, [], e.payload);
+    for (const lone of FORBIDDEN.filter((c) => !c.isWellFormed())) {
+      assert.throws(
+        () => validate(makeEvent({ payload: { s: `a${lone}b` } })),
+        (err: unknown) => err instanceof AppError && err.details.some((d) => d.field === 'payload'),
+      );
+    }
   });
 });
