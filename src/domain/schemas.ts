@@ -86,7 +86,10 @@ export const DEFAULT_QUERY_LIMIT = 1_000;
 
 export const EventsQuerySchema = Type.Object(
   {
-    topic: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH })),
+    // A name no topic can have is a bad parameter (400), not a filter that matches nothing.
+    topic: Type.Optional(
+      Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH, pattern: TOPIC_PATTERN }),
+    ),
     source: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH })),
     after: Type.Integer({
       minimum: 0,

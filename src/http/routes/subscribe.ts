@@ -19,7 +19,7 @@ import { Type } from '@sinclair/typebox';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../domain/errors.js';
-import { MAX_NAME_LENGTH } from '../../domain/schemas.js';
+import { MAX_NAME_LENGTH, TOPIC_PATTERN } from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
 import { SharedReads } from '../shared-reads.js';
 
@@ -53,7 +53,9 @@ function drainedWithin(raw: ServerResponse, closing: AbortSignal, ms: number): P
 
 const SubscribeQuerySchema = Type.Object(
   {
-    topic: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH })),
+    topic: Type.Optional(
+      Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH, pattern: TOPIC_PATTERN }),
+    ),
     after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
     access_token: Type.Optional(
       Type.String({ description: 'API key, for clients that cannot send headers (EventSource).' }),
