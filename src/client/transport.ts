@@ -228,9 +228,9 @@ export function responseError(res: Response): PublisherError {
   const summary = `${res.url}: HTTP ${res.status}${serverCode ? ` ${serverCode}` : ''}${message ? `: ${message}` : ''}`;
   if (res.status === 503 || res.status === 429 || res.status === 408) {
     // queue_full (backpressure) is decided before anything is written, and 408/429 refuse
-    // the work. Any other 503 ('unavailable') can follow a write whose outcome is unknown
-    // (a Redis reply lost to a timeout, a failed log write that reached the disk), so the
-    // events may have been taken after all.
+    // the work. logsieve answers an unknown outcome with 504 outcome_unknown (below), but a
+    // 503 'unavailable' may still come from a proxy in front of it, or from a failed log
+    // write that reached the disk, so the events may have been taken after all.
     return new AttemptError('unavailable', summary, {
       status: res.status,
       maybeDelivered: res.status === 503 && serverCode !== 'queue_full',

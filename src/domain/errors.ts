@@ -24,6 +24,8 @@ export const ERROR_STATUS = {
   queue_full: 503,
   unavailable: 503,
   timeout: 504,
+  /** The queue did not confirm a write it may have made: resending is safe (dedup). */
+  outcome_unknown: 504,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

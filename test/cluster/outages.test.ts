@@ -66,7 +66,11 @@ async function publish(
         await queue.enqueue(batch);
         break;
       } catch (err) {
-        assert.ok(err instanceof AppError && err.code === 'unavailable', String(err));
+        // 503: nothing of it was queued. 504: Redis may have run it; resending is safe.
+        assert.ok(
+          err instanceof AppError && (err.code === 'unavailable' || err.code === 'outcome_unknown'),
+          String(err),
+        );
         rejected++;
         await sleep(100);
       }
@@ -216,6 +220,52 @@ void describe('cluster outages under load', { skip: skip ?? false }, () => {
     } finally {
       await pipeline.stop();
       await dropPostgresSchema(DATABASE_URL, ns);
+      await redis.destroy();
+    }
+  });
+
+  // Found by an outside probe: a hung Redis (SIGSTOP) ran an ENQUEUE the command timeout had
+  // already answered with 503, which SPEC says means "nothing of that request is ever stored".
+  void it('a hung Redis: enqueue answers outcome_unknown (504), never 503, once the script was sent', async () => {
+    const redis = await privateRedis();
+    const ns = randomNamespace();
+    const queue = await openRedisQueue({
+      url: redis.url,
+      namespace: ns,
+      consumerName: 'hung',
+      claimIdleMs: 2_000,
+      queueMax: 100_000,
+      commandTimeoutMs: 300,
+    });
+    try {
+      const [warm = [], batch = []] = workload(2, 5);
+      // Loads the ENQUEUE script: a hung Redis then has a script to run when it wakes.
+      await queue.enqueue(warm);
+      process.kill(redis.pid(), 'SIGSTOP');
+      let err: unknown = null;
+      try {
+        await queue.enqueue(batch);
+      } catch (e) {
+        err = e;
+      } finally {
+        process.kill(redis.pid(), 'SIGCONT');
+      }
+      assert.ok(err instanceof AppError, String(err));
+      assert.equal(err.code, 'outcome_unknown');
+      assert.equal(err.status, 504);
+      assert.ok(err.retryAfter !== undefined && err.retryAfter > 0);
+      // Redis ran it after all: exactly what 504 allows, and what 503 must never hide.
+      let received = 0;
+      for (let i = 0; i < 50 && received <= warm.length; i++) {
+        received = (await queue.stats().catch(() => ({ received: 0 }))).received;
+        if (received <= warm.length) await sleep(100);
+      }
+      assert.equal(received, warm.length + batch.length);
+      // A Redis that refuses connections is still a plain 503: nothing was sent.
+      await redis.stop('SIGKILL');
+      await assert.rejects(queue.enqueue(batch), { code: 'unavailable' });
+    } finally {
+      await queue.close().catch(() => undefined);
       await redis.destroy();
     }
   });

@@ -67,6 +67,8 @@ export interface RedisQueue extends Queue {
 export const GROUP = 'workers';
 const ACK_CHUNK = 5_000;
 const RETRY_AFTER_S = 1;
+/** ioredis's rejection of a command it never wrote (no connection, offline queue off). */
+const NOT_SENT = "Stream isn't writeable and enableOfflineQueue options is false";
 
 export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueue> {
   const blockMs = opts.blockMs ?? 1_000;
@@ -112,6 +114,21 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
       retryAfter: RETRY_AFTER_S,
       cause,
     });
+  /**
+   * An ENQUEUE that failed after it was sent: a command timeout (a hung Redis runs it when
+   * it wakes) or a connection lost before the reply. SPEC's 503 promises that nothing of the
+   * request is ever stored, which nobody can promise here, so this is a 504: the events may
+   * be queued, and sending them again is safe (duplicates are dropped). Only a command the
+   * client never wrote (no connection: enableOfflineQueue is off) is a 503.
+   */
+  const enqueueFailure = (cause: unknown): AppError =>
+    cause instanceof Error && cause.message === NOT_SENT
+      ? unavailable(cause)
+      : new AppError(
+          'outcome_unknown',
+          'the queue (Redis) did not confirm the write: the events may have been queued; sending them again is safe (duplicates are dropped)',
+          { retryAfter: RETRY_AFTER_S, cause },
+        );
 
   async function getReader(): Promise<Redis> {
     if (reader !== null) return reader;
@@ -266,7 +283,7 @@ export async function openRedisQueue(opts: RedisQueueOptions): Promise<RedisQueu
         if (err instanceof Error && err.message.startsWith('ENQUEUE:')) {
           throw new AppError('internal', err.message, { cause: err });
         }
-        throw unavailable(err);
+        throw enqueueFailure(err);
       }
       if (!Array.isArray(reply)) throw new AppError('internal', 'unexpected reply from ENQUEUE');
       const [status, ...rest] = reply as unknown[];
