@@ -118,7 +118,9 @@ export async function createServer(
       ctx.intake.rejected++;
       ctx.metrics.rejected(error.code);
     }
-    if (error.status >= 500 && error.code !== 'queue_full' && error.code !== 'unavailable') {
+    // Outages answer every request the same way (503/504 with Retry-After, /readyz false):
+    // one log line per request would flood the log while they last.
+    if (error.status >= 500 && !OUTAGE_CODES.has(error.code)) {
       request.log.error({ err: error.cause ?? err, url: redactUrl(request.url) }, 'request failed');
     }
     return sendError(reply, error);
@@ -250,6 +252,7 @@ function utf8Body(request: FastifyRequest, body: Buffer): string {
 }
 
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+const OUTAGE_CODES: ReadonlySet<string> = new Set(['queue_full', 'unavailable', 'outcome_unknown']);
 
 /** The charset parameter of a Content-Type, lowercased and unquoted; null when absent. */
 function charsetOf(contentType: string | undefined): string | null {
