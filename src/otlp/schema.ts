@@ -14,7 +14,7 @@
  * - OTLP JSON (the protobuf JSON mapping plus OTLP's rules): lowerCamelCase names, 64-bit
  *   integers as strings or numbers, enums as numbers, and trace/span ids as HEX (not the
  *   base64 of the generic mapping). json.ts checks every value against those rules and
- *   hands `fromObject` exact values (ids as bytes, 64-bit integers as Longs); unknown fields
+ *   hands `fromObject` exact values (ids as bytes, 64-bit integers as decimal text); unknown fields
  *   are ignored, as the OTLP spec requires of receivers.
  * Nesting deeper than protobufjs's recursion limit (100 message levels, protoc's default) is
  * refused in both encodings, which also bounds the recursion of the mapping.
