@@ -9,7 +9,11 @@
 //   DIR holds a build (DIR/dist/src/adapters/sqlite/store.js and DIR/node_modules).
 //   SHAPE=o1 makes the events look like what POST /v1/logs stores for bench/otlp.ts's records
 //   (a `sha256:` content-hash id, so random dedup keys; a ~280-byte payload; one source per
-//   topic) instead of W1's; BATCH=N sets the batch size (default 2,000).
+//   topic) instead of W1's; BATCH=N sets the batch size (default 2,000); ORDERED=1 gives W1's
+//   events ids that share their first 8 bytes within a run (`w1-<run>-<i>`, as bench/load.ts
+//   makes them) instead of random UUIDs; PRELOAD=N applies N more unique events of the same
+//   shape before the timing starts, so the key store is that large (random keys then land on
+//   any of its pages, as in a server that has run a while).
 // Within a child: one warm-up store of EVENTS events (not reported), then one measured one.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -20,6 +24,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const BATCH = Number(process.env.BATCH ?? 2_000);
 const O1 = process.env.SHAPE === 'o1';
+const ORDERED = process.env.ORDERED === '1';
+const PRELOAD = Number(process.env.PRELOAD ?? 0);
 
 if (process.argv[2] === '--child') {
   const [, , , dir, eventsArg] = process.argv;
@@ -28,9 +34,10 @@ if (process.argv[2] === '--child') {
     pathToFileURL(join(dir, 'dist/src/adapters/sqlite/store.js')).href
   );
   const topics = ['login', 'order', 'payment', 'app/prod/api'];
-  const run = () => {
+  let runs = 0;
+  const makeUnique = (uniqueCount) => {
     const unique = [];
-    const uniqueCount = Math.round(events * 0.7);
+    const tag = `${++runs}${Math.random().toString(36).slice(2, 8)}`;
     for (let i = 0; i < uniqueCount; i++) {
       const topic = topics[i % 4];
       const timestamp = new Date(Date.UTC(2025, 9, 24, 0, 0, 0, i)).toISOString();
@@ -53,13 +60,18 @@ if (process.argv[2] === '--child') {
             }
           : {
               topic,
-              event_id: randomUUID(),
+              event_id: ORDERED ? `w1-${tag}-${i}` : randomUUID(),
               timestamp,
               source: `svc-${i % 7}`,
               payload: JSON.stringify({ user: `u${i % 1000}`, amount: i % 997, tags: ['a', 'b'] }),
             },
       );
     }
+    return unique;
+  };
+  const run = () => {
+    const uniqueCount = Math.round(events * 0.7);
+    const unique = makeUnique(uniqueCount);
     const all = [...unique];
     while (all.length < events) all.push(unique[Math.floor(Math.random() * uniqueCount)]);
     for (let i = all.length - 1; i > 0; i--) {
@@ -73,6 +85,15 @@ if (process.argv[2] === '--child') {
     );
     const tmp = mkdtempSync(join(tmpdir(), 'apply-ab-'));
     const store = openSqliteStore({ file: join(tmp, 'events.db') });
+    if (PRELOAD > 0) {
+      const before = JSON.parse(
+        JSON.stringify(
+          makeUnique(PRELOAD).map((event, i) => ({ id: String(events + i + 1), event })),
+        ),
+      );
+      for (let i = 0; i < before.length; i += BATCH)
+        store.applySync(before.slice(i, i + BATCH), new Date());
+    }
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     let stored = 0;

@@ -54,7 +54,7 @@ async function seedStore(dataDir: string, n: number): Promise<void> {
       INSERT INTO topics (topic, unique_count, duplicates, stored, last_offset, last_processed_at)
       SELECT topic, count(*), 0, count(*), max("offset"), '2025-10-24T00:00:01.000Z'
       FROM events GROUP BY topic;
-      UPDATE counters SET unique_processed = ${n}, stored = ${n}, last_offset = ${n},
+      UPDATE counters SET unique_processed = ${n}, stored = ${n}, last_offset = ${n}, keys_offset = ${n},
         stored_bytes = (SELECT sum(octet_length(topic) + octet_length(event_id)
           + octet_length(timestamp) + octet_length(source) + octet_length(payload)) FROM events);`);
   } finally {

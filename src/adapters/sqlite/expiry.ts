@@ -87,6 +87,11 @@ export class SqliteExpiry {
     private readonly duringExpiry?: () => void,
     /** The store's bucket size (rows); buckets above twice it are trimmed before a drop. */
     private readonly bucketRows: number = BUCKET_MAX_ROWS,
+    /**
+     * Called in the step's transaction before the floor moves to `floor`: the store writes the
+     * keys it holds in memory (recent-keys.ts) while their event rows can still give them back.
+     */
+    private readonly beforeFloorMoves: (floor: number) => void = () => undefined,
   ) {
     this.catalogue = db
       .prepare<[], [number, number]>('SELECT n, first_offset FROM buckets ORDER BY n')
@@ -160,6 +165,7 @@ export class SqliteExpiry {
         }
       }
       if (expired > 0) {
+        this.beforeFloorMoves(floor);
         this.expireCounters.run({ rows: expired, bytes, floor });
         for (const [topic, n] of perTopic) this.expireTopic.run(n, topic);
         changed = true;

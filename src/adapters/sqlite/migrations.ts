@@ -131,4 +131,14 @@ export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sq
       WHERE id = 1;
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- Recent keys (recent-keys.ts): every event at or below keys_offset has its key in
+      -- dedup_keys; the keys of the events above it are held in memory and rebuilt from their
+      -- rows at open. Every key of a store before this schema is in dedup_keys already.
+      ALTER TABLE counters ADD COLUMN keys_offset INTEGER NOT NULL DEFAULT 0;
+      UPDATE counters SET keys_offset = last_offset WHERE id = 1;
+    `,
+  },
 ];

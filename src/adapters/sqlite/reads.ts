@@ -69,6 +69,7 @@ export class SqliteReads {
   private readonly catalogue: Statement<[], [number, number]>;
   private readonly floorOf: Statement<[], number>;
   private readonly keyOffset: Statement<[Buffer], number>;
+  private readonly keysOffsetOf: Statement<[], number>;
   private readonly topicsAfter: Statement<[string, number], TopicSummary>;
   private readonly topicsFirst: Statement<[number], TopicSummary>;
   private readonly countTopics: Statement<[], number>;
@@ -80,6 +81,9 @@ export class SqliteReads {
       .prepare<[], [number, number]>('SELECT n, first_offset FROM buckets ORDER BY n')
       .raw();
     this.floorOf = db.prepare<[], number>('SELECT floor_offset FROM counters WHERE id = 1').pluck();
+    this.keysOffsetOf = db
+      .prepare<[], number>('SELECT keys_offset FROM counters WHERE id = 1')
+      .pluck();
     // The events tables have no (topic, event_id) index: /events/:topic/:event_id goes
     // through the key store, then the bucket holding the key's offset.
     this.keyOffset = db
@@ -154,7 +158,7 @@ export class SqliteReads {
   get(topic: string, eventId: string): StoredEvent | null {
     return this.snapshot(() => {
       const offset = this.keyOffset.get(dedupKeyHash(topic, eventId));
-      if (offset === undefined) return null;
+      if (offset === undefined) return this.recent(topic, eventId);
       const { buckets, floor } = this.live();
       const bucket = offset > floor ? bucketOf(buckets, offset) : undefined;
       if (bucket === undefined) return null;
@@ -165,6 +169,26 @@ export class SqliteReads {
       ).get(offset);
       return row !== undefined && row.topic === topic && row.event_id === eventId ? row : null;
     });
+  }
+
+  /**
+   * An event whose key the writer still holds in memory (recent-keys.ts): above keys_offset,
+   * found by the (topic, offset) index among that topic's newest rows (at most
+   * RECENT_KEYS_MAX plus a batch of them); call inside `snapshot`.
+   */
+  private recent(topic: string, eventId: string): StoredEvent | null {
+    const { buckets, floor } = this.live();
+    const lo = Math.max(this.keysOffsetOf.get() ?? 0, floor);
+    for (const b of bucketsBetween(buckets, lo, Number.POSITIVE_INFINITY)) {
+      const t = bucketTable(b.n);
+      const row = this.statement(
+        b.n,
+        `SELECT ${EVENT_COLUMNS} FROM ${t} INDEXED BY ${t}_by_topic
+         WHERE topic = ? AND "offset" > ? AND event_id = ? LIMIT 1`,
+      ).get(topic, lo, eventId);
+      if (row !== undefined) return row;
+    }
+    return null;
   }
 
   topicCount(): number {
