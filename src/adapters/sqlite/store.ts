@@ -48,7 +48,14 @@ import type {
   TopicSummary,
 } from '../../ports/store.js';
 import { SqliteExpiry, type SqliteExpiryStep } from './expiry.js';
-import { BUCKET_MAX_ROWS, bucketDue, bucketTable, createBucket, type Bucket } from './buckets.js';
+import {
+  BUCKET_MAX_ROWS,
+  bucketDue,
+  bucketsBetween,
+  bucketTable,
+  createBucket,
+  type Bucket,
+} from './buckets.js';
 import { countersAfterApply, DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import Database from './driver.js';
@@ -223,9 +230,8 @@ export class SqliteStore implements Store {
   private readonly recent = new RecentKeys();
   /** counters.keys_offset as committed. */
   private keysOffset: number;
-  /** A flush ran in the open transaction: the held keys go once it commits. */
-  private flushedInTx = false;
-  private flushedUpTo = 0;
+  /** The keys_offset a flush in the open transaction wrote (the held keys go once it commits). */
+  private flushedUpTo: number | null = null;
   /** Inserts into the current bucket; replaced when a new bucket starts. */
   private insertEvent: Statement<[number, string, string, string, string, string, string]>;
   /** The bucket being written, and the processed_at (ms) of its first event. */
@@ -350,11 +356,8 @@ export class SqliteStore implements Store {
       .raw();
     this.kept.push(buckets);
     const key = Buffer.allocUnsafe(DEDUP_KEY_BYTES);
-    const all = buckets.all();
-    for (let i = 0; i < all.length; i++) {
-      const [n] = all[i] as [number, number];
-      const next = all[i + 1];
-      if (next !== undefined && next[1] - 1 <= this.keysOffset) continue;
+    const live = buckets.all().map(([n, first]) => ({ n, first }));
+    for (const { n } of bucketsBetween(live, this.keysOffset, Number.POSITIVE_INFINITY)) {
       const rows = this.db
         .prepare<[number], [number, string, string, string]>(
           `SELECT "offset", topic, event_id, processed_at FROM ${bucketTable(n)}
@@ -398,18 +401,17 @@ export class SqliteStore implements Store {
       this.insertKey.run(one[0] as Buffer, one[1] as number, one[2] as number);
     }
     this.setKeysOffset.run(upTo);
-    this.flushedInTx = true;
     this.flushedUpTo = upTo;
   }
 
   /** After a transaction: keep (committed) or undo (rolled back) what it did to the held keys. */
   private settle(committed: boolean): void {
-    if (committed && this.flushedInTx) {
+    if (committed && this.flushedUpTo !== null) {
       this.recent.clear();
       this.keysOffset = this.flushedUpTo;
     } else if (committed) this.recent.commit();
     else this.recent.rollback();
-    this.flushedInTx = false;
+    this.flushedUpTo = null;
   }
 
   /** Expiry is about to retain only the events above `floor`: their keys must be stored first. */
