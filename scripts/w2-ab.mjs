@@ -25,6 +25,7 @@ const results = await interleave(
     const target = before.unique_processed + before.duplicate_dropped + EVENTS;
     const bodies = makeEvents(EVENTS, 0.2, tag).map((e) => Buffer.from(JSON.stringify(e)));
     const cpu0 = cpuTicks(child.pid);
+    const client0 = process.cpuUsage();
     const started = performance.now();
     // Polled from the last response on (autocannon itself returns only on its 1-second tick):
     // polling while the load runs cost W2 9-24 % of its rate (BENCHMARKS.md, "W2, session 6").
@@ -35,6 +36,7 @@ const results = await interleave(
     if (processed === undefined) throw new Error(`${r.requests} of ${EVENTS} answered`);
     const endToEnd = EVENTS / (((await processed) - started) / 1000);
     const cpu1 = cpuTicks(child.pid);
+    const client = process.cpuUsage(client0);
     return {
       rps: Math.round(r.requests / r.seconds),
       e2e: Math.round(endToEnd),
@@ -43,6 +45,9 @@ const results = await interleave(
       // threadTicks units (10 ms) -> µs per request
       cpuMain: ((cpu1.main - cpu0.main) * 10_000) / EVENTS,
       cpuAll: ((cpu1.all - cpu0.all) * 10_000) / EVENTS,
+      // The load generator's own CPU (autocannon and the poller, this process): on a 2-core
+      // machine it shares the cores with the server.
+      cpuClient: (client.user + client.system) / EVENTS,
     };
   },
 );
@@ -52,6 +57,6 @@ for (const [name, rs] of results) {
     `${name}: req/s ${col('rps').join(',')} median ${median(col('rps'))} | end to end median ` +
       `${median(col('e2e'))} events/s | p99 ms ${col('p99').join(',')} | non-2xx ` +
       `${col('non2xx').reduce((a, b) => a + b, 0)} | CPU µs/req main ${median(col('cpuMain')).toFixed(1)}, ` +
-      `process ${median(col('cpuAll')).toFixed(1)}`,
+      `process ${median(col('cpuAll')).toFixed(1)}, load generator ${median(col('cpuClient')).toFixed(1)}`,
   );
 }

@@ -18,7 +18,7 @@ import { copyFile, link, mkdir, open, readFile, rename, writeFile } from 'node:f
 import { basename, dirname, join } from 'node:path';
 import { HEADER_BYTES, writeHeader } from './frame.js';
 import { LOST_FILE } from './queue.js';
-import { salvageSegment, type RecordPos } from './scan.js';
+import { salvageSegment, zeroTailStart, type RecordPos } from './scan.js';
 import { firstSeqOf, segmentNames, syncDir } from './segments.js';
 
 export interface SalvagedSegment {
@@ -77,7 +77,9 @@ export async function salvageQueueLog(
     const nextName = names[index + 1];
     // Every seq up to the next segment's first was written to this one.
     const lastPossible = nextName === undefined ? null : firstSeqOf(nextName) - 1;
-    const buf = await readFile(path);
+    const raw = await readFile(path);
+    // The newest segment may end in the writer's zero-filled runway: no record is there.
+    const buf = nextName === undefined ? raw.subarray(0, zeroTailStart(raw)) : raw;
     const result = salvageSegment(buf, Math.max(nextSeq, firstSeq));
     const records = result.records;
     if (result.damaged.length > 0) {

@@ -40,6 +40,17 @@ export interface Scan {
   readonly damage: (Damage & { readonly torn: boolean }) | null;
 }
 
+/**
+ * Where the NUL bytes that end `buf` begin (its length if it ends otherwise). The newest
+ * segment may end in the writer's zero-filled runway (writer.ts); a record or frame always
+ * ends in a newline, so no record byte is ever taken for it.
+ */
+export function zeroTailStart(buf: Buffer): number {
+  let end = buf.length;
+  while (end > 0 && buf[end - 1] === 0) end--;
+  return end;
+}
+
 export function formatOf(buf: Buffer): Format {
   for (const byte of buf) {
     if (byte === 0) continue;

@@ -15,7 +15,7 @@ import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { Delivery } from '../../ports/queue.js';
 import { decodeRecordBytes } from './codec.js';
-import { scanSegment, type Format } from './scan.js';
+import { scanSegment, zeroTailStart, type Format } from './scan.js';
 
 const NAME = /^(\d{20})\.log$/;
 
@@ -98,10 +98,12 @@ export async function recoverSegments(
     const path = join(dir, name);
     const firstSeq = firstSeqOf(name);
     // Bytes, never text: positions are byte offsets, and invalid UTF-8 must stay visible.
-    const buf = await readFile(path);
+    const raw = await readFile(path);
+    const last = index === names.length - 1;
+    // Only the newest segment is written to, so only it may end in the writer's runway.
+    const buf = last ? raw.subarray(0, zeroTailStart(raw)) : raw;
     const scan = scanSegment(buf, Math.max(nextSeq, firstSeq));
     if (scan.damage !== null) {
-      const last = index === names.length - 1;
       if (!last || !scan.damage.torn) {
         throw new QueueLogDamage(path, scan.damage.pos, scan.damage.why);
       }
@@ -109,8 +111,10 @@ export async function recoverSegments(
         { path, at: scan.end, bytes: buf.length - scan.end },
         'cutting unacknowledged writes at the end of the queue log',
       );
-      await cut(path, scan.end);
     }
+    // Unacknowledged writes, and the runway's zeros after a crash: the writer appends at the
+    // end of the records and keeps its own runway.
+    if (scan.end < raw.length) await cut(path, scan.end);
     const segment: Segment = {
       path,
       firstSeq,
