@@ -59,10 +59,10 @@ const RUNWAY_BYTES = 64 * 1024;
 const ZEROS = Buffer.alloc(RUNWAY_BYTES);
 /**
  * Appends smaller than this wait for the end of their I/O phase (see the header). Under W2
- * (single events, 16 connections) a write then carries ~9 requests instead of ~4, and with
- * the runway W2 ran 23 % faster at 17-27 % less CPU per request (BENCHMARKS.md, "W2,
- * session 9"). A group this large (W1's ~65 KB requests) gains nothing from waiting and
- * starts at once, as before.
+ * (single events, 16 connections) a write then carries 4-6 requests instead of ~4, and with
+ * the runway W2 ran 19-23 % faster at 20-27 % less CPU per request (BENCHMARKS.md, "W2,
+ * session 9"). A group this large (W1's ~65 KB requests) starts at once, as before; W1 was
+ * measured unchanged so.
  */
 const PHASE_GROUP_BYTES = 16 * 1024;
 
