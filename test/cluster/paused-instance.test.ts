@@ -84,19 +84,25 @@ void describe('a paused aggregator instance', { skip: skip ?? false }, () => {
     await db.connect();
     const pid = paused.child.pid;
     assert.ok(pid !== undefined);
+    // Outside the try: a failed assertion must stop the publisher too, or its loop keeps
+    // this file's process (and the whole suite) running after the test has failed.
+    let publishing = true;
+    let publisher: Promise<void> = Promise.resolve();
     try {
       const load = new RecordingLoad({ seed: 12, run: `pause-${namespace}`, duplicateShare: 0.3 });
-      let publishing = true;
-      const publisher = (async () => {
+      publisher = (async () => {
         while (publishing) {
           await load.send(other.url, load.nextBatch());
           await sleep(5);
         }
       })();
 
-      // Stop the instance at a moment it holds entries no apply has committed.
+      // Stop the instance at a moment it holds entries no apply has committed. Each attempt
+      // is a chance, not a certainty (its workers may all be between batches), and a loaded
+      // machine (the whole suite, two files at a time) makes fewer: 20 attempts once missed
+      // every time in CI, 60 bound this at ~30 s.
       let caught = 0;
-      for (let attempt = 0; attempt < 20 && caught === 0; attempt++) {
+      for (let attempt = 0; attempt < 60 && caught === 0; attempt++) {
         await sleep(300);
         process.kill(pid, 'SIGSTOP');
         await sleep(200); // statements already sent to PostgreSQL finish without it
@@ -161,6 +167,8 @@ void describe('a paused aggregator instance', { skip: skip ?? false }, () => {
       assert.equal(there.unique_processed, idle.unique_processed);
       assert.equal(there.duplicate_dropped, idle.duplicate_dropped);
     } finally {
+      publishing = false;
+      await publisher.catch(() => undefined);
       try {
         process.kill(pid, 'SIGCONT');
       } catch {
