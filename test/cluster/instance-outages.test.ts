@@ -81,10 +81,13 @@ void describe('aggregator instances through service outages', { skip: skip ?? fa
     const redis = await privateRedis();
     const namespace = randomNamespace();
     const cluster = await startInstances(redis.url, DATABASE_URL, namespace);
+    // Outside the try: a failed assertion must stop the publishers too, or their loops keep
+    // this file's process (and the whole suite) running after the test has failed.
+    let stopped = false;
+    let publishing: Promise<unknown> = Promise.resolve();
     try {
       const load = new RecordingLoad({ seed: 3, run: `redis-${namespace}`, duplicateShare: 0.3 });
-      let stopped = false;
-      const publishing = loadUntil(load, cluster.urls, () => stopped);
+      publishing = loadUntil(load, cluster.urls, () => stopped);
       await sleep(700);
       await redis.stop('SIGKILL');
       const url = cluster.urls[0] ?? '';
@@ -107,6 +110,8 @@ void describe('aggregator instances through service outages', { skip: skip ?? fa
       console.log(`redis outage (instances): 503 after ${ms} ms`);
       await assertAckedStoredOnce(load, cluster.urls);
     } finally {
+      stopped = true;
+      await publishing.catch(() => undefined);
       await cluster.stop();
       await dropPostgresSchema(DATABASE_URL, namespace);
       await redis.destroy();
@@ -117,10 +122,12 @@ void describe('aggregator instances through service outages', { skip: skip ?? fa
     const pg = await privatePostgres();
     const namespace = randomNamespace();
     const cluster = await startInstances(REDIS_URL, pg.url, namespace);
+    // As above: the publishers stop however the test ends.
+    let stopped = false;
+    let publishing: Promise<unknown> = Promise.resolve();
     try {
       const load = new RecordingLoad({ seed: 5, run: `pg-${namespace}`, duplicateShare: 0.3 });
-      let stopped = false;
-      const publishing = loadUntil(load, cluster.urls, () => stopped);
+      publishing = loadUntil(load, cluster.urls, () => stopped);
       await sleep(700);
       await pg.stop('immediate');
       const url = cluster.urls[0] ?? '';
@@ -140,6 +147,8 @@ void describe('aggregator instances through service outages', { skip: skip ?? fa
       console.log(`postgres outage (instances): /events 503 after ${ms} ms`);
       await assertAckedStoredOnce(load, cluster.urls);
     } finally {
+      stopped = true;
+      await publishing.catch(() => undefined);
       await cluster.stop();
       await dropRedisNamespace(REDIS_URL, namespace);
       await pg.destroy();
