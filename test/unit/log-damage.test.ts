@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { encodeRecord } from '../../src/adapters/log/codec.js';
-import { HEADER_BYTES, writeHeader } from '../../src/adapters/log/frame.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
 import { salvageQueueLog } from '../../src/adapters/log/salvage.js';
 import { segmentPath } from '../../src/adapters/log/segments.js';
 import type { AcceptedEvent } from '../../src/domain/event.js';
 import { makeDataDir, removeDir } from '../helpers/tmp.js';
+import { drainIds, frame } from '../helpers/log-queue.js';
 
 const log = pino({ level: 'silent' });
 
@@ -34,27 +34,6 @@ const open = (dir: string, hotBytes?: number): Promise<LogQueue> =>
     isApplied: () => false,
     ...(hotBytes === undefined ? {} : { hotBytes }),
   });
-
-/** Takes and acks everything queued; returns the event ids in order. */
-async function drainIds(q: LogQueue): Promise<string[]> {
-  const ids: string[] = [];
-  while (q.statsNow().depth > 0) {
-    const lease = await q.take(1000);
-    if (lease === null) break;
-    ids.push(...lease.deliveries.map((d) => d.event.event_id));
-    await q.ack(lease);
-  }
-  return ids;
-}
-
-/** One frame as the writer writes it. */
-function frame(lines: string): Buffer {
-  const body = Buffer.from(lines);
-  const buf = Buffer.alloc(HEADER_BYTES + body.length);
-  body.copy(buf, HEADER_BYTES);
-  writeHeader(buf, body.length);
-  return buf;
-}
 
 /** A segment as the unframed writer before format 2 left it: bare record lines. */
 const legacyLines = (from: number, n: number): string =>

@@ -7,33 +7,17 @@ import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { HEADER_BYTES, writeHeader } from '../../src/adapters/log/frame.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
 import type { AppError } from '../../src/domain/errors.js';
 import type { AcceptedEvent } from '../../src/domain/event.js';
 import type { Lease } from '../../src/ports/queue.js';
 import { makeDataDir, removeDir, sleep } from '../helpers/tmp.js';
+import { frame, logEvent as ev } from '../helpers/log-queue.js';
 
 const log = pino({ level: 'silent' });
 
-const ev = (i: number): AcceptedEvent => ({
-  topic: 't',
-  event_id: `e${i}`,
-  timestamp: '2025-10-24T00:00:00.000Z',
-  source: 's',
-  payload: JSON.stringify({ i, pad: 'x'.repeat(40) }),
-});
 const range = (from: number, n: number): AcceptedEvent[] =>
   Array.from({ length: n }, (_, k) => ev(from + k));
-
-/** One checksummed frame holding `lines`, as the writer writes it. */
-function frame(lines: string): Buffer {
-  const body = Buffer.from(lines);
-  const buf = Buffer.alloc(HEADER_BYTES + body.length);
-  body.copy(buf, HEADER_BYTES);
-  writeHeader(buf, body.length);
-  return buf;
-}
 
 /** One test's own queue directory and applied-set, so every test can run alone. */
 interface Fixture {

@@ -11,27 +11,10 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { HEADER_BYTES, writeHeader } from '../../src/adapters/log/frame.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
 import { salvageQueueLog } from '../../src/adapters/log/salvage.js';
-import type { AcceptedEvent } from '../../src/domain/event.js';
 import { makeDataDir, removeDir, sleep } from '../helpers/tmp.js';
-
-const ev = (i: number): AcceptedEvent => ({
-  topic: 't',
-  event_id: `e${i}`,
-  timestamp: '2025-10-24T00:00:00.000Z',
-  source: 's',
-  payload: JSON.stringify({ i, pad: 'x'.repeat(40) }),
-});
-
-function frame(lines: string): Buffer {
-  const body = Buffer.from(lines);
-  const buf = Buffer.alloc(HEADER_BYTES + body.length);
-  body.copy(buf, HEADER_BYTES);
-  writeHeader(buf, body.length);
-  return buf;
-}
+import { drainIds, frame, logEvent as ev } from '../helpers/log-queue.js';
 
 /** A logger whose lines the test can read. */
 function capture(): { log: pino.Logger; lines: string[] } {
@@ -66,18 +49,6 @@ async function runwayIn(file: string): Promise<Buffer> {
     await sleep(10);
   }
   assert.fail(`no zero-filled runway appeared after the records of ${file}`);
-}
-
-/** Takes and acks everything queued; returns the event ids in order. */
-async function drainIds(q: LogQueue): Promise<string[]> {
-  const ids: string[] = [];
-  while (q.statsNow().depth > 0) {
-    const lease = await q.take(1000);
-    if (lease === null) break;
-    ids.push(...lease.deliveries.map((d) => d.event.event_id));
-    await q.ack(lease);
-  }
-  return ids;
 }
 
 void describe('queue log runway', () => {

@@ -13,16 +13,8 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { FRAME_MARK, HEADER_BYTES } from '../../src/adapters/log/frame.js';
 import { openLogQueue, type LogQueue } from '../../src/adapters/log/queue.js';
-import type { AcceptedEvent } from '../../src/domain/event.js';
 import { makeDataDir, removeDir } from '../helpers/tmp.js';
-
-const ev = (i: number, pad = 40): AcceptedEvent => ({
-  topic: 't',
-  event_id: `e${i}`,
-  timestamp: '2025-10-24T00:00:00.000Z',
-  source: 's',
-  payload: JSON.stringify({ i, pad: 'x'.repeat(pad) }),
-});
+import { drainIds, logEvent as ev } from '../helpers/log-queue.js';
 
 const open = (dir: string): Promise<LogQueue> =>
   openLogQueue({ dir, queueMax: 10_000, log: pino({ level: 'silent' }), isApplied: () => false });
@@ -49,18 +41,6 @@ async function frames(dir: string): Promise<number[]> {
  * back, and so group, whatever the test appends next.
  */
 const landed = (q: LogQueue): Promise<unknown> => q.enqueue([ev(-1)]);
-
-/** Takes and acks everything queued; returns the event ids in order. */
-async function drainIds(q: LogQueue): Promise<string[]> {
-  const ids: string[] = [];
-  while (q.statsNow().depth > 0) {
-    const lease = await q.take(1000);
-    if (lease === null) break;
-    ids.push(...lease.deliveries.map((d) => d.event.event_id));
-    await q.ack(lease);
-  }
-  return ids;
-}
 
 void describe('queue log writer, small groups', () => {
   void it('writes every append made in one turn of the event loop in one frame', async () => {
