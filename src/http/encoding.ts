@@ -9,7 +9,8 @@
  *
  * Outcomes: no encoding or `identity` -> the body as sent; `gzip`/`x-gzip`/`deflate` ->
  * inflated; any other encoding (or a list of several) -> 415 `unsupported_encoding`; a
- * truncated or corrupt stream -> 400 `invalid_encoding`; more than the limit -> 413.
+ * truncated or corrupt stream -> 400 `invalid_encoding`; more than the limit inflated, or a
+ * Content-Length over it (refused unread, as a plain body is) -> 413.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Readable } from 'node:stream';
@@ -57,6 +58,12 @@ export function contentDecoder(limit: number): PreParsingHook {
           `Content-Encoding "${String(request.headers['content-encoding'])}" is not supported; send gzip, deflate or no encoding`,
         ),
       );
+      return;
+    }
+    // Fastify refuses a body whose Content-Length (compressed bytes) is over the limit before
+    // reading it: left as sent, nothing inflates what is never read.
+    if (Number(request.headers['content-length']) > limit) {
+      done(null, payload);
       return;
     }
     done(null, inflating(payload, encoding, limit));
@@ -127,6 +134,11 @@ function inflating(payload: Readable, encoding: 'gzip' | 'deflate', limit: numbe
     () => inflater?.bytesWritten ?? 0,
     () => fail(new AppError('body_too_large', `the inflated body is larger than ${limit} bytes`)),
   );
+  // Fastify listens for the limiter's errors only once it reads the body. A request refused
+  // before that (415 for its content type) has its answer already: an error of the inflater
+  // then has no one to tell, and must not be an unhandled 'error' event, which ends the
+  // process (found by an outside probe).
+  limiter.on('error', () => undefined);
 
   const start = (first: Buffer): void => {
     const z =
