@@ -211,17 +211,21 @@ export async function publishCommand(argv: readonly string[], io: Io): Promise<n
   const sendMs = performance.now() - started;
   progress?.stop();
 
+  // Read after the run even when it could not be read before (the aggregator came up late):
+  // the report shows it, though without a before there is no delta to verify.
   let statsAfter: ServerStats | null = null;
   let drained = false;
-  if (statsBefore !== null) {
+  {
     const c = publisher.counters();
     const deadline = performance.now() + drainTimeoutMs;
     for (;;) {
       statsAfter = (await fetchStats()) ?? statsAfter;
+      // Never readable, before or now: no drain to wait for (an unreachable aggregator).
+      if (statsBefore === null && statsAfter === null) break;
       if (
         statsAfter !== null &&
         statsAfter.queue_depth === 0 &&
-        statsAfter.received - statsBefore.received >= c.eventsAccepted
+        (statsBefore === null || statsAfter.received - statsBefore.received >= c.eventsAccepted)
       ) {
         drained = true;
         break;
@@ -264,6 +268,7 @@ export async function publishCommand(argv: readonly string[], io: Io): Promise<n
     verification: checkStats
       ? verify({
           delta,
+          beforeReadable: statsBefore !== null,
           drained,
           accepted: c.eventsAccepted,
           uniqueSent,

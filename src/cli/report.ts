@@ -74,6 +74,8 @@ export function statsDelta(before: ServerStats, after: ServerStats): StatsDelta 
 
 export function verify(input: {
   readonly delta: StatsDelta | null;
+  /** Whether /stats was read before the run (the delta is null when either read failed). */
+  readonly beforeReadable: boolean;
   readonly drained: boolean;
   readonly accepted: number;
   readonly uniqueSent: number;
@@ -84,7 +86,11 @@ export function verify(input: {
   const problems: string[] = [];
   if (input.failedBatches > 0) problems.push(`${input.failedBatches} batch(es) failed`);
   if (input.delta === null) {
-    problems.push('/stats was not readable before and after the run');
+    problems.push(
+      input.beforeReadable
+        ? '/stats was not readable after the run'
+        : '/stats was not readable before the run: there is nothing to compare it with',
+    );
     return { checked: true, ok: false, problems };
   }
   const d = input.delta;
@@ -130,10 +136,14 @@ export function formatReport(r: PublishReport): string {
   if (r.maybe_redelivered > 0) {
     lines.push(`re-sent after ambiguous failures: ${n(r.maybe_redelivered)} events`);
   }
-  if (r.delta !== null && r.stats_after !== null) {
-    const a = r.stats_after;
+  if (r.delta !== null) {
     lines.push(
       `/stats delta    received +${n(r.delta.received)}   unique +${n(r.delta.unique_processed)}   duplicates +${n(r.delta.duplicate_dropped)}`,
+    );
+  }
+  if (r.stats_after !== null) {
+    const a = r.stats_after;
+    lines.push(
       `/stats now      received ${n(a.received)}   unique ${n(a.unique_processed)}   duplicates ${n(a.duplicate_dropped)}   queue ${n(a.queue_depth)}${r.drained ? '' : '  (not drained)'}`,
     );
   }

@@ -171,6 +171,53 @@ void test(
   },
 );
 
+void test(
+  'an aggregator that comes up after the run started: the report still shows its /stats, and says why it cannot verify',
+  { skip },
+  async () => {
+    const dir = await makeDataDir('logsieve-cli');
+    const port = await freePort();
+    let server: Awaited<ReturnType<typeof serveOn>> | null = null;
+    try {
+      const run = startCli([
+        'publish',
+        '--url',
+        `http://127.0.0.1:${port}`,
+        '--count',
+        '500',
+        '--dup-ratio',
+        '0.3',
+        '--batch',
+        '50',
+        '--concurrency',
+        '2',
+        '--max-retry-time',
+        '30',
+        '--json',
+      ]);
+      await sleep(1_500); // /stats before the run, and the first batches, are refused
+      server = await serveOn(port, dir);
+      const res = await run.done;
+      const r = report(res.stdout);
+      assert.equal(r.accepted, 500, res.stderr);
+      assert.equal(r.stats_before, null);
+      // Read after the run all the same (found by an outside probe: it was left out).
+      assert.equal(r.stats_after?.received, 500);
+      assert.equal(r.stats_after?.queue_depth, 0);
+      assert.equal(r.drained, true);
+      assert.equal(r.delta, null);
+      assert.equal(r.verification.ok, false);
+      assert.deepEqual(r.verification.problems, [
+        '/stats was not readable before the run: there is nothing to compare it with',
+      ]);
+      assert.equal(res.code, 1);
+    } finally {
+      await server?.stop();
+      await removeDir(dir);
+    }
+  },
+);
+
 void test('a wrong API key is rejected once, not retried, and exits 3', { skip }, async () => {
   const dir = await makeDataDir('logsieve-cli');
   const server = await serveOn(await freePort(), dir, { API_KEYS: 'right-key-123-abcdef' });

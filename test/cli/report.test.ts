@@ -13,6 +13,7 @@ void test('percentile is nearest-rank', () => {
 
 const ok = {
   delta: { received: 100, unique_processed: 70, duplicate_dropped: 30 },
+  beforeReadable: true,
   drained: true,
   accepted: 100,
   uniqueSent: 70,
