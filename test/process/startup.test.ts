@@ -5,6 +5,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { launch, spawnServer } from '../helpers/server.js';
 import { freePort, makeDataDir, removeDir } from '../helpers/tmp.js';
+import {
+  DATABASE_URL,
+  REDIS_URL,
+  clusterServicesSkipReason,
+  dropPostgresSchema,
+  dropRedisNamespace,
+  randomNamespace,
+} from '../cluster/services.js';
 
 void describe('start-up', () => {
   void it('refuses a second process on the same DATA_DIR with a clear error', async () => {
@@ -81,10 +89,52 @@ void describe('start-up', () => {
   });
 });
 
+void describe(
+  'start-up in cluster mode',
+  { skip: (await clusterServicesSkipReason()) ?? false },
+  () => {
+    void it('exits 2 naming REDIS_URL when it names a database this Redis does not have', async () => {
+      // Found by an outside probe: ioredis reports the refused SELECT as an error event and
+      // goes on, on database 0, so the instance served from another deployment's keys.
+      const dataDir = await makeDataDir();
+      const namespace = randomNamespace();
+      try {
+        const line = await refusedNaming('REDIS_URL', {
+          PORT: '0',
+          DATA_DIR: dataDir,
+          QUEUE: 'redis',
+          STORE: 'postgres',
+          REDIS_URL: `${REDIS_URL.replace(/\/\d+$/, '')}/9999`,
+          DATABASE_URL,
+          NAMESPACE: namespace,
+        });
+        assert.match(line, /9999/);
+      } finally {
+        await removeDir(dataDir);
+        await dropPostgresSchema(DATABASE_URL, namespace);
+        await dropRedisNamespace(REDIS_URL, namespace);
+      }
+    });
+  },
+);
+
 /** Launches the server, expects exit code 2 and one stderr line naming `variable`. */
 async function refusedNaming(variable: string, env: Record<string, string>): Promise<string> {
   const proc = launch(env);
-  const exit = await proc.exited;
+  // Bounded: a server that starts after all must fail this test, not hang the suite.
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([
+    proc.exited,
+    new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), 20_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (exit === null) {
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+    assert.fail(`still running 20 s after start instead of refusing: ${proc.stderr()}`);
+  }
   assert.equal(exit.code, 2, proc.stderr());
   const lines = proc.stderr().trimEnd().split('\n');
   assert.equal(lines.length, 1, proc.stderr());

@@ -6,6 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { ConfigError } from '../../config.js';
 
 export interface ConnectionOptions {
   readonly url: string;
@@ -18,7 +19,11 @@ export interface ConnectionOptions {
 
 const RECONNECT_MAX_MS = 1_000;
 
-/** Resolves once the connection is ready; rejects (and gives up) when the first connect fails. */
+/**
+ * Resolves once the connection is ready, on the database the URL names; rejects (and gives
+ * up) when the first connect fails, and with a ConfigError naming REDIS_URL when this Redis
+ * has no such database.
+ */
 export async function connectRedis(opts: ConnectionOptions): Promise<Redis> {
   const redis = new Redis(opts.url, {
     lazyConnect: true,
@@ -30,9 +35,11 @@ export async function connectRedis(opts: ConnectionOptions): Promise<Redis> {
     connectionName: opts.name.replace(/[^\w:.-]/g, '_'),
   });
   // Without a listener ioredis prints every reconnect failure; log the first of an outage.
+  // The first connect's own failure is the caller's to report, in one line.
+  let connecting = true;
   let down = false;
   redis.on('error', (err: Error) => {
-    if (down) return;
+    if (connecting || down) return;
     down = true;
     opts.log?.warn(
       { err: err.message, connection: opts.name },
@@ -46,9 +53,23 @@ export async function connectRedis(opts: ConnectionOptions): Promise<Redis> {
   });
   try {
     await redis.connect();
+    // ioredis reports a refused SELECT (an index past this server's `databases`) as an error
+    // event and carries on, on database 0: maybe another deployment's keys. Found by an
+    // outside probe. Selecting again here fails the start instead.
+    const db = redis.options.db ?? 0;
+    if (db !== 0) {
+      await redis.select(db).catch((err: unknown) => {
+        throw new ConfigError(
+          'REDIS_URL',
+          `names database ${db}, which this Redis refuses (${(err as Error).message})`,
+        );
+      });
+    }
   } catch (err) {
     redis.disconnect();
     throw err;
+  } finally {
+    connecting = false;
   }
   return redis;
 }
