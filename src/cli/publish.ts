@@ -215,24 +215,22 @@ export async function publishCommand(argv: readonly string[], io: Io): Promise<n
   // the report shows it, though without a before there is no delta to verify.
   let statsAfter: ServerStats | null = null;
   let drained = false;
-  {
-    const c = publisher.counters();
-    const deadline = performance.now() + drainTimeoutMs;
-    for (;;) {
-      statsAfter = (await fetchStats()) ?? statsAfter;
-      // Never readable, before or now: no drain to wait for (an unreachable aggregator).
-      if (statsBefore === null && statsAfter === null) break;
-      if (
-        statsAfter !== null &&
-        statsAfter.queue_depth === 0 &&
-        (statsBefore === null || statsAfter.received - statsBefore.received >= c.eventsAccepted)
-      ) {
-        drained = true;
-        break;
-      }
-      if (performance.now() >= deadline || io.signal?.aborted === true) break;
-      await sleep(100);
+  const acceptedInRun = publisher.counters().eventsAccepted;
+  const deadline = performance.now() + drainTimeoutMs;
+  for (;;) {
+    statsAfter = (await fetchStats()) ?? statsAfter;
+    // Never readable, before or now: no drain to wait for (an unreachable aggregator).
+    if (statsBefore === null && statsAfter === null) break;
+    if (
+      statsAfter !== null &&
+      statsAfter.queue_depth === 0 &&
+      (statsBefore === null || statsAfter.received - statsBefore.received >= acceptedInRun)
+    ) {
+      drained = true;
+      break;
     }
+    if (performance.now() >= deadline || io.signal?.aborted === true) break;
+    await sleep(100);
   }
   await publisher.close().catch(() => undefined);
 
