@@ -1,5 +1,6 @@
 /** Start-up refusals of the built server: a second process on one DATA_DIR, bad config. */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -87,6 +88,21 @@ void describe('start-up', () => {
       await removeDir(dir);
     }
   });
+
+  void it(
+    'exits 2 naming DATA_DIR for a path under /proc instead of hanging',
+    { skip: existsSync('/proc/self') ? false : 'no /proc on this system' },
+    async () => {
+      // Found by an outside probe: Node's mkdir(..., { recursive: true }) never settles for a
+      // missing path under /proc (the kernel answers ENOENT with the parent present), so
+      // start-up spun at ~80 % CPU and ignored SIGTERM.
+      const line = await refusedNaming('DATA_DIR', {
+        PORT: '0',
+        DATA_DIR: '/proc/logsieve-no-such-dir/data',
+      });
+      assert.ok(line.includes('/proc/logsieve-no-such-dir'), line);
+    },
+  );
 });
 
 void describe(
