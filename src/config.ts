@@ -102,7 +102,9 @@ export const DEFAULTS = {
   // thread wake-up is expensive on the 2-vCPU VMs measured: under W2 (single-event requests)
   // 5 ms gave batches of ~35 events (~15 without), and 20 ms gave 11 % more requests/s and
   // 8 % less process CPU per request than 5 ms (BENCHMARKS "W2, Session 5", 10 interleaved
-  // rounds). POST /publish?wait=true does not pay it (Queue.expedite).
+  // rounds). POST /publish?wait=true does not pay it (Queue.expedite), and a pause in the
+  // stream of a tenth of it ends it (LogQueueOptions.pauseMs): a lone event is stored ~4 ms
+  // after its 202, not ~22 (BENCHMARKS "W2, session 11").
   CONSUMER_LINGER_MS: 20,
   NAMESPACE: 'logsieve',
   PG_POOL_MAX: 10,

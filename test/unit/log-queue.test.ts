@@ -220,6 +220,59 @@ void describe('embedded queue log, linger', () => {
       }
     }));
 
+  /** Settles with the take's lease, or with 'still waiting' once `ms` have passed. */
+  const within = (take: Promise<Lease | null>, ms: number): Promise<Lease | null | string> =>
+    Promise.race([take, sleep(ms).then(() => 'still waiting')]);
+
+  void it('ends the linger once nothing new has arrived for pauseMs', () =>
+    withFixture(async ({ dir }) => {
+      const q = await openLogQueue({
+        dir,
+        queueMax: 100,
+        log,
+        isApplied: () => false,
+        lingerMs: 60_000,
+        pauseMs: 300,
+      });
+      try {
+        const first = await q.enqueue(range(0, 3));
+        let taken: Lease | null | undefined;
+        const take = q.take(100).then((lease) => (taken = lease));
+        await sleep(50);
+        assert.equal(taken, undefined, 'within the pause, a short batch still lingers');
+        // Far below the minute of linger: the pause, not the linger, ends the wait.
+        assert.deepEqual(ids((await within(take, 10_000)) as Lease), first);
+      } finally {
+        await q.close();
+      }
+    }));
+
+  void it('keeps lingering while events keep arriving, then hands them out as one batch', () =>
+    withFixture(async ({ dir }) => {
+      const q = await openLogQueue({
+        dir,
+        queueMax: 100,
+        log,
+        isApplied: () => false,
+        lingerMs: 60_000,
+        pauseMs: 400,
+      });
+      try {
+        let taken: Lease | null | undefined;
+        const take = q.take(100).then((lease) => (taken = lease));
+        const sent: string[] = [];
+        // 15 arrivals 20 ms apart: 300 ms in all, every gap far below the 400 ms pause.
+        for (let i = 0; i < 15; i++) {
+          sent.push(...(await q.enqueue(range(i, 1))));
+          await sleep(20);
+          assert.equal(taken, undefined, `still lingering after arrival ${i + 1}`);
+        }
+        assert.deepEqual(ids((await within(take, 10_000)) as Lease), sent);
+      } finally {
+        await q.close();
+      }
+    }));
+
   void it('hands expedited events to a take that comes after the expedite', () =>
     withFixture(async ({ dir }) => {
       const q = await lingering(dir);

@@ -69,6 +69,11 @@ export interface LogQueueOptions {
    * under a trickle of single-event requests multiply consumer throughput.
    */
   readonly lingerMs?: number;
+  /**
+   * A linger ends early once nothing new has become durable for this long: the stream has
+   * paused, and a fuller batch would only delay what is queued. Default lingerMs / 10.
+   */
+  readonly pauseMs?: number;
 }
 
 interface LogLease extends Lease {
@@ -169,6 +174,8 @@ export class LogQueue implements Queue {
   private takers: Taker[] = [];
   /** When the oldest waiting delivery became ready (for the linger policy). */
   private readySince = 0;
+  /** When the newest waiting delivery became ready (a pause ends the linger). */
+  private lastReady = 0;
   /** Seqs up to this one are handed out without lingering (`expedite`). */
   private urgentThrough = 0;
   private lingerTimer: NodeJS.Timeout | null = null;
@@ -278,7 +285,8 @@ export class LogQueue implements Queue {
     const n = events.length;
     this.unflushedCount -= n;
     this.durableNext += n;
-    if (this.waiting.length === this.waitingHead) this.readySince = performance.now();
+    this.lastReady = performance.now();
+    if (this.waiting.length === this.waitingHead) this.readySince = this.lastReady;
     const hot = this.hotUsed + bytes <= this.hotBytes;
     if (hot) this.hotUsed += bytes;
     const ids = new Array<string>(n);
@@ -357,7 +365,13 @@ export class LogQueue implements Queue {
     if (available === 0) return null;
     const head = this.waiting[this.waitingHead] as Slot;
     if (available < max && this.state === 'open' && head.seq > this.urgentThrough) {
-      const wait = (this.opts.lingerMs ?? 0) - (performance.now() - this.readySince);
+      // Lingers while both hold: the oldest has waited less than lingerMs, and something
+      // new arrived within pauseMs. Under a steady stream the batch fills for the whole
+      // linger; when the stream stops, its tail goes out a pause later, not a linger later.
+      const now = performance.now();
+      const lingerMs = this.opts.lingerMs ?? 0;
+      const pauseMs = this.opts.pauseMs ?? lingerMs / 10;
+      const wait = Math.min(lingerMs - (now - this.readySince), pauseMs - (now - this.lastReady));
       if (wait > 0) {
         this.lingerTimer ??= setTimeout(() => {
           this.lingerTimer = null;
