@@ -8,7 +8,9 @@
  *   O1       W1's mix as OTLP/HTTP protobuf log exports to POST /v1/logs (bench/otlp.ts)
  *   W2       5,000 single-event requests, 20 % duplicates, 16 concurrent
  *   C1, C3   W1 in cluster mode (Redis Streams + PostgreSQL) on 1 and 3 instances
- *   compare  W2 against logsieve and a private NATS JetStream (`--compare`), interleaved
+ *   compare  W2 against logsieve, a private NATS JetStream and the durable floor (node:http
+ *            with O_DSYNC writes and nothing else, bench/durable-floor-server.ts), interleaved
+ *            (`--compare`)
  *   W1R      W1 while 8 clients (--readers) read 10,000-row /events pages without pause,
  *            on a store preloaded with --heavy-events events of 4 KiB (default 20,000):
  *            compare with W1 to see what heavy readers cost ingest
@@ -29,7 +31,13 @@ import { natsAvailable, natsRound, startNats, type NatsRound } from './nats.js';
 import { runGrowth } from './growth.js';
 import { getJson, makeEvents, percentile, sendAll, sendAllFast } from './load.js';
 import { otlpBodies } from './otlp.js';
-import { rssMiB, startAggregator, startNoopServer, type Running } from './servers.js';
+import {
+  rssMiB,
+  startAggregator,
+  startDurableFloorServer,
+  startNoopServer,
+  type Running,
+} from './servers.js';
 
 /** GET /stats, as the server's StatsSchema declares it. */
 type Stats = Readonly<Static<typeof StatsSchema>>;
@@ -352,41 +360,54 @@ if (only.has('compare')) {
   if (!natsAvailable()) {
     report('compare  skipped: nats-server is not installed (apt-get install nats-server)');
   } else {
-    // Interleaved so that both see the same machine noise; one warm-up round each first.
+    // Interleaved so that all three see the same machine noise; one warm-up round each first.
     const nats = await startNats();
+    const floor = await startDurableFloorServer();
     const ours: Round[] = [];
     const theirs: NatsRound[] = [];
+    const floors: Array<{ rate: number; p99: number }> = [];
     try {
       await withEmbedded(async (server) => {
         for (let i = 0; i <= rounds; i++) {
           const events = makeEvents(5_000, 0.2, `cmp-${i}-${Date.now()}`);
-          const a = await singleRound(
-            server.url,
-            events.map((e) => Buffer.from(JSON.stringify(e))),
-          );
+          const bodies = events.map((e) => Buffer.from(JSON.stringify(e)));
+          const a = await singleRound(server.url, bodies);
           const b = await natsRound(nats, events, 16, `BENCH${i}`);
+          // The floor's 202 is its end: nothing is processed after it.
+          const f = await sendAllFast(floor.url, bodies, 16);
+          const c = { rate: f.requests / f.seconds, p99: f.p99 };
           console.error(
             `  compare round ${i}${i === 0 ? ' (warm-up)' : ''}: logsieve ` +
               `${Math.round(a.endToEnd)} req/s p99 ${a.p99.toFixed(1)} ms; JetStream ` +
-              `${Math.round(b.rate)} req/s p99 ${b.p99.toFixed(1)} ms, stored ${b.stored}`,
+              `${Math.round(b.rate)} req/s p99 ${b.p99.toFixed(1)} ms, stored ${b.stored}; ` +
+              `durable floor ${Math.round(c.rate)} req/s p99 ${c.p99.toFixed(1)} ms` +
+              (f.non2xx + f.errors > 0 ? ` (${f.non2xx + f.errors} failed)` : ''),
           );
           if (i === 0) continue;
           ours.push(a);
           theirs.push(b);
+          floors.push(c);
         }
       });
     } finally {
       await nats.stop();
+      await floor.stop();
     }
     const median = (xs: number[]): number => percentile(xs, 50);
     const oursRate = median(ours.map((r) => r.endToEnd));
     const theirsRate = median(theirs.map((r) => r.rate));
+    const floorRate = median(floors.map((r) => r.rate));
     report(
       `compare  W2, 5,000 single events (20% dup), 16 connections, median of ${rounds}: ` +
         `logsieve ${Math.round(oursRate)} req/s end to end (p99 ${median(ours.map((r) => r.p99)).toFixed(1)} ms, ` +
         `202 after O_DSYNC); NATS JetStream ${Math.round(theirsRate)} req/s ` +
         `(p99 ${median(theirs.map((r) => r.p99)).toFixed(1)} ms, Nats-Msg-Id dedup, ack before fsync); ` +
         `ratio ${(oursRate / theirsRate).toFixed(2)}`,
+    );
+    report(
+      `         durable floor (node:http, JSON.parse, O_DSYNC writes as the queue log's, nothing else): ` +
+        `${Math.round(floorRate)} req/s (p99 ${median(floors.map((r) => r.p99)).toFixed(1)} ms); ` +
+        `logsieve/floor ${(oursRate / floorRate).toFixed(2)}, floor/JetStream ${(floorRate / theirsRate).toFixed(2)}`,
     );
   }
 }

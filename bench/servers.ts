@@ -33,8 +33,19 @@ export async function startAggregator(env: Record<string, string>): Promise<Runn
   return { url, child, stop: () => stopChild(child) };
 }
 
-export async function startNoopServer(): Promise<Running> {
-  const child = spawn(process.execPath, ['dist/bench/noop-server.js'], {
+/** The do-nothing server (bench/noop-server.ts): the load generator's own ceiling. */
+export function startNoopServer(): Promise<Running> {
+  return startPortPrinter('dist/bench/noop-server.js');
+}
+
+/** node:http with O_DSYNC writes and nothing else (bench/durable-floor-server.ts). */
+export function startDurableFloorServer(): Promise<Running> {
+  return startPortPrinter('dist/bench/durable-floor-server.js');
+}
+
+/** A server script that prints its port on stdout once listening. */
+async function startPortPrinter(script: string): Promise<Running> {
+  const child = spawn(process.execPath, [script], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });

@@ -1,5 +1,6 @@
-// Shared by the interleaved A/B scripts (w1-ab.mjs, w2-ab.mjs): variants from the command
-// line, one server per variant for the whole run, CPU time from /proc, medians.
+// Shared by the interleaved A/B scripts (w1-ab, w2-ab, o1-ab, visible-ab and the rest):
+// variants from the command line, one server per variant for the whole run, CPU time from
+// /proc, medians.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,7 +85,13 @@ export async function startVariant({ name, dir, env }, prefix) {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
+  let exited = null;
+  child.once('exit', (code, signal) => (exited = signal ?? code));
   for (;;) {
+    // A variant that cannot start (a build missing files beside dist/, say) ends the run
+    // instead of leaving it polling forever.
+    if (exited !== null)
+      throw new Error(`variant ${name} (${dir}) exited (${exited}) before /healthz answered`);
     try {
       if ((await fetch(`${url}/healthz`)).ok) break;
     } catch {
@@ -126,19 +133,25 @@ export async function processedAt(url, target) {
 export async function interleave(argv, usage, prefix, round) {
   const { rounds, variants } = parseVariants(argv, usage);
   const servers = new Map();
-  for (const v of variants) servers.set(v.name, await startVariant(v, prefix));
   const results = new Map(variants.map((v) => [v.name, []]));
-  for (let r = -1; r < rounds; r++) {
-    for (const { name } of variants) {
-      const { url, child } = servers.get(name);
-      const before = await stats(url);
-      const kept = await round({ url, child, name, tag: `ab${r}${name}${Date.now()}`, before });
-      if (r >= 0) results.get(name).push(kept);
+  try {
+    for (const v of variants) servers.set(v.name, await startVariant(v, prefix));
+    for (let r = -1; r < rounds; r++) {
+      for (const { name } of variants) {
+        const { url, child } = servers.get(name);
+        const before = await stats(url);
+        const kept = await round({ url, child, name, tag: `ab${r}${name}${Date.now()}`, before });
+        if (r >= 0) results.get(name).push(kept);
+      }
     }
-  }
-  for (const { child } of servers.values()) {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+  } finally {
+    // Also on a failure: no server of this run outlives it (an orphan holding the output
+    // pipe made a later run look hung).
+    for (const { child } of servers.values()) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   }
   return results;
 }
