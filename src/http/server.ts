@@ -21,6 +21,7 @@ import type { HttpContext } from './context.js';
 import { sendError, toAppError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { parseNdjson } from './ndjson.js';
+import { drainRefusedBodies } from './refused-bodies.js';
 import { isIngestRoute } from './ingest.js';
 import { eventRoutes } from './routes/events.js';
 import { opsRoutes } from './routes/ops.js';
@@ -125,6 +126,8 @@ export async function createServer(
     }
     return sendError(reply, error);
   });
+  // An answer sent before the body is in (413, 401...) must reach a client still sending it.
+  drainRefusedBodies(app);
   app.setNotFoundHandler((request, reply) =>
     sendError(
       reply,
