@@ -81,6 +81,9 @@ export const PublishQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A route that takes no query parameters: any one is a mistake worth a 400, not ignored. */
+export const NoQuerySchema = Type.Object({}, { additionalProperties: false });
+
 export const MAX_QUERY_LIMIT = 10_000;
 export const DEFAULT_QUERY_LIMIT = 1_000;
 

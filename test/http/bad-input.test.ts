@@ -343,6 +343,23 @@ void describe('GET /events rejects bad query parameters', () => {
     assert.equal((await getJson(`${t.url}/events?limit=10000&order=desc`)).status, 200);
   });
 
+  // Found by an outside probe: these answered 200 and ignored the parameter, so a reader's
+  // typo (/stats?topic=x) or a /v1/logs?wait=true looked like it had been honoured.
+  void it('answers 400 invalid_query to a parameter on routes that take none', async () => {
+    for (const path of ['/stats?topic=a', '/events/a/b?limit=1', '/events/a/b/c?limit=1']) {
+      const res = await getJson(`${t.url}${path}`);
+      assert.equal(res.status, 400, path);
+      assertErrorShape(res.body, 'invalid_query');
+    }
+    const otlp = await postJson(`${t.url}/v1/logs?wait=true`, { resourceLogs: [] });
+    assert.equal(otlp.status, 400);
+    assertErrorShape(otlp.body, 'invalid_query');
+    // Scrapers and probes add their own parameters (Prometheus `params:`): ignored there.
+    for (const path of ['/metrics?format=prometheus', '/healthz?probe=1', '/readyz?probe=1']) {
+      assert.equal((await fetch(`${t.url}${path}`)).status, 200, path);
+    }
+  });
+
   void it('answers 404 with the error shape for an unknown route', async () => {
     const res = await getJson(`${t.url}/nope`);
     assert.equal(res.status, 404);

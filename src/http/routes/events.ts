@@ -7,6 +7,7 @@ import {
   ErrorSchema,
   EventKeyParamsSchema,
   EventsQuerySchema,
+  NoQuerySchema,
   StoredEventSchema,
   TopicSchema,
   TopicsQuerySchema,
@@ -77,6 +78,7 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
       config: { access: 'read' },
       schema: {
         params: EventKeyParamsSchema,
+        querystring: NoQuerySchema,
         response: { 200: StoredEventSchema, 404: ErrorSchema },
       },
     },
@@ -85,20 +87,24 @@ export function eventRoutes(app: FastifyInstance, ctx: HttpContext): void {
   // Hierarchical topics may arrive with raw slashes: /events/app/prod/api/<event_id>. The
   // path is cut at its last slash as sent and only then decoded: an event_id may hold an
   // encoded slash (%2F), which the decoded wildcard no longer tells from a separator.
-  app.get('/events/*', { config: { access: 'read' }, schema: { hide: true } }, (request, reply) => {
-    // The path ends at `?` or `#`, as the router's does. The router matched the decoded
-    // path, so a raw one not spelled /events/ (/%65vents/...) is not cut here.
-    const end = request.url.search(/[?#]/);
-    const path = end < 0 ? request.url : request.url.slice(0, end);
-    const raw = path.startsWith(PREFIX) ? path.slice(PREFIX.length) : '';
-    const cut = raw.lastIndexOf('/');
-    if (cut <= 0 || cut === raw.length - 1) {
-      throw new AppError('not_found', 'use /events/<topic>/<event_id>');
-    }
-    // Cannot throw: the router answers a path with malformed percent-encoding (400) first.
-    const topic = decodeURIComponent(raw.slice(0, cut));
-    return getOne(reply, topic, decodeURIComponent(raw.slice(cut + 1)));
-  });
+  app.get(
+    '/events/*',
+    { config: { access: 'read' }, schema: { hide: true, querystring: NoQuerySchema } },
+    (request, reply) => {
+      // The path ends at `?` or `#`, as the router's does. The router matched the decoded
+      // path, so a raw one not spelled /events/ (/%65vents/...) is not cut here.
+      const end = request.url.search(/[?#]/);
+      const path = end < 0 ? request.url : request.url.slice(0, end);
+      const raw = path.startsWith(PREFIX) ? path.slice(PREFIX.length) : '';
+      const cut = raw.lastIndexOf('/');
+      if (cut <= 0 || cut === raw.length - 1) {
+        throw new AppError('not_found', 'use /events/<topic>/<event_id>');
+      }
+      // Cannot throw: the router answers a path with malformed percent-encoding (400) first.
+      const topic = decodeURIComponent(raw.slice(0, cut));
+      return getOne(reply, topic, decodeURIComponent(raw.slice(cut + 1)));
+    },
+  );
 
   app.get('/', { config: { access: 'open' }, schema: { hide: true } }, (_request, reply) =>
     reply.type('text/html; charset=utf-8').send(DASHBOARD_HTML),

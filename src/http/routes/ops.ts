@@ -1,13 +1,16 @@
 /** Operations: /stats, /healthz, /readyz. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { HealthSchema, StatsSchema } from '../../domain/schemas.js';
+import { HealthSchema, NoQuerySchema, StatsSchema } from '../../domain/schemas.js';
 import type { HttpContext } from '../context.js';
 
 export function opsRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get(
     '/stats',
-    { config: { access: 'read' }, schema: { response: { 200: StatsSchema } } },
+    {
+      config: { access: 'read' },
+      schema: { querystring: NoQuerySchema, response: { 200: StatsSchema } },
+    },
     async () => ctx.stats(),
   );
   app.get(

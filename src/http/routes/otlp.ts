@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { AppError } from '../../domain/errors.js';
-import { ErrorSchema } from '../../domain/schemas.js';
+import { ErrorSchema, NoQuerySchema } from '../../domain/schemas.js';
 import { countRecords, mapLogsRequest, type MapOptions } from '../../otlp/map.js';
 import type { OtlpLogsCodec } from '../../otlp/schema.js';
 import type { OtlpExportRequest } from '../../otlp/types.js';
@@ -50,6 +50,7 @@ export function otlpRoutes(ctx: HttpContext, opts: OtlpRouteOptions): FastifyPlu
             'An ExportLogsServiceRequest as application/x-protobuf or OTLP JSON, optionally gzip/deflate. ' +
             'Each log record becomes one event (see the README for the mapping). 200 with an ' +
             'ExportLogsServiceResponse in the request encoding once every record is durable.',
+          querystring: NoQuerySchema,
           response: {
             200: {
               description:
