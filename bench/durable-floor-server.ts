@@ -23,11 +23,11 @@ import { join } from 'node:path';
 const FILE_BYTES = 64 * 1024 * 1024;
 const MAX_IN_FLIGHT = 2;
 
+// Without O_DSYNC (Windows) the 202s would not mean durable and the floor would flatter.
+const O_DSYNC: number | undefined = constants.O_DSYNC;
+if (O_DSYNC === undefined) throw new Error('the durable floor needs O_DSYNC');
 const dir = mkdtempSync(join(tmpdir(), 'logsieve-floor-'));
-const fd = openSync(
-  join(dir, 'floor.log'),
-  constants.O_WRONLY | constants.O_CREAT | constants.O_DSYNC,
-);
+const fd = openSync(join(dir, 'floor.log'), constants.O_WRONLY | constants.O_CREAT | O_DSYNC);
 const zeros = Buffer.alloc(1024 * 1024);
 for (let at = 0; at < FILE_BYTES; at += zeros.length) writeSync(fd, zeros, 0, zeros.length, at);
 
@@ -48,10 +48,22 @@ function pump(): void {
   const at = position;
   position += data.length;
   inFlight++;
-  write(fd, data, 0, data.length, at, (err) => {
+  // Each write's requests are answered when it lands, whichever of the two in flight lands
+  // first: the floor never reads the file, so unlike the queue log it needs no order.
+  writeAll(data, 0, at, (err) => {
     inFlight--;
     for (const w of done) w(err);
     if (waiters.length > 0 && !scheduled) pump();
+  });
+}
+
+/** Writes data[from..] at `at`, going on after a short write (a full disk ends it). */
+function writeAll(data: Buffer, from: number, at: number, cb: (err: Error | null) => void): void {
+  write(fd, data, from, data.length - from, at, (err, written) => {
+    if (err !== null) cb(err);
+    else if (from + written >= data.length) cb(null);
+    else if (written === 0) cb(new Error('short write'));
+    else writeAll(data, from + written, at + written, cb);
   });
 }
 

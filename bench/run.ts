@@ -362,11 +362,12 @@ if (only.has('compare')) {
   } else {
     // Interleaved so that all three see the same machine noise; one warm-up round each first.
     const nats = await startNats();
-    const floor = await startDurableFloorServer();
+    let floor: Awaited<ReturnType<typeof startDurableFloorServer>> | undefined;
     const ours: Round[] = [];
     const theirs: NatsRound[] = [];
     const floors: Array<{ rate: number; p99: number }> = [];
     try {
+      const started = (floor = await startDurableFloorServer());
       await withEmbedded(async (server) => {
         for (let i = 0; i <= rounds; i++) {
           const events = makeEvents(5_000, 0.2, `cmp-${i}-${Date.now()}`);
@@ -374,7 +375,7 @@ if (only.has('compare')) {
           const a = await singleRound(server.url, bodies);
           const b = await natsRound(nats, events, 16, `BENCH${i}`);
           // The floor's 202 is its end: nothing is processed after it.
-          const f = await sendAllFast(floor.url, bodies, 16);
+          const f = await sendAllFast(started.url, bodies, 16);
           const c = { rate: f.requests / f.seconds, p99: f.p99 };
           console.error(
             `  compare round ${i}${i === 0 ? ' (warm-up)' : ''}: logsieve ` +
@@ -390,8 +391,9 @@ if (only.has('compare')) {
         }
       });
     } finally {
-      await nats.stop();
-      await floor.stop();
+      // Each stopped on its own: one failing to stop must not leave the other running.
+      await nats.stop().catch((e: unknown) => console.error('stopping nats-server:', e));
+      await floor?.stop().catch((e: unknown) => console.error('stopping the floor:', e));
     }
     const median = (xs: number[]): number => percentile(xs, 50);
     const oursRate = median(ours.map((r) => r.endToEnd));

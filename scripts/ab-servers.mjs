@@ -87,11 +87,18 @@ export async function startVariant({ name, dir, env }, prefix) {
   const url = `http://127.0.0.1:${port}`;
   let exited = null;
   child.once('exit', (code, signal) => (exited = signal ?? code));
+  // A DIR that does not exist fails the spawn itself: 'error', and no 'exit'.
+  child.once('error', (err) => (exited = err.message));
+  const deadline = performance.now() + 60_000;
   for (;;) {
     // A variant that cannot start (a build missing files beside dist/, say) ends the run
     // instead of leaving it polling forever.
     if (exited !== null)
       throw new Error(`variant ${name} (${dir}) exited (${exited}) before /healthz answered`);
+    if (performance.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`variant ${name} (${dir}): /healthz did not answer within 60 s`);
+    }
     try {
       if ((await fetch(`${url}/healthz`)).ok) break;
     } catch {
@@ -124,7 +131,7 @@ export async function processedAt(url, target) {
 }
 
 /**
- * The interleaving both scripts share: one server per variant for the whole run, then
+ * The interleaving the A/B scripts share: one server per variant for the whole run, then
  * `rounds` rounds (after one warm-up round per variant, not kept) alternating between them.
  * `round({ url, child, name, tag, before })` runs one round against a server (`before` is its
  * /stats at the start) and returns what to keep; the servers are stopped at the end.

@@ -29,10 +29,11 @@ async function visibleAfter(url, tag, size, before) {
   if (res.status !== 202) throw new Error(`${url}: publish answered ${res.status}`);
   const answered = performance.now();
   const target = before + size;
-  for (;;) {
+  while (performance.now() - answered < 60_000) {
     const s = await stats(url);
     if (s.unique_processed + s.duplicate_dropped >= target) return performance.now() - answered;
   }
+  throw new Error(`${url}: ${size} event(s) not processed within 60 s of their 202`);
 }
 
 const results = await interleave(

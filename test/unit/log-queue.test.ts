@@ -188,7 +188,10 @@ void describe('embedded queue log', () => {
 });
 
 void describe('embedded queue log, linger', () => {
-  /** A queue whose linger (a minute) outlasts the test: only expedite() releases a short batch. */
+  /**
+   * A queue whose linger (a minute, so a pause of 6 s) outlasts each wait of the tests: only
+   * expedite() releases a short batch.
+   */
   const lingering = (dir: string): Promise<LogQueue> =>
     openLogQueue({ dir, queueMax: 100, log, isApplied: () => false, lingerMs: 60_000 });
   const ids = (lease: Lease | null): string[] => (lease as Lease).deliveries.map((d) => d.id);
@@ -207,7 +210,7 @@ void describe('embedded queue log, linger', () => {
         assert.deepEqual(ids(lease), first);
         await q.ack(lease as Lease);
         // Only what was durable when expedite() ran: a later short batch lingers again (the
-        // first take's linger timer is still set; it would fire only after the minute).
+        // first take's linger timer is still set; it would fire only after the 6 s pause).
         await q.enqueue(range(3, 2));
         taken = undefined;
         const later = q.take(100).then((l) => (taken = l));
@@ -220,9 +223,21 @@ void describe('embedded queue log, linger', () => {
       }
     }));
 
-  /** Settles with the take's lease, or with 'still waiting' once `ms` have passed. */
-  const within = (take: Promise<Lease | null>, ms: number): Promise<Lease | null | string> =>
-    Promise.race([take, sleep(ms).then(() => 'still waiting')]);
+  /** The take's lease; fails the test if it has not settled within `ms`. */
+  const within = async (take: Promise<Lease | null>, ms: number): Promise<Lease> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'still waiting'>((resolve) => {
+      timer = setTimeout(() => resolve('still waiting'), ms);
+    });
+    try {
+      const settled = await Promise.race([take, late]);
+      assert.notEqual(settled, 'still waiting', `the take did not settle within ${ms} ms`);
+      assert.ok(settled !== null && settled !== 'still waiting');
+      return settled;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   void it('ends the linger once nothing new has arrived for pauseMs', () =>
     withFixture(async ({ dir }) => {
@@ -241,7 +256,7 @@ void describe('embedded queue log, linger', () => {
         await sleep(50);
         assert.equal(taken, undefined, 'within the pause, a short batch still lingers');
         // Far below the minute of linger: the pause, not the linger, ends the wait.
-        assert.deepEqual(ids((await within(take, 10_000)) as Lease), first);
+        assert.deepEqual(ids(await within(take, 10_000)), first);
       } finally {
         await q.close();
       }
@@ -255,19 +270,48 @@ void describe('embedded queue log, linger', () => {
         log,
         isApplied: () => false,
         lingerMs: 60_000,
-        pauseMs: 400,
+        pauseMs: 300,
       });
       try {
         let taken: Lease | null | undefined;
         const take = q.take(100).then((lease) => (taken = lease));
         const sent: string[] = [];
-        // 15 arrivals 20 ms apart: 300 ms in all, every gap far below the 400 ms pause.
-        for (let i = 0; i < 15; i++) {
+        // 30 arrivals 25 ms apart: 750 ms in all, past the 300 ms pause counted from the
+        // first one, while every gap stays far below it.
+        for (let i = 0; i < 30; i++) {
           sent.push(...(await q.enqueue(range(i, 1))));
-          await sleep(20);
+          await sleep(25);
           assert.equal(taken, undefined, `still lingering after arrival ${i + 1}`);
         }
-        assert.deepEqual(ids((await within(take, 10_000)) as Lease), sent);
+        assert.deepEqual(ids(await within(take, 10_000)), sent);
+      } finally {
+        await q.close();
+      }
+    }));
+
+  void it('ends the linger after lingerMs from the oldest however steadily events arrive', () =>
+    withFixture(async ({ dir }) => {
+      const q = await openLogQueue({
+        dir,
+        queueMax: 100,
+        log,
+        isApplied: () => false,
+        lingerMs: 300,
+        pauseMs: 200,
+      });
+      try {
+        let taken: Lease | null | undefined;
+        const take = q.take(100).then((lease) => (taken = lease));
+        const sent: string[] = [];
+        // Arrivals 20 ms apart for well over a second: the pause never comes, the linger ends.
+        for (let i = 0; i < 60 && taken === undefined; i++) {
+          sent.push(...(await q.enqueue(range(i, 1))));
+          await sleep(20);
+        }
+        const lease = await within(take, 10_000);
+        assert.ok(sent.length < 60, 'the lease came while events were still arriving');
+        assert.deepEqual(ids(lease), sent.slice(0, ids(lease).length), 'the oldest first');
+        assert.ok(ids(lease).length >= 2, 'the batch gathered what arrived within the linger');
       } finally {
         await q.close();
       }

@@ -64,14 +64,16 @@ export interface LogQueueOptions {
   /** Seconds suggested to a publisher refused with queue_full. */
   readonly retryAfterS?: number;
   /**
-   * How long a take waits for a fuller batch when fewer than `max` events are ready.
-   * Per-transaction overhead dominates tiny batches, so a few milliseconds of patience
-   * under a trickle of single-event requests multiply consumer throughput.
+   * How long at most a take waits for a fuller batch when fewer than `max` events are
+   * ready, counted from when the oldest of them became ready (see pauseMs for the early
+   * end). Per-transaction overhead dominates tiny batches, so a few milliseconds of
+   * patience under a trickle of single-event requests multiply consumer throughput.
    */
   readonly lingerMs?: number;
   /**
    * A linger ends early once nothing new has become durable for this long: the stream has
-   * paused, and a fuller batch would only delay what is queued. Default lingerMs / 10.
+   * paused, and a fuller batch would only delay what is queued. Default lingerMs / 10;
+   * 0 turns the linger off.
    */
   readonly pauseMs?: number;
 }
