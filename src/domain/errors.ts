@@ -13,6 +13,10 @@ export const ERROR_STATUS = {
   wait_unsupported: 400,
   invalid_encoding: 400,
   invalid_otlp: 400,
+  /** The path has malformed percent-encoding. */
+  invalid_url: 400,
+  /** The HTTP framing itself is wrong (Content-Length, chunking): the connection is closed. */
+  bad_request: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -20,6 +24,8 @@ export const ERROR_STATUS = {
   batch_too_large: 413,
   unsupported_media_type: 415,
   unsupported_encoding: 415,
+  request_timeout: 408,
+  headers_too_large: 431,
   internal: 500,
   queue_full: 503,
   unavailable: 503,

@@ -1,5 +1,7 @@
 /** Maps every error a request can meet to the SPEC error shape, in one place. */
-import type { FastifyError, FastifyReply } from 'fastify';
+import { maxHeaderSize, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ConnectionError, FastifyError, FastifyReply } from 'fastify';
 import { AppError, type ErrorDetail } from '../domain/errors.js';
 
 interface ValidationIssue {
@@ -25,6 +27,11 @@ export function toAppError(err: unknown): AppError {
       return new AppError('body_too_large', 'the request body is larger than the configured limit');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AppError('invalid_json', 'the body is empty');
+    case 'FST_ERR_BAD_URL':
+      return new AppError('invalid_url', 'the path has malformed percent-encoding');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      // The only parametric route is /events/:topic/:event_id, whose names are 200 at most.
+      return new AppError('not_found', 'no event has a topic or event_id that long');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('invalid_json', e.message ?? 'the body is not valid JSON');
@@ -90,4 +97,31 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
     .code(error.status)
     .type('application/json; charset=utf-8')
     .send({ error: error.code, message: error.message, details: error.details });
+}
+
+/**
+ * A request Node's HTTP parser refused before Fastify saw it (the server's 'clientError': a
+ * Content-Length that is not a number or beside chunking, a bad chunk, headers over
+ * maxHeaderSize), answered in the SPEC shape where Fastify's default handler answers in its
+ * own. The framing is lost, so nothing after it can be read: the answer says
+ * `Connection: close` and the socket is destroyed, as Node and Fastify do.
+ */
+export function answerClientError(err: ConnectionError, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('headers_too_large', `the request headers are over ${maxHeaderSize} bytes`)
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('request_timeout', 'the request did not arrive in time')
+        : new AppError('bad_request', `malformed HTTP request (${err.code})`);
+  if (socket.writable) {
+    const body = JSON.stringify({ error: error.code, message: error.message, details: [] });
+    socket.write(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n` +
+        'Content-Type: application/json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }

@@ -18,7 +18,7 @@ import { AppError } from '../domain/errors.js';
 import { loadOtlpLogsCodec, type OtlpLogsCodec } from '../otlp/schema.js';
 import { redactUrl, registerAccess, type AccessPolicy } from './access.js';
 import type { HttpContext } from './context.js';
-import { sendError, toAppError } from './errors.js';
+import { answerClientError, sendError, toAppError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { parseNdjson } from './ndjson.js';
 import { drainRefusedBodies } from './refused-bodies.js';
@@ -80,6 +80,12 @@ export async function createServer(
     bodyLimit: opts.maxBodyBytes,
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
+    // What is refused before any route runs keeps the error shape too: a path with malformed
+    // percent-encoding (Fastify's frameworkErrors) and bad HTTP framing (Node's clientError).
+    frameworkErrors: (error, _request, reply) => {
+      void sendError(reply, toAppError(error));
+    },
+    clientErrorHandler: answerClientError,
     // /events/:topic/:event_id with both at their 200-character limit, percent-encoded.
     routerOptions: { maxParamLength: 1_300 },
     ajv: {

@@ -3,6 +3,7 @@
  * counter changed except `rejected`, nothing enqueued, and the server keeps serving.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { makeEvent } from '../helpers/events.js';
@@ -365,4 +366,70 @@ void describe('GET /events rejects bad query parameters', () => {
     assert.equal(res.status, 404);
     assertErrorShape(res.body, 'not_found');
   });
+});
+
+/** Sends `request` as raw bytes and resolves with everything the server wrote before closing. */
+function rawExchange(url: string, request: string): Promise<string> {
+  const { port, hostname } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close within 10 s; read: ${text}`));
+    }, 10_000);
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+    socket.write(request);
+  });
+}
+
+// Found by an outside probe: what Fastify and Node's HTTP parser answer before any route runs
+// came in Fastify's shape ({"error":"Bad Request","code":"FST_ERR_BAD_URL",...,"statusCode"}
+// or "Client Error"), not the {error, message, details} every other error has.
+void describe('errors before any route runs keep the error shape', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp();
+  });
+  after(() => t.close());
+
+  void it('answers 400 invalid_url to a path with malformed percent-encoding', async () => {
+    for (const path of ['/events/a%zz/b', '/events/app/a%zz/b']) {
+      const res = await getJson(`${t.url}${path}`);
+      assert.equal(res.status, 400, path);
+      assertErrorShape(res.body, 'invalid_url');
+    }
+  });
+
+  for (const [name, head, status, error] of [
+    ['a Content-Length that is not a number', 'content-length: abc\r\n', 400, 'bad_request'],
+    [
+      'Content-Length beside Transfer-Encoding: chunked',
+      'content-length: 2\r\ntransfer-encoding: chunked\r\n',
+      400,
+      'bad_request',
+    ],
+    ['headers over the limit', `x-big: ${'a'.repeat(20_000)}\r\n`, 431, 'headers_too_large'],
+  ] as const) {
+    void it(`answers ${status} ${error} to ${name}, then closes`, async () => {
+      const s0 = await stats(t.url);
+      const text = await rawExchange(
+        t.url,
+        `POST /publish HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${head}\r\n{}`,
+      );
+      const [headers = '', body = ''] = text.split('\r\n\r\n');
+      assert.match(headers, new RegExp(`^HTTP/1\\.1 ${status} `));
+      assert.match(headers, /content-type: application\/json/i);
+      assert.match(headers, /connection: close/i);
+      assert.equal(Number(/content-length: (\d+)/i.exec(headers)?.[1]), Buffer.byteLength(body));
+      assertErrorShape(JSON.parse(body), error);
+      const s1 = await stats(t.url);
+      assert.deepEqual(counters(s1), counters(s0), 'nothing was received');
+    });
+  }
 });
