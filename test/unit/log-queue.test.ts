@@ -239,82 +239,68 @@ void describe('embedded queue log, linger', () => {
     }
   };
 
-  void it('ends the linger once nothing new has arrived for pauseMs', () =>
+  /** Runs `body` on a fresh queue with these linger bounds, closing it afterwards. */
+  const withLinger = (
+    lingerMs: number,
+    pauseMs: number,
+    body: (q: LogQueue) => Promise<void>,
+  ): Promise<void> =>
     withFixture(async ({ dir }) => {
       const q = await openLogQueue({
         dir,
         queueMax: 100,
         log,
         isApplied: () => false,
-        lingerMs: 60_000,
-        pauseMs: 300,
+        lingerMs,
+        pauseMs,
       });
       try {
-        const first = await q.enqueue(range(0, 3));
-        let taken: Lease | null | undefined;
-        const take = q.take(100).then((lease) => (taken = lease));
-        await sleep(50);
-        assert.equal(taken, undefined, 'within the pause, a short batch still lingers');
-        // Far below the minute of linger: the pause, not the linger, ends the wait.
-        assert.deepEqual(ids(await within(take, 10_000)), first);
+        await body(q);
       } finally {
         await q.close();
       }
+    });
+
+  void it('ends the linger once nothing new has arrived for pauseMs', () =>
+    withLinger(60_000, 300, async (q) => {
+      const first = await q.enqueue(range(0, 3));
+      let taken: Lease | null | undefined;
+      const take = q.take(100).then((lease) => (taken = lease));
+      await sleep(50);
+      assert.equal(taken, undefined, 'within the pause, a short batch still lingers');
+      // Far below the minute of linger: the pause, not the linger, ends the wait.
+      assert.deepEqual(ids(await within(take, 10_000)), first);
     }));
 
   void it('keeps lingering while events keep arriving, then hands them out as one batch', () =>
-    withFixture(async ({ dir }) => {
-      const q = await openLogQueue({
-        dir,
-        queueMax: 100,
-        log,
-        isApplied: () => false,
-        lingerMs: 60_000,
-        pauseMs: 300,
-      });
-      try {
-        let taken: Lease | null | undefined;
-        const take = q.take(100).then((lease) => (taken = lease));
-        const sent: string[] = [];
-        // 30 arrivals 25 ms apart: 750 ms in all, past the 300 ms pause counted from the
-        // first one, while every gap stays far below it.
-        for (let i = 0; i < 30; i++) {
-          sent.push(...(await q.enqueue(range(i, 1))));
-          await sleep(25);
-          assert.equal(taken, undefined, `still lingering after arrival ${i + 1}`);
-        }
-        assert.deepEqual(ids(await within(take, 10_000)), sent);
-      } finally {
-        await q.close();
+    withLinger(60_000, 300, async (q) => {
+      let taken: Lease | null | undefined;
+      const take = q.take(100).then((lease) => (taken = lease));
+      const sent: string[] = [];
+      // 30 arrivals 25 ms apart: 750 ms in all, past the 300 ms pause counted from the
+      // first one, while every gap stays far below it.
+      for (let i = 0; i < 30; i++) {
+        sent.push(...(await q.enqueue(range(i, 1))));
+        await sleep(25);
+        assert.equal(taken, undefined, `still lingering after arrival ${i + 1}`);
       }
+      assert.deepEqual(ids(await within(take, 10_000)), sent);
     }));
 
   void it('ends the linger after lingerMs from the oldest however steadily events arrive', () =>
-    withFixture(async ({ dir }) => {
-      const q = await openLogQueue({
-        dir,
-        queueMax: 100,
-        log,
-        isApplied: () => false,
-        lingerMs: 300,
-        pauseMs: 200,
-      });
-      try {
-        let taken: Lease | null | undefined;
-        const take = q.take(100).then((lease) => (taken = lease));
-        const sent: string[] = [];
-        // Arrivals 20 ms apart for well over a second: the pause never comes, the linger ends.
-        for (let i = 0; i < 60 && taken === undefined; i++) {
-          sent.push(...(await q.enqueue(range(i, 1))));
-          await sleep(20);
-        }
-        const lease = await within(take, 10_000);
-        assert.ok(sent.length < 60, 'the lease came while events were still arriving');
-        assert.deepEqual(ids(lease), sent.slice(0, ids(lease).length), 'the oldest first');
-        assert.ok(ids(lease).length >= 2, 'the batch gathered what arrived within the linger');
-      } finally {
-        await q.close();
+    withLinger(300, 200, async (q) => {
+      let taken: Lease | null | undefined;
+      const take = q.take(100).then((lease) => (taken = lease));
+      const sent: string[] = [];
+      // Arrivals 20 ms apart for well over a second: the pause never comes, the linger ends.
+      for (let i = 0; i < 60 && taken === undefined; i++) {
+        sent.push(...(await q.enqueue(range(i, 1))));
+        await sleep(20);
       }
+      const lease = await within(take, 10_000);
+      assert.ok(sent.length < 60, 'the lease came while events were still arriving');
+      assert.deepEqual(ids(lease), sent.slice(0, ids(lease).length), 'the oldest first');
+      assert.ok(ids(lease).length >= 2, 'the batch gathered what arrived within the linger');
     }));
 
   void it('hands expedited events to a take that comes after the expedite', () =>
