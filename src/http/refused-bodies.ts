@@ -14,13 +14,13 @@
  *
  * States of such a connection: draining (each chunk read and dropped: memory stays flat) ->
  * either the body ends (the connection is a keep-alive one again, as after any answer) or a
- * bound passes and the socket is destroyed: DRAIN_TOTAL_MS in all, or DRAIN_IDLE_MS without a
+ * bound passes and the socket is destroyed: DRAIN_BOUNDS.totalMs in all, or .idleMs without a
  * byte (nginx's lingering close uses the same 30 s and 5 s), or the server closes (a draining
  * connection never holds up a shutdown).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply } from 'fastify';
 
 export interface DrainBounds {
   /** Longest a refused body is read in all before the socket is destroyed. */
@@ -31,29 +31,44 @@ export interface DrainBounds {
 
 export const DRAIN_BOUNDS: DrainBounds = { totalMs: 30_000, idleMs: 5_000 };
 
-/** Registers the onSend hook that drains what an early answer leaves unread. */
-export function drainRefusedBodies(app: FastifyInstance, bounds: DrainBounds = DRAIN_BOUNDS): void {
-  const draining = new Set<Socket>();
-  app.addHook('onSend', (request, reply, payload, done) => {
-    const raw = request.raw;
+/**
+ * The drains in progress on one server. Error answers call `keepReading` just before they are
+ * sent (every one goes through `answer` in server.ts: the error handler, the not-found
+ * handler, Fastify's frameworkErrors); the server's preClose calls `destroyAll`.
+ *
+ * Why there and not in an onSend hook, which would see every answer: only an error can be
+ * answered before the body is in (a route runs once its body is parsed), and with no onSend
+ * hook at all Fastify skips its onSend runner on every 202 of the hot path. A success that a
+ * route sends without reading a body (a GET with one) needs nothing from here: Node keeps such
+ * a connection open and discards the rest itself; it is Fastify's `Connection: close` on a body
+ * it refuses that makes Node close with bytes unread.
+ */
+export class RefusedBodies {
+  private readonly draining = new Set<Socket>();
+
+  constructor(private readonly bounds: DrainBounds = DRAIN_BOUNDS) {}
+
+  /** Before `reply` is sent: if its request's body is not all in, read the rest and drop it. */
+  keepReading(reply: FastifyReply): void {
+    const raw = reply.request.raw;
     // `complete` is set once the parser has seen the body's last byte (at once for a request
     // without a body); a request whose stream already failed (a client that went away) has
     // nothing left to read.
-    if (!raw.complete && !raw.destroyed) {
-      // Without it, Node ends the connection after the answer and the reset follows; the
-      // answer still ends the request, and the connection is reusable once the body is in.
-      reply.removeHeader('connection');
-      reply.raw.shouldKeepAlive = true;
-      drain(raw, bounds, draining);
-    }
-    done(null, payload);
-  });
-  // preClose, not onClose: onClose runs after the server has closed, and server.close()
-  // waits for this connection, which is not idle, so a shutdown would wait out the bounds.
-  app.addHook('preClose', (done) => {
-    for (const socket of draining) socket.destroy();
-    done();
-  });
+    if (raw.complete || raw.destroyed || reply.sent) return;
+    // Without it, Node ends the connection after the answer and the reset follows; the answer
+    // still ends the request, and the connection is reusable once the body is in.
+    reply.removeHeader('connection');
+    reply.raw.shouldKeepAlive = true;
+    drain(raw, this.bounds, this.draining);
+  }
+
+  /**
+   * For preClose, not onClose: onClose runs after the server has closed, and server.close()
+   * waits for a draining connection, which is not idle, so a shutdown would wait out the bounds.
+   */
+  destroyAll(): void {
+    for (const socket of this.draining) socket.destroy();
+  }
 }
 
 function drain(raw: IncomingMessage, bounds: DrainBounds, draining: Set<Socket>): void {

@@ -21,7 +21,7 @@ import type { HttpContext } from './context.js';
 import { answerClientError, sendError, toAppError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { parseNdjson } from './ndjson.js';
-import { drainRefusedBodies } from './refused-bodies.js';
+import { RefusedBodies } from './refused-bodies.js';
 import { isIngestRoute } from './ingest.js';
 import { eventRoutes } from './routes/events.js';
 import { opsRoutes } from './routes/ops.js';
@@ -62,6 +62,12 @@ export async function createServer(
   ctx: HttpContext,
   opts: ServerOptions,
 ): Promise<FastifyInstance> {
+  // An error answered before the body is in (413, 401...) must reach a client still sending it.
+  const refused = new RefusedBodies();
+  const answer = (reply: FastifyReply, error: AppError): FastifyReply => {
+    refused.keepReading(reply);
+    return sendError(reply, error);
+  };
   const app = Fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: opts.logger.child(
       {},
@@ -83,7 +89,7 @@ export async function createServer(
     // What is refused before any route runs keeps the error shape too: a path with malformed
     // percent-encoding (Fastify's frameworkErrors) and bad HTTP framing (Node's clientError).
     frameworkErrors: (error, _request, reply) => {
-      void sendError(reply, toAppError(error));
+      void answer(reply, toAppError(error));
     },
     clientErrorHandler: answerClientError,
     // /events/:topic/:event_id with both at their 200-character limit, percent-encoded.
@@ -130,12 +136,14 @@ export async function createServer(
     if (error.status >= 500 && !OUTAGE_CODES.has(error.code)) {
       request.log.error({ err: error.cause ?? err, url: redactUrl(request.url) }, 'request failed');
     }
-    return sendError(reply, error);
+    return answer(reply, error);
   });
-  // An answer sent before the body is in (413, 401...) must reach a client still sending it.
-  drainRefusedBodies(app);
+  app.addHook('preClose', (done) => {
+    refused.destroyAll();
+    done();
+  });
   app.setNotFoundHandler((request, reply) =>
-    sendError(
+    answer(
       reply,
       new AppError('not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`),
     ),

@@ -120,3 +120,55 @@ void describe('uploads far over MAX_BODY_BYTES', () => {
     }
   });
 });
+
+void describe('answers from the access hook and the router to a body still arriving', () => {
+  // 401 and 403 go out from onRequest, before a byte of the body is read, and the client must
+  // read them as it reads a 413. Fastify does not ask to close on these (only on a body it
+  // refuses), so Node alone would keep the connection and discard the body; these hold that
+  // against a change that would close (the drain applies its bounds to them too).
+  const FULL = 'full-key-for-uploads';
+  const READ = 'read-key-for-uploads';
+  let t: SpawnedServer;
+  before(async () => {
+    t = await spawnServer({
+      DATA_DIR: await makeDataDir(),
+      MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+      API_KEYS: FULL,
+      READ_API_KEYS: READ,
+    });
+  });
+  after(async () => {
+    await t.kill('SIGTERM');
+    await removeDir(t.dataDir);
+  });
+
+  const JSON_CT = { 'content-type': 'application/json' };
+  const cases: ReadonlyArray<[string, string, Record<string, string>, string]> = [
+    ['/publish', 'no key', JSON_CT, '401 unauthorized'],
+    [
+      '/publish',
+      'a read-only key',
+      { ...JSON_CT, authorization: `Bearer ${READ}` },
+      '403 forbidden',
+    ],
+    ['/v1/logs', 'no key', { 'content-type': 'application/x-protobuf' }, '401 unauthorized'],
+    [
+      '/publish',
+      'a full key',
+      { ...JSON_CT, authorization: `Bearer ${FULL}` },
+      '413 body_too_large',
+    ],
+  ];
+  for (const [path, who, headers, expected] of cases) {
+    for (const [kind, body] of [
+      ['16 MiB with Content-Length', Buffer.alloc(16 * MiB, 'x')],
+      ['32 MiB chunked', chunked(32 * MiB)],
+    ] as const) {
+      void it(`${path}, ${who}, ${kind}: ${expected} every time, never a reset`, async () => {
+        const outcomes = [];
+        for (let i = 0; i < 4; i++) outcomes.push(await upload(`${t.url}${path}`, body, headers));
+        assert.deepEqual(outcomes, Array<string>(4).fill(expected));
+      });
+    }
+  }
+});

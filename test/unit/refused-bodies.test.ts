@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { drainRefusedBodies, type DrainBounds } from '../../src/http/refused-bodies.js';
+import { RefusedBodies, type DrainBounds } from '../../src/http/refused-bodies.js';
 import { sleep } from '../helpers/tmp.js';
 
 const LIMIT = 1024;
@@ -17,7 +17,16 @@ async function withApp(
   body: (port: number, app: FastifyInstance) => Promise<void>,
 ): Promise<void> {
   const app = Fastify({ bodyLimit: LIMIT });
-  drainRefusedBodies(app, bounds);
+  // Wired as server.ts wires it: the error handler keeps reading, preClose destroys.
+  const refused = new RefusedBodies(bounds);
+  app.setErrorHandler((err: Error & { statusCode?: number }, _request, reply) => {
+    refused.keepReading(reply);
+    return reply.code(err.statusCode ?? 500).send({ error: err.message });
+  });
+  app.addHook('preClose', (done) => {
+    refused.destroyAll();
+    done();
+  });
   app.post('/x', () => Promise.resolve({ ok: true }));
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
