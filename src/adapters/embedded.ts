@@ -34,6 +34,7 @@ async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backe
     retention: config.retention,
     killDuringExpiry: config.faultDuringExpiry === 'kill',
     afterApply: (deliveries) => queue?.ackApplied(deliveries),
+    onDamage: (line) => log.error({ component: 'store' }, line),
   });
   try {
     queue = await openLogQueue({
@@ -68,7 +69,7 @@ async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backe
         topics: store.topicNames(max),
         topicsTotal: store.topicCountNow(),
       }),
-    liveness: () => ({ queue_log: q.writable(), store_thread: store.alive }),
+    liveness: () => ({ queue_log: q.writable(), store_thread: store.alive, store: !store.damaged }),
     close: closeInOrder(q, store),
   };
 }

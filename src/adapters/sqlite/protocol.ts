@@ -126,7 +126,9 @@ export type ReadRequest =
   | { readonly op: 'list'; readonly query: EventsQuery; readonly maxBytes: number }
   | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
   | { readonly op: 'topics'; readonly page: TopicsPage }
-  | { readonly op: 'topicCount' };
+  | { readonly op: 'topicCount' }
+  /** PRAGMA quick_check's first finding, or null when it finds none (damage.ts). */
+  | { readonly op: 'check' };
 
 export type ReadResultOf<R extends ReadRequest> = R extends { op: 'page' }
   ? EncodedPage
@@ -136,7 +138,9 @@ export type ReadResultOf<R extends ReadRequest> = R extends { op: 'page' }
       ? StoredEvent | null
       : R extends { op: 'topics' }
         ? TopicSummary[]
-        : number;
+        : R extends { op: 'check' }
+          ? string | null
+          : number;
 
 /**
  * Sent to a reader thread at close: it closes its connection and ends its port, so the thread

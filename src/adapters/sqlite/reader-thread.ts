@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Database as DB } from 'better-sqlite3';
 import Database from './driver.js';
 import type { ReadEnvelope, ReaderClose, ReadRequest, Reply, StartupFailure } from './protocol.js';
+import { quickCheck } from './damage.js';
 import { SqliteReads } from './reads.js';
 
 const port = parentPort;
@@ -43,6 +44,8 @@ function handle(request: ReadRequest): unknown {
       return reads.topics(request.page);
     case 'topicCount':
       return reads.topicCount();
+    case 'check':
+      return quickCheck(db);
   }
 }
 

@@ -59,6 +59,7 @@ import {
 import { countersAfterApply, DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import Database from './driver.js';
+import { damagedStoreError, readMarker } from './damage.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReads } from './reads.js';
 import { RangeSet, toRuns, type Range } from './ranges.js';
@@ -148,6 +149,9 @@ const WAL_AUTOCHECKPOINT_PAGES = 4_000;
 const FLUSH_ROWS = 64;
 
 export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
+  // Damage found by an earlier run stops start-up with its line (damage.ts).
+  const recorded = opts.file === ':memory:' ? null : readMarker(opts.file);
+  if (recorded !== null) throw new Error(recorded);
   let owner: DB | null = null;
   let db: DB | null = null;
   const kept: Kept = [];
@@ -163,6 +167,17 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
       dedupKeyHash(String(topic), String(eventId)),
     );
     migrate(db, kept);
+    // Inside the try: the constructor reads counters, applied positions and recent keys,
+    // the pages where damage stops start-up.
+    return new SqliteStore(
+      db,
+      kept,
+      opts.retention ?? KEEP_FOREVER,
+      opts.duringExpiry,
+      owner,
+      opts.bucketRows,
+      opts.recentKeys,
+    );
   } catch (err) {
     db?.close();
     owner?.close();
@@ -172,17 +187,8 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
         cause: err,
       });
     }
-    throw err;
+    throw damagedStoreError(opts.file, err);
   }
-  return new SqliteStore(
-    db,
-    kept,
-    opts.retention ?? KEEP_FOREVER,
-    opts.duringExpiry,
-    owner,
-    opts.bucketRows,
-    opts.recentKeys,
-  );
 }
 
 /**

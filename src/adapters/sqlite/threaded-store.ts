@@ -31,12 +31,15 @@ import {
   type Envelope,
   type Hello,
   type PackedApply,
+  type ReadRequest,
+  type ReadResultOf,
   type Reply,
   type Request,
   type ResultOf,
   type StartupFailure,
   type ThreadData,
 } from './protocol.js';
+import { damageLine, isDamageError, writeMarker } from './damage.js';
 import { RangeSet } from './ranges.js';
 import { ReaderPool } from './reader-pool.js';
 
@@ -59,6 +62,11 @@ export interface ThreadedStoreOptions {
    * mirror update, before `apply` resolves (see the header).
    */
   readonly afterApply?: (deliveries: readonly Delivery[]) => void;
+  /**
+   * Called once, with the line that names it, when damage to the database is found while
+   * running (a failed read or write, or the check after start: damage.ts).
+   */
+  readonly onDamage?: (line: string) => void;
 }
 
 export async function openThreadedSqliteStore(
@@ -83,7 +91,17 @@ export async function openThreadedSqliteStore(
   });
   // Not awaited: the reader threads boot while the caller builds the HTTP server (they were
   // ~150 ms of a ~1.3 s start, in sequence); ready() waits for them.
-  return new ThreadedSqliteStore(worker, hello, ReaderPool.start(file, readers), opts.afterApply);
+  const store = new ThreadedSqliteStore(
+    worker,
+    hello,
+    ReaderPool.start(file, readers),
+    file,
+    opts.afterApply,
+    opts.onDamage,
+  );
+  // Start-up reads only a few pages; this reads the others once, on a reader thread.
+  store.checkInBackground();
+  return store;
 }
 
 interface Pending {
@@ -98,12 +116,16 @@ export class ThreadedSqliteStore implements Store {
   private readonly topicMirror: Set<string>;
   private readonly applied: RangeSet;
   private isAlive = true;
+  /** The line naming damage found while running (damage.ts), or null. */
+  private damage: string | null = null;
 
   constructor(
     private readonly worker: Worker,
     hello: Hello,
     private readonly readers: ReaderPool,
+    private readonly file: string,
     private readonly afterApply?: (deliveries: readonly Delivery[]) => void,
+    private readonly onDamage?: (line: string) => void,
   ) {
     this.counterMirror = hello.counters;
     this.topicMirror = new Set(hello.topics);
@@ -119,6 +141,54 @@ export class ThreadedSqliteStore implements Store {
   /** False once the store thread or every reader thread has exited (closed, or crashed). */
   get alive(): boolean {
     return this.isAlive && this.readers.alive;
+  }
+
+  /** True once damage to the database has been found (/healthz fails: damage.ts). */
+  get damaged(): boolean {
+    return this.damage !== null;
+  }
+
+  /** quick_check over every page, once, beside the traffic; damage found is recorded. */
+  checkInBackground(): void {
+    this.read({ op: 'check' }).then(
+      (finding) => {
+        if (finding === null || this.damage !== null) return;
+        const line = damageLine(this.file, finding, finding);
+        this.recordDamage(line);
+        this.onDamage?.(line);
+      },
+      // A check cut short by close, or one that failed on damage (then read() recorded it).
+      () => undefined,
+    );
+  }
+
+  /** For a failed request: damage is recorded at once, then located by a check. */
+  private noteFailure(err: unknown): void {
+    if (!isDamageError(err) || this.damage !== null) return;
+    const found = (err as Error).message;
+    this.recordDamage(damageLine(this.file, found, null));
+    this.readers
+      .read({ op: 'check' })
+      .then(
+        (where) => {
+          if (where !== null) this.recordDamage(damageLine(this.file, found, where));
+        },
+        () => undefined,
+      )
+      .finally(() => this.onDamage?.(this.damage ?? found));
+  }
+
+  /** /healthz fails from here on, and the marker makes the next start stop with `line`. */
+  private recordDamage(line: string): void {
+    this.damage = line;
+    writeMarker(this.file, line);
+  }
+
+  private read<R extends ReadRequest>(request: R): Promise<ReadResultOf<R>> {
+    return this.readers.read(request).catch((err: unknown) => {
+      this.noteFailure(err);
+      throw err;
+    });
   }
 
   /** Applied sequence numbers as of opening (for the queue log's recovery). */
@@ -144,8 +214,13 @@ export class ThreadedSqliteStore implements Store {
     const pending = this.pending.get(reply.id);
     if (pending === undefined) return;
     this.pending.delete(reply.id);
-    if (reply.ok) pending.resolve(reply.result);
-    else pending.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+    if (reply.ok) {
+      pending.resolve(reply.result);
+      return;
+    }
+    const err = Object.assign(new Error(reply.error.message), { code: reply.error.code });
+    this.noteFailure(err);
+    pending.reject(err);
   }
 
   private failAll(err: Error): void {
@@ -194,19 +269,19 @@ export class ThreadedSqliteStore implements Store {
   }
 
   list(query: EventsQuery, maxBytes = DEFAULT_READ_BYTES): Promise<StoredEvent[]> {
-    return this.readers.read({ op: 'list', query, maxBytes });
+    return this.read({ op: 'list', query, maxBytes });
   }
 
   page(query: EventsQuery, maxBytes: number, format: PageFormat): Promise<EncodedPage> {
-    return this.readers.read({ op: 'page', query, maxBytes, format });
+    return this.read({ op: 'page', query, maxBytes, format });
   }
 
   get(topic: string, eventId: string): Promise<StoredEvent | null> {
-    return this.readers.read({ op: 'get', topic, eventId });
+    return this.read({ op: 'get', topic, eventId });
   }
 
   topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {
-    return this.readers.read({ op: 'topics', page });
+    return this.read({ op: 'topics', page });
   }
 
   /** From the mirror: the topics with at least one stored event. */
