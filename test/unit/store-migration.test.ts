@@ -4,7 +4,9 @@
  * `stored_bytes`, offsets continue above the old ones, and the old events are still
  * duplicates after the upgrade, also once they expired. And the upgrade to event buckets
  * (migration 4): a store whose oldest events the row-wise expiry deleted opens with its
- * events table as bucket 0 and the retention floor just below its oldest row.
+ * events table as bucket 0 and the retention floor just below its oldest row. And the row
+ * checksums (migration 6): every bucket table gains the column, older rows read as they
+ * are, new rows carry a checksum that matches.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -197,6 +199,74 @@ void describe('SQLite store upgrade to the retention schema', () => {
         assert.deepEqual(tables, ['events_1'], 'bucket 0 (the old events table) was dropped');
       } finally {
         check.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  void it('a version-5 store with two buckets gains row checksums in both; old rows read as they are', async () => {
+    const dir = await makeDataDir();
+    const file = join(dir, 'events.db');
+    try {
+      const db = new Database(file);
+      db.function('logsieve_key', { deterministic: true }, (t: unknown, id: unknown) =>
+        dedupKeyHash(String(t), String(id)),
+      );
+      for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= 5)) db.exec(m.sql);
+      // Bucket 1 as schema 5 created it: without the checksum column.
+      db.exec(`
+        CREATE TABLE events_1 (
+          "offset" INTEGER PRIMARY KEY, topic TEXT NOT NULL, event_id TEXT NOT NULL,
+          timestamp TEXT NOT NULL, source TEXT NOT NULL, payload TEXT NOT NULL,
+          processed_at TEXT NOT NULL
+        );
+        CREATE INDEX events_1_by_topic ON events_1 (topic, "offset");
+        CREATE INDEX events_1_by_source ON events_1 (source, "offset");
+        CREATE INDEX events_1_by_topic_source ON events_1 (topic, source, "offset");
+        INSERT INTO buckets (n, first_offset) VALUES (1, 3);
+      `);
+      for (const [table, o] of [
+        ['events', 1],
+        ['events', 2],
+        ['events_1', 3],
+      ] as const) {
+        db.prepare(
+          `INSERT INTO ${table} VALUES (?, 'login', ?, '2025-10-24T00:00:00.000Z', 'svc', '{}', ?)`,
+        ).run(o, `u-${o}`, OLD_AT);
+        db.prepare('INSERT INTO dedup_keys VALUES (?, ?, 1767225600)').run(
+          dedupKeyHash('login', `u-${o}`),
+          o,
+        );
+      }
+      db.exec(`UPDATE counters SET unique_processed = 3, stored = 3, last_offset = 3,
+        keys_offset = 3, stored_bytes = 0 WHERE id = 1`);
+      db.exec('PRAGMA user_version = 5');
+      db.close();
+
+      const store = openSqliteStore({ file });
+      try {
+        const rows = await store.list({ after: 0, limit: 10, order: 'asc' });
+        assert.deepEqual(
+          rows.map((r) => r.event_id),
+          ['u-1', 'u-2', 'u-3'],
+        );
+        assert.equal((await store.get('login', 'u-3'))?.offset, 3);
+      } finally {
+        await store.close();
+      }
+      const after = new Database(file, { readonly: true });
+      try {
+        for (const t of ['events', 'events_1']) {
+          const columns = after.pragma(`table_info(${t})`) as { name: string }[];
+          assert.ok(
+            columns.some((c) => c.name === 'crc'),
+            `${t} has the checksum column`,
+          );
+        }
+        assert.equal(after.pragma('user_version', { simple: true }), 6);
+      } finally {
+        after.close();
       }
     } finally {
       await removeDir(dir);

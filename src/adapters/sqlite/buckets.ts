@@ -61,7 +61,10 @@ export function bucketTable(n: number): string {
   return n === 0 ? 'events' : `events_${n}`;
 }
 
-/** DDL of bucket n (bucket 0 was created by migrations 1-3 with the same columns and indexes). */
+/**
+ * DDL of bucket n (bucket 0 was created by migrations 1-3 and 6 with the same columns and
+ * indexes). `crc`: damage.ts rowChecksum, null only in rows stored before schema 6.
+ */
 export function createBucketSql(n: number): string {
   const t = bucketTable(n);
   return `
@@ -72,7 +75,8 @@ export function createBucketSql(n: number): string {
       timestamp    TEXT NOT NULL,
       source       TEXT NOT NULL,
       payload      TEXT NOT NULL,
-      processed_at TEXT NOT NULL
+      processed_at TEXT NOT NULL,
+      crc          INTEGER
     );
     CREATE INDEX ${t}_by_topic ON ${t} (topic, "offset");
     CREATE INDEX ${t}_by_source ON ${t} (source, "offset");

@@ -1,32 +1,71 @@
 /**
- * Damage to the embedded store's database (DATA_DIR/events.db) as SQLite finds it: a page
- * that does not parse as a B-tree page, a cell pointing outside its page, a header that is
- * not SQLite's (SQLITE_CORRUPT*, SQLITE_NOTADB). SPEC "Damage is never silent".
+ * Damage to the embedded store's database (DATA_DIR/events.db): a page that does not parse
+ * as a B-tree page, a cell pointing outside its page, a header that is not SQLite's
+ * (SQLITE_CORRUPT*, SQLITE_NOTADB), or an event row that no longer matches its checksum
+ * (ROW_DAMAGE). SPEC "Damage is never silent".
  *
  * States of a store: sound -> damaged, found in one of three places:
  * - at open (the pages start-up reads: schema, counters, applied positions, recent keys):
  *   start-up stops with one line naming the file and the page (`damagedStoreError`);
- * - by a read, a write or the check after start (`PRAGMA quick_check` on a reader thread,
- *   threaded-store.ts) while running: the failing request fails as it did, /healthz fails
- *   (`store: false`), one error line is logged, and the marker `<file>-damaged` is written
- *   with that line, so that the next start stops with it instead of looking healthy until a
- *   read reaches the page again.
+ * - by the check after start (reader-thread.ts: `PRAGMA quick_check` of every page, then
+ *   every event row's checksum, paced to a quarter of a core), or by a read or write while
+ *   running: the failing request fails as it did, /healthz fails (`store: false`), one error
+ *   line is logged, and the marker `<file>-damaged` is written with that line, so that the
+ *   next start stops with it instead of looking healthy until a read reaches the page again
+ *   (threaded-store.ts).
  * A damaged store stays damaged: nothing here repairs or rewrites it. The marker is removed
  * by hand once the file has been restored or replaced (README, "Damage (embedded store)").
  *
- * What this does not find: a byte changed inside a row's text on a page that still parses
- * (a payload's digit, say) reads back as a valid, different row. SQLite keeps no checksum of
- * page contents; README "Departures" says so.
+ * SQLite keeps no checksum of page contents, so a byte changed inside a row's text on a page
+ * that still parses (a payload's digit) would read back as a valid, different row: each event
+ * row carries its own CRC-32 (`rowChecksum`, column `crc`), checked by every read (reads.ts)
+ * and by the check after start. Rows stored before the column existed (schema 6) have none
+ * and are not checked; nor are the rows of the other tables (dedup keys, counters, topics,
+ * applied positions): a byte changed inside one of them on a page that still parses goes
+ * unseen (README, Departures).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import type { Database as DB } from 'better-sqlite3';
 import Database from './driver.js';
 
-/** True for the errors SQLite raises when the file itself is damaged. */
+/** The code of a row whose text no longer matches its checksum (`rowDamage`). */
+export const ROW_DAMAGE = 'LOGSIEVE_CORRUPT_ROW';
+
+/** True for the errors SQLite raises when the file itself is damaged, and for `ROW_DAMAGE`. */
 export function isDamageError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return (
-    typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')
+    typeof code === 'string' &&
+    (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB' || code === ROW_DAMAGE)
+  );
+}
+
+/**
+ * CRC-32 of an event row as stored (its `crc` column): every column, offset included, NUL
+ * between them (no column holds a NUL: JSON text escapes it, and topics, ids, sources and
+ * timestamps refuse control characters). It finds what quick_check cannot: a byte changed
+ * inside a row's text on a page that still parses (a payload's digit).
+ */
+export function rowChecksum(
+  offset: number,
+  topic: string,
+  eventId: string,
+  timestamp: string,
+  source: string,
+  payload: string,
+  processedAt: string,
+): number {
+  return crc32(
+    `${offset}\0${topic}\0${eventId}\0${timestamp}\0${source}\0${processedAt}\0${payload}`,
+  );
+}
+
+/** The error a read fails with when a row does not match its checksum. */
+export function rowDamage(table: string, offset: number): Error {
+  return Object.assign(
+    new Error(`the row at offset ${offset} of table ${table} does not match its checksum`),
+    { code: ROW_DAMAGE },
   );
 }
 
@@ -68,7 +107,9 @@ export function locateDamage(file: string): string | null {
 /** The one line that names the damage, for start-up, the log and the marker. */
 export function damageLine(file: string, found: string, where: string | null): string {
   const page = /\bpage (\d+)/i.exec(where ?? found)?.[1];
-  const at = page === undefined ? '' : ` at page ${page}`;
+  const offset = /\boffset (\d+)/.exec(found)?.[1];
+  const at =
+    page !== undefined ? ` at page ${page}` : offset !== undefined ? ` at offset ${offset}` : '';
   const detail = where !== null && where !== found ? `${found}; ${where}` : found;
   return (
     `store ${file} is damaged${at} (${detail}); nothing was changed. Restore it from a ` +

@@ -23,8 +23,28 @@ import { encodePage, type EncodedPage, type PageFormat } from '../../domain/page
 import type { EventsQuery } from '../../domain/schemas.js';
 import type { TopicsPage, TopicSummary } from '../../ports/store.js';
 import { bucketOf, bucketsBetween, bucketTable, type Bucket } from './buckets.js';
+import { rowChecksum, rowDamage } from './damage.js';
 
 export const EVENT_COLUMNS = `"offset", topic, event_id, timestamp, source, payload, processed_at`;
+
+/** What a read selects of a row: the event's columns, then its checksum (damage.ts). */
+const ROW_COLUMNS = `${EVENT_COLUMNS}, crc`;
+type EventRow = [number, string, string, string, string, string, string, number | null];
+
+/** Rows per read transaction of the check after start (`checkRows`). */
+const CHECK_ROWS = 10_000;
+
+/** The event of `row`, once its checksum holds (null: a row stored before schema 6). */
+function checked(row: EventRow, table: string): StoredEvent {
+  const [offset, topic, event_id, timestamp, source, payload, processed_at, crc] = row;
+  if (
+    crc !== null &&
+    crc !== rowChecksum(offset, topic, event_id, timestamp, source, payload, processed_at)
+  ) {
+    throw rowDamage(table, offset);
+  }
+  return { offset, topic, event_id, timestamp, source, payload, processed_at };
+}
 
 /**
  * SQL of one /events query over one bucket's table and its parameters (exported for the
@@ -58,14 +78,14 @@ export function listSql(
       ? `${table} INDEXED BY ${table}_by_topic_source`
       : table;
   return {
-    sql: `SELECT ${EVENT_COLUMNS} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY "offset" ${order} LIMIT ?`,
+    sql: `SELECT ${ROW_COLUMNS} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY "offset" ${order} LIMIT ?`,
     params,
   };
 }
 
 export class SqliteReads {
   /** Per bucket: its statements by SQL. Buckets below the oldest live one are forgotten. */
-  private readonly statements = new Map<number, Map<string, Statement<unknown[], StoredEvent>>>();
+  private readonly statements = new Map<number, Map<string, Statement<unknown[], EventRow>>>();
   private readonly catalogue: Statement<[], [number, number]>;
   private readonly floorOf: Statement<[], number>;
   private readonly keyOffset: Statement<[Buffer], number>;
@@ -99,7 +119,8 @@ export class SqliteReads {
     this.snapshot = <T>(body: () => T): T => tx(body) as T;
   }
 
-  private statement(n: number, sql: string): Statement<unknown[], StoredEvent> {
+  /** A raw statement (rows as arrays: `checked` makes the events). */
+  private statement(n: number, sql: string): Statement<unknown[], EventRow> {
     let byBucket = this.statements.get(n);
     if (byBucket === undefined) {
       byBucket = new Map();
@@ -107,7 +128,7 @@ export class SqliteReads {
     }
     let statement = byBucket.get(sql);
     if (statement === undefined) {
-      statement = this.db.prepare<unknown[], StoredEvent>(sql);
+      statement = this.db.prepare<unknown[], EventRow>(sql).raw();
       byBucket.set(sql, statement);
     }
     return statement;
@@ -129,8 +150,9 @@ export class SqliteReads {
     const reach = bucketsBetween(buckets, lo, hi);
     if (query.order === 'desc') reach.reverse();
     for (const b of reach) {
-      const { sql, params } = listSql(query, bucketTable(b.n), floor);
-      yield* this.statement(b.n, sql).iterate(...params);
+      const table = bucketTable(b.n);
+      const { sql, params } = listSql(query, table, floor);
+      for (const row of this.statement(b.n, sql).iterate(...params)) yield checked(row, table);
     }
   }
 
@@ -163,10 +185,12 @@ export class SqliteReads {
       const bucket = offset > floor ? bucketOf(buckets, offset) : undefined;
       if (bucket === undefined) return null;
       // The row must still match: a hash is not the key.
-      const row = this.statement(
+      const table = bucketTable(bucket.n);
+      const raw = this.statement(
         bucket.n,
-        `SELECT ${EVENT_COLUMNS} FROM ${bucketTable(bucket.n)} WHERE "offset" = ?`,
+        `SELECT ${ROW_COLUMNS} FROM ${table} WHERE "offset" = ?`,
       ).get(offset);
+      const row = raw === undefined ? undefined : checked(raw, table);
       return row !== undefined && row.topic === topic && row.event_id === eventId ? row : null;
     });
   }
@@ -183,12 +207,36 @@ export class SqliteReads {
       const t = bucketTable(b.n);
       const row = this.statement(
         b.n,
-        `SELECT ${EVENT_COLUMNS} FROM ${t} INDEXED BY ${t}_by_topic
+        `SELECT ${ROW_COLUMNS} FROM ${t} INDEXED BY ${t}_by_topic
          WHERE topic = ? AND "offset" > ? AND event_id = ? LIMIT 1`,
       ).get(topic, lo, eventId);
-      if (row !== undefined) return row;
+      if (row !== undefined) return checked(row, t);
     }
     return null;
+  }
+
+  /**
+   * Checks the checksum of every retained event row, CHECK_ROWS at a time, each step in its
+   * own read transaction (one long one would hold WAL checkpoints back for its whole
+   * length); the caller runs the steps and may stop between them. Throws rowDamage, or
+   * SQLite's error for a page that does not parse.
+   */
+  *checkRows(): Generator<void, void, undefined> {
+    let after = 0;
+    for (;;) {
+      const last = this.snapshot(() => {
+        let seen: number | null = null;
+        let n = 0;
+        for (const row of this.rows({ after, limit: CHECK_ROWS, order: 'asc' })) {
+          seen = row.offset;
+          if (++n >= CHECK_ROWS) break;
+        }
+        return seen;
+      });
+      if (last === null) return;
+      after = last;
+      yield;
+    }
   }
 
   topicCount(): number {

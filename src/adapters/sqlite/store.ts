@@ -59,7 +59,7 @@ import {
 import { countersAfterApply, DEFAULT_READ_BYTES } from '../../ports/store.js';
 import type { EncodedPage, PageFormat } from '../../domain/page.js';
 import Database from './driver.js';
-import { damagedStoreError, readMarker } from './damage.js';
+import { damagedStoreError, readMarker, rowChecksum } from './damage.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteReads } from './reads.js';
 import { RangeSet, toRuns, type Range } from './ranges.js';
@@ -219,6 +219,10 @@ function migrate(db: DB, kept: Kept): void {
     if (m.version <= current) continue;
     db.transaction(() => {
       db.exec(m.sql);
+      if (m.eachBucket !== undefined) {
+        const buckets = db.prepare<[], number>('SELECT n FROM buckets ORDER BY n').pluck().all();
+        for (const n of buckets) db.exec(m.eachBucket(bucketTable(n)));
+      }
       db.exec(`PRAGMA user_version = ${m.version}`);
     }).immediate();
   }
@@ -239,7 +243,7 @@ export class SqliteStore implements Store {
   /** The keys_offset a flush in the open transaction wrote (the held keys go once it commits). */
   private flushedUpTo: number | null = null;
   /** Inserts into the current bucket; replaced when a new bucket starts. */
-  private insertEvent: Statement<[number, string, string, string, string, string, string]>;
+  private insertEvent: Statement<[number, string, string, string, string, string, string, number]>;
   /** The bucket being written, and the processed_at (ms) of its first event. */
   private current: Bucket;
   private openedAtMs: number | null;
@@ -427,10 +431,10 @@ export class SqliteStore implements Store {
 
   private insertInto(
     n: number,
-  ): Statement<[number, string, string, string, string, string, string]> {
+  ): Statement<[number, string, string, string, string, string, string, number]> {
     return this.db.prepare(
-      `INSERT INTO ${bucketTable(n)} ("offset", topic, event_id, timestamp, source, payload, processed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO ${bucketTable(n)} ("offset", topic, event_id, timestamp, source, payload, processed_at, crc)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
   }
 
@@ -548,6 +552,15 @@ export class SqliteStore implements Store {
           event.source,
           event.payload,
           at,
+          rowChecksum(
+            offset,
+            event.topic,
+            event.event_id,
+            event.timestamp,
+            event.source,
+            event.payload,
+            at,
+          ),
         );
         lastOffset = offset;
         stored++;
