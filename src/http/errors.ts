@@ -93,6 +93,8 @@ function fieldOf(v: ValidationIssue): string {
 
 export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
+  // RFC 9110 11.6.1: a 401 names the scheme that would be accepted (src/http/access.ts).
+  if (error.status === 401) void reply.header('www-authenticate', 'Bearer realm="logsieve"');
   return reply
     .code(error.status)
     .type('application/json; charset=utf-8')

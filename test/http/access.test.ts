@@ -162,9 +162,11 @@ void describe('keys in the query string and in logs', () => {
     assert.equal(await statusOf(t.url, events, 'read', { queryToken: true }), 401);
   });
 
-  void it('answers 401 with the error shape and a message that names no key', async () => {
+  void it('answers 401 with the error shape, WWW-Authenticate, and a message that names no key', async () => {
     const res = await fetch(`${t.url}/stats`, { headers: { authorization: `Bearer ${UNKNOWN}` } });
     assert.equal(res.status, 401);
+    // RFC 9110 11.6.1: a 401 names the scheme that would be accepted.
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="logsieve"');
     const body = (await res.json()) as { error: string; message: string; details: unknown[] };
     assert.equal(body.error, 'unauthorized');
     assert.ok(!JSON.stringify(body).includes(UNKNOWN));
