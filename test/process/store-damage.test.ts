@@ -84,14 +84,30 @@ async function failedHealth(url: string): Promise<unknown> {
 /** Launches the server and resolves with its stderr once it has exited (it must not start). */
 async function refusedStart(dataDir: string): Promise<{ code: number | null; lines: string[] }> {
   const proc = launch({ DATA_DIR: dataDir, PORT: String(await freePort()) });
-  const exit = await Promise.race([
-    proc.exited,
-    sleep(20_000).then(() => {
+  let timer: NodeJS.Timeout | undefined;
+  const started = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
       proc.child.kill('SIGKILL');
-      throw new Error(`the server started on a damaged store: ${proc.stdout()}`);
-    }),
-  ]);
-  return { code: exit.code, lines: proc.stderr().trimEnd().split('\n') };
+      reject(new Error(`the server started on a damaged store: ${proc.stdout()}`));
+    }, 20_000);
+  });
+  try {
+    const exit = await Promise.race([proc.exited, started]);
+    return { code: exit.code, lines: proc.stderr().trimEnd().split('\n') };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The error lines of `proc` that name damage, once one is there (the log is asynchronous). */
+async function damageLogged(proc: { stdout(): string }): Promise<string[]> {
+  const lines = (): string[] =>
+    proc
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes('is damaged'));
+  for (let i = 0; i < 200 && lines().length === 0; i++) await sleep(25);
+  return lines();
 }
 
 void describe('a damaged store', () => {
@@ -145,14 +161,7 @@ void describe('a damaged store', () => {
           status: 'failed',
           checks: { queue_log: true, store_thread: true, store: false },
         });
-        // The log is written asynchronously, and after the check has located the damage.
-        const damageLines = (): string[] =>
-          proc
-            .stdout()
-            .split('\n')
-            .filter((l) => l.includes('is damaged'));
-        for (let i = 0; i < 200 && damageLines().length === 0; i++) await sleep(25);
-        const logged = damageLines();
+        const logged = await damageLogged(proc);
         assert.equal(logged.length, 1, proc.stdout());
         assert.ok(logged[0]?.includes(`store ${file} is damaged at page ${page} `), logged[0]);
         // Paging over the damaged rows fails; it never answers as if they did not exist.
@@ -206,6 +215,9 @@ void describe('a damaged store', () => {
         assert.ok(other !== undefined);
         const fine = await fetch(`${url}/events/dmg/${encodeURIComponent(other.event_id)}`);
         assert.equal(fine.status, 200, 'the intact events are still served');
+        const logged = await damageLogged(proc);
+        assert.equal(logged.length, 1, proc.stdout());
+        assert.match(logged[0] ?? '', /is damaged at offset \d+ /);
       } finally {
         proc.child.kill('SIGTERM');
         await proc.exited;
@@ -216,6 +228,60 @@ void describe('a damaged store', () => {
       assert.match(
         lines[0] ?? '',
         /^cannot start: store .*events\.db is damaged at offset \d+ \(the row at offset \d+ of table events does not match its checksum\)/,
+      );
+    } finally {
+      await removeDir(dataDir);
+    }
+  });
+
+  void it('an index entry changed (rows the table still has): the check finds it; the next start stops', async () => {
+    const dataDir = await makeDataDir('logsieve-store-damage');
+    try {
+      const file = await storeOf(dataDir, 2_000);
+      // One topic entry of the (topic, offset) index, on a leaf page that still parses: a
+      // filtered read would stop at the out-of-order key and skip the rest, without an error.
+      const db = new Database(file);
+      let at: number;
+      let end: number;
+      try {
+        db.pragma('wal_checkpoint(TRUNCATE)');
+        const page =
+          db
+            .prepare<[], number>(
+              `SELECT pageno FROM dbstat WHERE name = 'events_by_topic' AND pagetype = 'leaf' ORDER BY pageno LIMIT 1 OFFSET 2`,
+            )
+            .pluck()
+            .get() ?? 0;
+        const size = db.pragma('page_size', { simple: true }) as number;
+        at = (page - 1) * size;
+        end = at + size;
+      } finally {
+        db.close();
+      }
+      const bytes = await readFile(file);
+      const hit = bytes.indexOf('dmg', at + 100);
+      assert.ok(hit > at && hit < end, 'an index entry on that page');
+      bytes.write('dmh', hit, 'latin1');
+      await writeFile(file, bytes);
+      const port = await freePort();
+      const proc = launch({ DATA_DIR: dataDir, PORT: String(port) });
+      try {
+        assert.deepEqual(await failedHealth(`http://127.0.0.1:${port}`), {
+          status: 'failed',
+          checks: { queue_log: true, store_thread: true, store: false },
+        });
+        const logged = await damageLogged(proc);
+        assert.equal(logged.length, 1, proc.stdout());
+        assert.match(logged[0] ?? '', /events_by_topic/);
+      } finally {
+        proc.child.kill('SIGTERM');
+        await proc.exited;
+      }
+      const { code, lines } = await refusedStart(dataDir);
+      assert.equal(code, 1);
+      assert.match(
+        lines[0] ?? '',
+        /^cannot start: store .*events\.db is damaged .*events_by_topic/,
       );
     } finally {
       await removeDir(dataDir);

@@ -5,13 +5,14 @@
  * duplicates after the upgrade, also once they expired. And the upgrade to event buckets
  * (migration 4): a store whose oldest events the row-wise expiry deleted opens with its
  * events table as bucket 0 and the retention floor just below its oldest row. And the row
- * checksums (migration 6): every bucket table gains the column, older rows read as they
+ * checksums (added at every open, outside the numbered migrations): every bucket table gains the column, older rows read as they
  * are, new rows carry a checksum that matches.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from '../../src/adapters/sqlite/driver.js';
+import { rowChecksum } from '../../src/adapters/sqlite/damage.js';
 import { SQLITE_MIGRATIONS } from '../../src/adapters/sqlite/migrations.js';
 import { openSqliteStore } from '../../src/adapters/sqlite/store.js';
 import { dedupKeyHash } from '../../src/domain/dedup-key.js';
@@ -246,10 +247,34 @@ void describe('SQLite store upgrade to the retention schema', () => {
 
       const store = openSqliteStore({ file });
       try {
+        store.applySync(
+          [
+            {
+              id: '10',
+              event: {
+                topic: 'login',
+                event_id: 'u-4',
+                timestamp: '2025-10-24T00:00:00.000Z',
+                source: 'svc',
+                payload: '{"n":4}',
+              },
+            },
+          ],
+          new Date('2026-01-02T00:00:00.000Z'),
+        );
         const rows = await store.list({ after: 0, limit: 10, order: 'asc' });
+        assert.deepEqual(rows[0], {
+          offset: 1,
+          topic: 'login',
+          event_id: 'u-1',
+          timestamp: '2025-10-24T00:00:00.000Z',
+          source: 'svc',
+          payload: '{}',
+          processed_at: OLD_AT,
+        });
         assert.deepEqual(
           rows.map((r) => r.event_id),
-          ['u-1', 'u-2', 'u-3'],
+          ['u-1', 'u-2', 'u-3', 'u-4'],
         );
         assert.equal((await store.get('login', 'u-3'))?.offset, 3);
       } finally {
@@ -264,7 +289,28 @@ void describe('SQLite store upgrade to the retention schema', () => {
             `${t} has the checksum column`,
           );
         }
-        assert.equal(after.pragma('user_version', { simple: true }), 6);
+        // Old rows have none; the new one carries the checksum of what it stores.
+        const crcs = after
+          .prepare<[], [number, number | null]>('SELECT "offset", crc FROM events_1 ORDER BY 1')
+          .raw()
+          .all();
+        assert.deepEqual(crcs, [
+          [3, null],
+          [
+            4,
+            rowChecksum(
+              4,
+              'login',
+              'u-4',
+              '2025-10-24T00:00:00.000Z',
+              'svc',
+              '{"n":4}',
+              '2026-01-02T00:00:00.000Z',
+            ),
+          ],
+        ]);
+        // Outside the numbered migrations: an older release can still open the store.
+        assert.equal(after.pragma('user_version', { simple: true }), 5);
       } finally {
         after.close();
       }

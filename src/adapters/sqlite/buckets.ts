@@ -62,8 +62,9 @@ export function bucketTable(n: number): string {
 }
 
 /**
- * DDL of bucket n (bucket 0 was created by migrations 1-3 and 6 with the same columns and
- * indexes). `crc`: damage.ts rowChecksum, null only in rows stored before schema 6.
+ * DDL of bucket n (bucket 0 was created by migrations 1-3 with the same columns and indexes,
+ * and given `crc` by store.ts ensureRowChecksums). `crc`: damage.ts rowChecksum, null in rows
+ * stored before it existed.
  */
 export function createBucketSql(n: number): string {
   const t = bucketTable(n);

@@ -5,14 +5,7 @@
  * SQL functions the migrations may call (registered by store.ts before migrating):
  * - logsieve_key(topic, event_id): the compact dedup key (src/domain/dedup-key.ts).
  */
-export interface SqliteMigration {
-  readonly version: number;
-  readonly sql: string;
-  /** Run for each bucket table listed in `buckets` (buckets.ts), after `sql`. */
-  readonly eachBucket?: (table: string) => string;
-}
-
-export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+export const SQLITE_MIGRATIONS: readonly { readonly version: number; readonly sql: string }[] = [
   {
     version: 1,
     sql: `
@@ -147,12 +140,5 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ALTER TABLE counters ADD COLUMN keys_offset INTEGER NOT NULL DEFAULT 0;
       UPDATE counters SET keys_offset = last_offset WHERE id = 1;
     `,
-  },
-  {
-    version: 6,
-    sql: '',
-    // Row checksums (damage.ts rowChecksum). Adding a nullable column rewrites no row: the
-    // rows stored before it read back with crc NULL and are not checked.
-    eachBucket: (table) => `ALTER TABLE ${table} ADD COLUMN crc INTEGER`,
   },
 ];

@@ -127,8 +127,11 @@ export type ReadRequest =
   | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
   | { readonly op: 'topics'; readonly page: TopicsPage }
   | { readonly op: 'topicCount' }
-  /** PRAGMA quick_check's first finding, or null when it finds none (damage.ts). */
-  | { readonly op: 'check' };
+  /**
+   * The check after start (damage.ts): every table with its indexes, then, with `rows`,
+   * every event row's checksum; the first finding, or null.
+   */
+  | { readonly op: 'check'; readonly rows: boolean };
 
 export type ReadResultOf<R extends ReadRequest> = R extends { op: 'page' }
   ? EncodedPage

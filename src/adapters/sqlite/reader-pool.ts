@@ -33,6 +33,8 @@ class ReaderThread {
   private nextId = 1;
   readonly pending = new Map<number, Pending>();
   alive = true;
+  /** Checks in progress here (ReaderPool.check): reads go to another thread when they can. */
+  checks = 0;
   /** Resolves at the thread's hello (connection open); rejects if it fails to start. */
   readonly started: Promise<void>;
 
@@ -72,7 +74,8 @@ class ReaderThread {
   close(): Promise<void> {
     if (!this.alive) return Promise.resolve();
     return new Promise((resolve) => {
-      // A thread stuck in a read is stopped after a while rather than waited for forever.
+      // A thread stuck in a read is stopped after a while rather than waited for forever
+      // (once back from native code: terminate() cannot cut a running SQLite call short).
       const timer = setTimeout(() => void this.worker.terminate(), CLOSE_TIMEOUT_MS);
       this.worker.once('exit', () => {
         clearTimeout(timer);
@@ -120,12 +123,38 @@ export class ReaderPool {
   }
 
   read<R extends ReadRequest>(request: R): Promise<ReadResultOf<R>> {
-    let best: ReaderThread | undefined;
-    for (const t of this.threads) {
-      if (t.alive && (best === undefined || t.pending.size < best.pending.size)) best = t;
-    }
+    const best = this.pick();
     if (best === undefined) return Promise.reject(new Error('no reader thread is running'));
     return best.call(request) as Promise<ReadResultOf<R>>;
+  }
+
+  /**
+   * The check after start (damage.ts) on one thread, which reads then avoid while another
+   * thread is alive: a table's integrity_check is one native call that a read sent there would
+   * wait out.
+   */
+  check(rows: boolean): Promise<string | null> {
+    const t = this.pick();
+    if (t === undefined) return Promise.reject(new Error('no reader thread is running'));
+    t.checks++;
+    const done = t.call({ op: 'check', rows }) as Promise<string | null>;
+    return done.finally(() => {
+      t.checks--;
+    });
+  }
+
+  /** The live thread with the least waiting: its reads in flight, a check counting as many. */
+  private pick(): ReaderThread | undefined {
+    let best: ReaderThread | undefined;
+    let bestLoad = Number.POSITIVE_INFINITY;
+    for (const t of this.threads) {
+      const load = t.pending.size + t.checks * 1_000_000;
+      if (t.alive && load < bestLoad) {
+        best = t;
+        bestLoad = load;
+      }
+    }
+    return best;
   }
 
   /** Each thread closes its connection and exits by itself (see ReaderClose). */

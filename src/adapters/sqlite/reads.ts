@@ -34,7 +34,7 @@ type EventRow = [number, string, string, string, string, string, string, number 
 /** Rows per read transaction of the check after start (`checkRows`). */
 const CHECK_ROWS = 10_000;
 
-/** The event of `row`, once its checksum holds (null: a row stored before schema 6). */
+/** The event of `row`, once its checksum holds (null: a row stored before checksums). */
 function checked(row: EventRow, table: string): StoredEvent {
   const [offset, topic, event_id, timestamp, source, payload, processed_at, crc] = row;
   if (

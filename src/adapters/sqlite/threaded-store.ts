@@ -39,7 +39,7 @@ import {
   type StartupFailure,
   type ThreadData,
 } from './protocol.js';
-import { damageLine, isDamageError, writeMarker } from './damage.js';
+import { damageLine, isDamageError, ROW_DAMAGE, writeMarker } from './damage.js';
 import { RangeSet } from './ranges.js';
 import { ReaderPool } from './reader-pool.js';
 
@@ -148,27 +148,34 @@ export class ThreadedSqliteStore implements Store {
     return this.damage !== null;
   }
 
-  /** quick_check over every page, once, beside the traffic; damage found is recorded. */
+  /** The check after start, once, beside the traffic (damage.ts); damage found is recorded. */
   checkInBackground(): void {
-    this.read({ op: 'check' }).then(
+    this.readers.check(true).then(
       (finding) => {
         if (finding === null || this.damage !== null) return;
         const line = damageLine(this.file, finding, finding);
         this.recordDamage(line);
         this.onDamage?.(line);
       },
-      // A check cut short by close, or one that failed on damage (then read() recorded it).
-      () => undefined,
+      // A check cut short by close, or one that failed on damage: recorded as for a read.
+      (err: unknown) => this.noteFailure(err),
     );
   }
 
-  /** For a failed request: damage is recorded at once, then located by a check. */
+  /**
+   * For a failed request: damage is recorded at once. A row's damage names its offset and is
+   * logged at once; SQLite's is located first by a check of the tables (not the rows).
+   */
   private noteFailure(err: unknown): void {
     if (!isDamageError(err) || this.damage !== null) return;
     const found = (err as Error).message;
     this.recordDamage(damageLine(this.file, found, null));
+    if ((err as { code?: unknown }).code === ROW_DAMAGE) {
+      this.onDamage?.(this.damage ?? found);
+      return;
+    }
     this.readers
-      .read({ op: 'check' })
+      .check(false)
       .then(
         (where) => {
           if (where !== null) this.recordDamage(damageLine(this.file, found, where));
