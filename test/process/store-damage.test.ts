@@ -81,8 +81,8 @@ async function failedHealth(url: string): Promise<unknown> {
   return null;
 }
 
-/** Launches the server and resolves with its stderr once it has exited (it must not start). */
-async function refusedStart(dataDir: string): Promise<{ code: number | null; lines: string[] }> {
+/** Launches the server, which must refuse to start: exit 1 and one line; returns it. */
+async function refusedLine(dataDir: string): Promise<string> {
   const proc = launch({ DATA_DIR: dataDir, PORT: String(await freePort()) });
   let timer: NodeJS.Timeout | undefined;
   const started = new Promise<never>((_, reject) => {
@@ -93,7 +93,10 @@ async function refusedStart(dataDir: string): Promise<{ code: number | null; lin
   });
   try {
     const exit = await Promise.race([proc.exited, started]);
-    return { code: exit.code, lines: proc.stderr().trimEnd().split('\n') };
+    const lines = proc.stderr().trimEnd().split('\n');
+    assert.equal(exit.code, 1);
+    assert.equal(lines.length, 1, lines.join('\n'));
+    return lines[0] ?? '';
   } finally {
     clearTimeout(timer);
   }
@@ -123,14 +126,9 @@ void describe('a damaged store', () => {
             .pluck()
             .get() ?? 0,
       );
-      const { code, lines } = await refusedStart(dataDir);
-      assert.equal(code, 1);
-      assert.equal(lines.length, 1, lines.join('\n'));
-      assert.ok(
-        lines[0]?.startsWith(`cannot start: store ${file} is damaged at page ${page} `),
-        lines[0],
-      );
-      assert.match(lines[0] ?? '', /Damage \(embedded store\)/);
+      const line = await refusedLine(dataDir);
+      assert.ok(line.startsWith(`cannot start: store ${file} is damaged at page ${page} `), line);
+      assert.match(line, /Damage \(embedded store\)/);
       assert.deepEqual(await readFile(file), bytes, 'start-up changed nothing');
     } finally {
       await removeDir(dataDir);
@@ -178,13 +176,8 @@ void describe('a damaged store', () => {
         await proc.exited;
       }
       const before = await readFile(file);
-      const { code, lines } = await refusedStart(dataDir);
-      assert.equal(code, 1);
-      assert.equal(lines.length, 1, lines.join('\n'));
-      assert.ok(
-        lines[0]?.startsWith(`cannot start: store ${file} is damaged at page ${page} `),
-        lines[0],
-      );
+      const line = await refusedLine(dataDir);
+      assert.ok(line.startsWith(`cannot start: store ${file} is damaged at page ${page} `), line);
       assert.deepEqual(await readFile(file), before, 'the refused start changed nothing');
     } finally {
       await removeDir(dataDir);
@@ -222,11 +215,8 @@ void describe('a damaged store', () => {
         proc.child.kill('SIGTERM');
         await proc.exited;
       }
-      const { code, lines } = await refusedStart(dataDir);
-      assert.equal(code, 1);
-      assert.equal(lines.length, 1, lines.join('\n'));
       assert.match(
-        lines[0] ?? '',
+        await refusedLine(dataDir),
         /^cannot start: store .*events\.db is damaged at offset \d+ \(the row at offset \d+ of table events does not match its checksum\)/,
       );
     } finally {
@@ -277,10 +267,8 @@ void describe('a damaged store', () => {
         proc.child.kill('SIGTERM');
         await proc.exited;
       }
-      const { code, lines } = await refusedStart(dataDir);
-      assert.equal(code, 1);
       assert.match(
-        lines[0] ?? '',
+        await refusedLine(dataDir),
         /^cannot start: store .*events\.db is damaged .*events_by_topic/,
       );
     } finally {

@@ -27,7 +27,8 @@ const CHANGED: Row = [
   '2026-12-04T01:00:01.001Z',
 ];
 
-const sum = (row: Row): number => rowChecksum(...row);
+const sum = ([offset, topic, event_id, timestamp, source, payload, processedAt]: Row): number =>
+  rowChecksum(offset, { topic, event_id, timestamp, source, payload }, processedAt);
 
 void describe('rowChecksum', () => {
   void it('changes with every column, the offset included', () => {

@@ -46,6 +46,16 @@ function writeVersionOneStore(file: string): void {
   db.close();
 }
 
+/** A database with the schema of migrations 1..`version` (user_version left to the caller). */
+function schemaUpTo(file: string, version: number): InstanceType<typeof Database> {
+  const db = new Database(file);
+  db.function('logsieve_key', { deterministic: true }, (t: unknown, id: unknown) =>
+    dedupKeyHash(String(t), String(id)),
+  );
+  for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= version)) db.exec(m.sql);
+  return db;
+}
+
 void describe('SQLite store upgrade to the retention schema', () => {
   void it('moves every existing key into the key store and keeps counting exactly', async () => {
     const dir = await makeDataDir();
@@ -124,11 +134,7 @@ void describe('SQLite store upgrade to the retention schema', () => {
     const dir = await makeDataDir();
     const file = join(dir, 'events.db');
     try {
-      const db = new Database(file);
-      db.function('logsieve_key', { deterministic: true }, (t: unknown, id: unknown) =>
-        dedupKeyHash(String(t), String(id)),
-      );
-      for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= 3)) db.exec(m.sql);
+      const db = schemaUpTo(file, 3);
       db.exec('PRAGMA user_version = 3');
       const insert = db.prepare(
         `INSERT INTO events ("offset", topic, event_id, timestamp, source, payload, processed_at)
@@ -210,11 +216,7 @@ void describe('SQLite store upgrade to the retention schema', () => {
     const dir = await makeDataDir();
     const file = join(dir, 'events.db');
     try {
-      const db = new Database(file);
-      db.function('logsieve_key', { deterministic: true }, (t: unknown, id: unknown) =>
-        dedupKeyHash(String(t), String(id)),
-      );
-      for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= 5)) db.exec(m.sql);
+      const db = schemaUpTo(file, 5);
       // Bucket 1 as schema 5 created it: without the checksum column.
       db.exec(`
         CREATE TABLE events_1 (
@@ -300,11 +302,13 @@ void describe('SQLite store upgrade to the retention schema', () => {
             4,
             rowChecksum(
               4,
-              'login',
-              'u-4',
-              '2025-10-24T00:00:00.000Z',
-              'svc',
-              '{"n":4}',
+              {
+                topic: 'login',
+                event_id: 'u-4',
+                timestamp: '2025-10-24T00:00:00.000Z',
+                source: 'svc',
+                payload: '{"n":4}',
+              },
               '2026-01-02T00:00:00.000Z',
             ),
           ],

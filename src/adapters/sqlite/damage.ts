@@ -48,19 +48,20 @@ export function isDamageError(err: unknown): boolean {
  * changed inside a row's text on a page that still parses (a payload's digit). The payload
  * is chained on, not concatenated: the largest column is never copied into a new string.
  */
-export function rowChecksum(
-  offset: number,
-  topic: string,
-  eventId: string,
-  timestamp: string,
-  source: string,
-  payload: string,
-  processedAt: string,
-): number {
+export function rowChecksum(offset: number, e: ChecksummedEvent, processedAt: string): number {
   return crc32(
-    payload,
-    crc32(`${offset}\0${topic}\0${eventId}\0${timestamp}\0${source}\0${processedAt}\0`),
+    e.payload,
+    crc32(`${offset}\0${e.topic}\0${e.event_id}\0${e.timestamp}\0${e.source}\0${processedAt}\0`),
   );
+}
+
+/** The columns of an event row besides its offset and processed_at. */
+export interface ChecksummedEvent {
+  readonly topic: string;
+  readonly event_id: string;
+  readonly timestamp: string;
+  readonly source: string;
+  readonly payload: string;
 }
 
 /** The error a read fails with when a row does not match its checksum. */

@@ -37,13 +37,11 @@ const CHECK_ROWS = 10_000;
 /** The event of `row`, once its checksum holds (null: a row stored before checksums). */
 function checked(row: EventRow, table: string): StoredEvent {
   const [offset, topic, event_id, timestamp, source, payload, processed_at, crc] = row;
-  if (
-    crc !== null &&
-    crc !== rowChecksum(offset, topic, event_id, timestamp, source, payload, processed_at)
-  ) {
+  const event = { offset, topic, event_id, timestamp, source, payload, processed_at };
+  if (crc !== null && crc !== rowChecksum(offset, event, processed_at)) {
     throw rowDamage(table, offset);
   }
-  return { offset, topic, event_id, timestamp, source, payload, processed_at };
+  return event;
 }
 
 /**

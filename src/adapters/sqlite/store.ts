@@ -569,15 +569,7 @@ export class SqliteStore implements Store {
           event.source,
           event.payload,
           at,
-          rowChecksum(
-            offset,
-            event.topic,
-            event.event_id,
-            event.timestamp,
-            event.source,
-            event.payload,
-            at,
-          ),
+          rowChecksum(offset, event, at),
         );
         lastOffset = offset;
         stored++;
