@@ -14,8 +14,10 @@
  * damaged tail of the newest segment past the store's last applied seq cannot be counted;
  * their bytes are reported instead.
  */
+import { readFileSync } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { decodeRecordBytes } from './codec.js';
 import { HEADER_BYTES, writeHeader } from './frame.js';
 import { LOST_FILE } from './queue.js';
 import { salvageSegment, zeroTailStart, type RecordPos } from './scan.js';
@@ -163,17 +165,58 @@ async function replaceSegment(
 /** Merges `ranges` into the queue's record of lost seqs, durably. */
 async function recordLost(dir: string, ranges: readonly [number, number][]): Promise<void> {
   const file = join(dir, LOST_FILE);
-  let existing: [number, number][] = [];
-  try {
-    existing = (JSON.parse(await readFile(file, 'utf8')) as { ranges: [number, number][] }).ranges;
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT') throw err;
-  }
-  const all = [...existing, ...ranges].sort((a, b) => a[0] - b[0]);
+  const all = [...(await lostRangesOf(dir)), ...ranges].sort((a, b) => a[0] - b[0]);
   const tmp = `${file}.tmp`;
   await writeFile(tmp, `${JSON.stringify({ ranges: all })}\n`, { flush: true });
   await rename(tmp, file);
   await syncDir(dir);
+}
+
+/** The seqs `recover` recorded as lost (LOST_FILE), ascending; none when it has not run. */
+async function lostRangesOf(dir: string): Promise<[number, number][]> {
+  try {
+    const text = await readFile(join(dir, LOST_FILE), 'utf8');
+    return (JSON.parse(text) as { ranges: [number, number][] }).ranges;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/**
+ * What the log in `dir` holds, for the store's salvage to rebuild its applied positions
+ * (src/adapters/sqlite/salvage.ts): the oldest seq, the lost seqs, and each intact record's
+ * seq and key (damaged regions skipped), one segment in memory at a time; null when it
+ * holds no segment.
+ */
+export async function queueLogView(dir: string): Promise<{
+  firstSeq: number;
+  lost: [number, number][];
+  records(): Generator<{ seq: number; topic: string; event_id: string }>;
+} | null> {
+  const names = await segmentNames(dir);
+  if (names[0] === undefined) return null;
+  return {
+    firstSeq: firstSeqOf(names[0]),
+    lost: await lostRangesOf(dir),
+    // Synchronous reads: the store's salvage consumes this inside its one transaction.
+    *records() {
+      for (const [i, name] of names.entries()) {
+        const raw = readFileSync(join(dir, name));
+        const buf = i === names.length - 1 ? raw.subarray(0, zeroTailStart(raw)) : raw;
+        for (const r of salvageSegment(buf, firstSeqOf(name)).records) {
+          const decoded = decodeRecordBytes(buf, r.pos, r.pos + r.len - 1);
+          if (decoded !== null) {
+            yield {
+              seq: decoded.seq,
+              topic: decoded.event.topic,
+              event_id: decoded.event.event_id,
+            };
+          }
+        }
+      }
+    },
+  };
 }
 
 export const describeSegment = (s: SalvagedSegment): string =>

@@ -13,8 +13,9 @@
  *   false`), one error line is logged, and the marker `<file>-damaged` is written with that
  *   line, so that the next start stops with it instead of looking healthy until a read
  *   reaches the damage again (threaded-store.ts).
- * A damaged store stays damaged: nothing here repairs or rewrites it. The marker is removed
- * by hand once the file has been restored or replaced (README, "Damage (embedded store)").
+ * A damaged store stays damaged: nothing here repairs or rewrites it. `logsieve recover`
+ * (salvage.ts) replaces it by a copy of every intact record and removes the marker; after a
+ * restore from a backup the marker is removed by hand (README, "Damage (embedded store)").
  *
  * SQLite keeps no checksum of page contents, so a byte changed inside a row's text on a page
  * that still parses (a payload's digit) would read back as a valid, different row: each event
@@ -25,6 +26,7 @@
  * unseen (README, Departures).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Database as DB } from 'better-sqlite3';
 import Database from './driver.js';
@@ -145,8 +147,8 @@ export function damageLine(file: string, found: string, where: string | null): s
     page !== undefined ? ` at page ${page}` : offset !== undefined ? ` at offset ${offset}` : '';
   const detail = where !== null && where !== found ? `${found}; ${where}` : found;
   return (
-    `store ${file} is damaged${at} (${detail}). Restore it from a ` +
-    `backup or move it away, then remove ${damageMarker(file)} if present (README, "Damage (embedded store)")`
+    `store ${file} is damaged${at} (${detail}). Run "logsieve recover --data-dir ${dirname(file)}" ` +
+    `to salvage every intact record, or restore it from a backup (README, "Damage (embedded store)")`
   );
 }
 

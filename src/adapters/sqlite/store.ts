@@ -122,7 +122,7 @@ export interface SqliteApplyResult extends ApplyResult {
  * closes. Not a correctness requirement any more: the Node 24 abort that once made it one
  * came from better-sqlite3 12's ObjectWrap and is avoided by the driver choice (driver.ts).
  */
-type Kept = Statement<unknown[], unknown>[];
+export type Kept = Statement<unknown[], unknown>[];
 
 /**
  * WAL pages after which a commit checkpoints them into the database file (SQLite's default is
@@ -163,10 +163,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
     db.exec('PRAGMA temp_store = MEMORY');
     db.exec('PRAGMA cache_size = -65536');
     db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-    db.function('logsieve_key', { deterministic: true }, (topic: unknown, eventId: unknown) =>
-      dedupKeyHash(String(topic), String(eventId)),
-    );
-    migrate(db, kept);
+    createStoreSchema(db, kept);
     // Inside the try: the constructor reads counters, applied positions and recent keys,
     // the pages where damage stops start-up.
     return new SqliteStore(
@@ -181,13 +178,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
   } catch (err) {
     db?.close();
     owner?.close();
-    const code = (err as { code?: string }).code;
-    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-      throw new Error(`${opts.file} is in use by another process (one aggregator per DATA_DIR)`, {
-        cause: err,
-      });
-    }
-    throw damagedStoreError(opts.file, err);
+    throw damagedStoreError(opts.file, inUse(opts.file, err));
   }
 }
 
@@ -196,7 +187,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
  * locking_mode=EXCLUSIVE keeps the lock of the first write for the connection's life. A
  * second opener gets SQLITE_BUSY at once (timeout 0).
  */
-function holdOwnerLock(file: string): DB {
+export function holdOwnerLock(file: string): DB {
   const owner = new Database(file, { timeout: 0 });
   try {
     owner.exec('PRAGMA journal_mode = DELETE');
@@ -206,9 +197,30 @@ function holdOwnerLock(file: string): DB {
     owner.exec('DELETE FROM owner');
   } catch (err) {
     owner.close();
-    throw err;
+    throw inUse(file.replace(/-owner$/, ''), err);
   }
   return owner;
+}
+
+/** The error for a store another process holds (else `err` itself). */
+function inUse(file: string, err: unknown): unknown {
+  const code = (err as { code?: string }).code;
+  if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') return err;
+  return new Error(`${file} is in use by another process (one aggregator per DATA_DIR)`, {
+    cause: err,
+  });
+}
+
+/**
+ * Brings `db` to the current schema (an empty database gets all of it): the SQL functions the
+ * migrations call, the numbered migrations, the checksum column. Also used by the store's
+ * salvage (salvage.ts) to build the new file.
+ */
+export function createStoreSchema(db: DB, kept: Kept): void {
+  db.function('logsieve_key', { deterministic: true }, (topic: unknown, eventId: unknown) =>
+    dedupKeyHash(String(topic), String(eventId)),
+  );
+  migrate(db, kept);
 }
 
 function migrate(db: DB, kept: Kept): void {
