@@ -204,12 +204,14 @@ void describe('SQLite store: recent keys', () => {
           const e = evs[i] as AcceptedEvent;
           const mine = await store.get(e.topic, e.event_id);
           assert.equal(mine?.offset, i + 1, `writer, event ${i}`);
-          assert.equal(reader.get(e.topic, e.event_id)?.offset, i + 1, `reader, event ${i}`);
+          const held = store.heldOffset(e.topic, e.event_id);
+          assert.equal(held === null, i < 100, `event ${i} held`);
+          assert.equal(reader.get(e.topic, e.event_id, held)?.offset, i + 1, `reader, event ${i}`);
         }
         // Same id under the other topic: not found.
         const e = evs[117] as AcceptedEvent;
         assert.equal(await store.get(e.topic === 'a' ? 'b' : 'a', e.event_id), null);
-        assert.equal(reader.get('a', 'sha256:none'), null);
+        assert.equal(reader.get('a', 'sha256:none', store.heldOffset('a', 'sha256:none')), null);
       } finally {
         readerDb.close();
         await store.close();

@@ -19,6 +19,8 @@ export type Request =
   | { readonly op: 'apply'; readonly columns: PackedDeliveries; readonly at: number }
   | { readonly op: 'expire'; readonly now: number }
   | { readonly op: 'checkpoint' }
+  /** SqliteStore.heldOffset: the offset, or 0 when the key is not held. */
+  | { readonly op: 'held'; readonly topic: string; readonly eventId: string }
   | { readonly op: 'close' };
 
 /**
@@ -83,7 +85,9 @@ export type ResultOf<R extends Request> = R extends { op: 'apply' }
   ? PackedApply
   : R extends { op: 'expire' }
     ? ExpiredPacked
-    : undefined;
+    : R extends { op: 'held' }
+      ? number
+      : undefined;
 
 /** An expiry step and the bytes it removed. */
 export interface ExpiredPacked {
@@ -124,7 +128,13 @@ export type ReadRequest =
       readonly format: PageFormat;
     }
   | { readonly op: 'list'; readonly query: EventsQuery; readonly maxBytes: number }
-  | { readonly op: 'get'; readonly topic: string; readonly eventId: string }
+  | {
+      readonly op: 'get';
+      readonly topic: string;
+      readonly eventId: string;
+      /** The writer's held offset for the key (reads.ts get), or null. */
+      readonly held: number | null;
+    }
   | { readonly op: 'topics'; readonly page: TopicsPage }
   | { readonly op: 'topicCount' }
   /**

@@ -42,7 +42,7 @@ function handle(request: Exclude<ReadRequest, { op: 'check' }>): unknown {
     case 'list':
       return reads.list(request.query, request.maxBytes);
     case 'get':
-      return reads.get(request.topic, request.eventId);
+      return reads.get(request.topic, request.eventId, request.held);
     case 'topics':
       return reads.topics(request.page);
     case 'topicCount':

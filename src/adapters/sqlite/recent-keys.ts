@@ -18,8 +18,8 @@
  * - at open, the store rebuilds the set from the event rows above keys_offset (a crash loses
  *   only this memory, never a key);
  * - expiry flushes before it moves the retention floor above keys_offset (an expired row can
- *   no longer give its key back), and GET /events/:topic/:event_id looks above keys_offset by
- *   (topic, offset) when `dedup_keys` has no row (reads.ts).
+ *   no longer give its key back), and GET /events/:topic/:event_id asks this set for the
+ *   key's offset before it looks in `dedup_keys` (reads.ts get).
  *
  * States: empty -> holding (adds inside an apply transaction) -> empty (flushed). Adds of a
  * transaction that rolls back are undone with `rollback`; `commit` keeps them.

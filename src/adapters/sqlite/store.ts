@@ -664,7 +664,16 @@ export class SqliteStore implements Store {
   }
 
   get(topic: string, eventId: string): Promise<StoredEvent | null> {
-    return Promise.resolve(this.reads.get(topic, eventId));
+    return Promise.resolve(this.reads.get(topic, eventId, this.heldOffset(topic, eventId)));
+  }
+
+  /**
+   * The offset of the event whose key is held in memory (recent-keys.ts), or null: what a
+   * read of (topic, event_id) on any connection needs besides dedup_keys (reads.ts get). Call
+   * between transactions (the store thread serves it between batches).
+   */
+  heldOffset(topic: string, eventId: string): number | null {
+    return this.recent.offsetOf(dedupKeyHash(topic, eventId).toString('latin1')) ?? null;
   }
 
   topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {

@@ -81,6 +81,8 @@ async function handle(request: Request): Promise<unknown> {
     case 'checkpoint':
       store.checkpoint();
       return undefined;
+    case 'held':
+      return store.heldOffset(request.topic, request.eventId) ?? 0;
     case 'close':
       await store.close();
       return undefined;

@@ -283,8 +283,13 @@ export class ThreadedSqliteStore implements Store {
     return this.read({ op: 'page', query, maxBytes, format });
   }
 
-  get(topic: string, eventId: string): Promise<StoredEvent | null> {
-    return this.read({ op: 'get', topic, eventId });
+  /**
+   * Two hops: the store thread says whether it holds the key in memory (a map lookup between
+   * two batches), then a reader thread reads the row (reads.ts get says why in that order).
+   */
+  async get(topic: string, eventId: string): Promise<StoredEvent | null> {
+    const held = await this.call({ op: 'held', topic, eventId });
+    return this.read({ op: 'get', topic, eventId, held: held === 0 ? null : held });
   }
 
   topics(page: TopicsPage = { limit: Number.MAX_SAFE_INTEGER }): Promise<TopicSummary[]> {
