@@ -10,12 +10,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from '../../src/adapters/sqlite/driver.js';
 import {
   readAround,
   salvageStore,
+  type QueueLogView,
   type StoreSalvageReport,
 } from '../../src/adapters/sqlite/salvage.js';
 import { openSqliteStore, type SqliteStore } from '../../src/adapters/sqlite/store.js';
@@ -131,6 +132,20 @@ function lostOffsets(r: StoreSalvageReport): Set<number> {
   const out = new Set<number>();
   for (const [a, b] of r.eventsLost) for (let o = a; o <= b; o++) out.add(o);
   return out;
+}
+
+/** A queue log that still holds every delivery of `f` (its segments not deleted yet). */
+function queueOf(f: Fixture): QueueLogView {
+  return {
+    firstSeq: 1,
+    lost: [],
+    records: () =>
+      f.deliveries.map((d) => ({
+        seq: Number(d.id),
+        topic: d.event.topic,
+        event_id: d.event.event_id,
+      })),
+  };
 }
 
 function appliedRanges(file: string): [number, number][] {
@@ -315,18 +330,7 @@ void describe('salvage of a damaged SQLite store', () => {
         const { size, pages } = leaves(f.file, table);
         await zeroPage(f.file, size, pages[nth] ?? 0);
       }
-      // The queue log still holds every delivery (its segments are not deleted yet).
-      const queue = {
-        firstSeq: 1,
-        lost: [],
-        records: () =>
-          f.deliveries.map((d) => ({
-            seq: Number(d.id),
-            topic: d.event.topic,
-            event_id: d.event.event_id,
-          })),
-      };
-      const report = await salvageStore(f.file, new Date(), queue);
+      const report = await salvageStore(f.file, new Date(), queueOf(f));
       const lost = lostOffsets(report);
       assert.ok(lost.size > 0 && [...lost].every((o) => o > keysUpTo), [...lost].join(','));
       await reopened(f, (store) => {
@@ -358,28 +362,92 @@ void describe('salvage of a damaged SQLite store', () => {
     }
   });
 
-  void it('a swap interrupted after the damaged file moved: the next run finishes it', async () => {
+  void it('a swap interrupted: the next run finishes it into the same directory, and reports what was lost', async () => {
     const f = await fixture();
     try {
       const { size, pages } = leaves(f.file, 'events_5');
       await zeroPage(f.file, size, pages[1] ?? 0);
       const first = await salvageStore(f.file, new Date(), null);
-      // Back to the state between the two renames: the copy not yet in place, the marker there.
+      const aside = dirname(first.movedTo ?? '');
+      // Back to the state the marker is written in: the copy complete, nothing moved yet.
       await rename(f.file, `${f.file}.salvaged`);
-      await writeFile(`${f.file}-damaged`, `salvage of ${f.file} in progress: ${first.damage}\n`);
+      await rename(join(aside, 'events.db'), f.file);
+      const marker = `salvage of ${f.file} in progress (${aside}): ${first.damage}\n`;
+      await writeFile(`${f.file}-damaged`, marker);
       assert.throws(() => open(f.file), /salvage of .* in progress/, 'no start in between');
       const second = await salvageStore(f.file, new Date(), null);
-      assert.equal(second.damage, 'an interrupted salvage');
+      assert.deepEqual(second, first, 'the report of the run that built the copy');
+      assert.ok(existsSync(join(aside, 'events.db')) && !existsSync(`${f.file}.salvaged`));
       assert.ok(!existsSync(`${f.file}-damaged`));
       await reopened(f, (_store, events) => {
         assert.equal(events.length, first.eventsCopied);
       });
       // Interrupted after the rename, before the marker went: only the marker is left to go.
       const before = await readFile(f.file);
-      await writeFile(`${f.file}-damaged`, `salvage of ${f.file} in progress: ${first.damage}\n`);
-      assert.equal((await salvageStore(f.file, new Date(), null)).damage, 'an interrupted salvage');
+      await writeFile(`${f.file}-damaged`, marker);
+      assert.deepEqual(await salvageStore(f.file, new Date(), null), first);
       assert.ok(!existsSync(`${f.file}-damaged`));
       assert.deepEqual(await readFile(f.file), before, 'the salvaged store is not salvaged again');
+    } finally {
+      await removeDir(f.dir);
+    }
+  });
+
+  void it('zeroed counters and the newest rows, their keys only in the rows: the lost offsets are reported and never given out again', async () => {
+    const f = await fixture();
+    try {
+      const raw = new Database(f.file);
+      let lastFirst: number;
+      try {
+        lastFirst = raw
+          .prepare<[], number>('SELECT max(first_offset) FROM buckets')
+          .pluck()
+          .get() as number;
+        // What a SIGKILL leaves (recent-keys.ts): the newest keys only in their rows.
+        raw.prepare('DELETE FROM dedup_keys WHERE "offset" >= ?').run(lastFirst);
+        raw.prepare('UPDATE counters SET keys_offset = ?').run(lastFirst - 1);
+      } finally {
+        raw.close();
+      }
+      const last = f.counters.unique_processed;
+      const { size, pages } = leaves(f.file, `events_9`);
+      for (const page of [...pages, ...leaves(f.file, 'counters').pages]) {
+        await zeroPage(f.file, size, page);
+      }
+      const report = await salvageStore(f.file, new Date(), null);
+      assert.deepEqual(report.eventsLost, [[lastFirst, last]]);
+      await reopened(f, (store) => {
+        const c = store.countersNow();
+        assert.equal(c.unique_processed, last);
+        assert.equal(c.stored, f.counters.stored - (last - lastFirst + 1));
+        const next = store.applySync(
+          deliver([ev({ topic: 'a' })], () => String(f.deliveries.length + 1)),
+          new Date(T0 + 15 * SECOND),
+        );
+        assert.equal(next.items[0]?.offset, last + 1, 'offsets go on after the last one given');
+      });
+    } finally {
+      await removeDir(f.dir);
+    }
+  });
+
+  void it('zeroed applied positions and a dedup key leaf: no delivery of the queue log is applied twice', async () => {
+    const f = await fixture();
+    try {
+      for (const [table, nth] of [
+        ['applied_ranges', 0],
+        ['dedup_keys', 1],
+      ] as const) {
+        const { size, pages } = leaves(f.file, table);
+        await zeroPage(f.file, size, pages[nth] ?? 0);
+      }
+      const report = await salvageStore(f.file, new Date(), queueOf(f));
+      assert.ok(report.keySpansLost.length > 0);
+      await reopened(f, (store) => {
+        const redo = store.applySync(f.deliveries, new Date(T0 + 15 * SECOND));
+        assert.equal(redo.stored + redo.duplicates, 0, 'every delivery was applied');
+        assert.deepEqual(store.countersNow(), f.counters);
+      });
     } finally {
       await removeDir(f.dir);
     }
@@ -415,7 +483,7 @@ void describe('readAround', () => {
           param: (k) => Number(k),
           keyOf: (row) => BigInt(row[0]),
         },
-        (row) => seen.push(row[0]),
+        (row) => seen.push(row[0]) > 0,
       );
       assert.deepEqual(lost, [
         { from: 100n, to: 180n },

@@ -107,12 +107,20 @@ export function storeTables(db: DB): string[] {
  */
 export function checkTable(db: DB, table: string): string | null {
   try {
-    return firstFinding(db.pragma(`integrity_check(${table})`) as Record<string, string>[]);
+    return integrityCheck(db, table);
   } catch (err) {
     // A page it cannot get past (a zeroed leaf) fails it outright; quick_check names it.
     if (!isDamageError(err)) throw err;
     return quickCheck(db) ?? (err as Error).message;
   }
+}
+
+/**
+ * The first finding of `PRAGMA integrity_check` of one table and its indexes, or null; throws
+ * SQLITE_CORRUPT where a page stops it (`checkTable` then looks for the page in the whole file).
+ */
+export function integrityCheck(db: DB, table: string): string | null {
+  return firstFinding(db.pragma(`integrity_check(${table})`) as Record<string, string>[]);
 }
 
 function firstFinding(rows: readonly Record<string, string>[]): string | null {

@@ -19,14 +19,15 @@
  * bad page costs the rows on it, or under it, and no more. Indexes are never read: the new
  * file's are built from the copied rows.
  *
- * States of the data dir, each step a rename, the marker `<file>-damaged` present throughout
- * so no start can run on a half-swapped store:
- *   damaged -> (copy built: `<file>.salvaged`, synced) -> (damaged file, with its -wal and
- *   -shm, moved to `<data dir>/store-damaged/<time>/`, never deleted) -> (copy renamed to
- *   `<file>`) -> marker removed.
- * A crash before the move leaves the damaged store as it was; the next run discards the
- * half-built copy and starts again. A crash after it leaves no `<file>`: the next run finishes
- * the swap (`finishSwap`).
+ * States of the data dir, the marker `<file>-damaged` present throughout so no start can run
+ * on a half-swapped store:
+ *   damaged -> copy built (`<file>.salvaged`, synced) -> report written to
+ *   `<data dir>/store-damaged/<time>/salvage-report.json` and the marker rewritten to name
+ *   that directory -> the damaged file's -wal, -shm and main file moved there (never deleted)
+ *   -> the copy renamed to `<file>` -> marker removed.
+ * A crash before the marker is rewritten leaves the damaged store as it was (the next run
+ * discards the half-built copy and starts again); after it, the next run finishes the swap
+ * into the same directory and prints the saved report (`resumeSwap`).
  *
  * Limits (README, Departures): rows under a damaged interior page are lost with it (a query
  * cannot reach a page no readable parent points to; SQLite's page-scanning recovery is not in
@@ -36,7 +37,7 @@
  * `unique_processed = stored + expired` keeps holding.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Database as DB, Statement } from 'better-sqlite3';
 import { DEDUP_KEY_BYTES, writeDedupKey } from '../../domain/dedup-key.js';
@@ -44,9 +45,10 @@ import { eventBytes } from '../../domain/retention.js';
 import { syncDir } from '../log/segments.js';
 import { bucketTable, createBucket, dropBucket, type Bucket } from './buckets.js';
 import {
-  checkTable,
   damageMarker,
+  integrityCheck,
   isDamageError,
+  quickCheck,
   readMarker,
   rowChecksum,
   storeTables,
@@ -112,21 +114,11 @@ export async function salvageStore(
   const owner = holdOwnerLock(`${file}-owner`);
   try {
     const recorded = readMarker(file);
-    const inProgress = recorded?.startsWith(MARKER_PREFIX) === true;
-    // The in-progress marker is written once the copy is complete: the copy without the
-    // file is a swap to finish; the file without the copy, a swap done but for the marker.
-    if (inProgress && existsSync(file) !== existsSync(copyOf(file))) {
-      return await finishSwap(file, null);
-    }
-    // What a read found while running may be where no check reaches again (a row changed
-    // in place is found by its checksum, but a read's error is not always reproducible):
-    // a recorded finding is salvaged for, whatever the check says.
-    const damage =
-      recorded === null
-        ? findDamage(file)
-        : inProgress
-          ? recorded.slice(recorded.indexOf(': ') + 2)
-          : recorded;
+    const swap = recorded === null ? null : swapInProgress(recorded);
+    if (swap !== null) return await resumeSwap(file, swap.aside);
+    // What a read found while running may be where no check reaches again (a read's error
+    // is not always reproducible): a recorded finding is salvaged for, whatever the check says.
+    const damage = recorded ?? findDamage(file);
     if (damage === null) return nothingDone();
     await discardCopy(file);
     let report: StoreSalvageReport;
@@ -137,13 +129,87 @@ export async function salvageStore(
       throw err;
     }
     await syncFile(copyOf(file));
-    await writeFile(damageMarker(file), `${MARKER_PREFIX} ${file} in progress: ${damage}\n`, {
+    await syncDir(dirname(file));
+    // The report is kept with the damaged file before the swap begins, so a swap finished by
+    // a later run still tells what was lost.
+    const aside = join(dirname(file), 'store-damaged', now.toISOString().replace(/[:.]/g, '-'));
+    await mkdir(aside, { recursive: true });
+    const full = { ...report, movedTo: join(aside, basename(file)) };
+    await writeFile(join(aside, REPORT_FILE), JSON.stringify(full, bigintsAsText), {
       flush: true,
     });
-    return await finishSwap(file, report, now);
+    await syncDir(aside);
+    await writeFile(
+      damageMarker(file),
+      `${MARKER_PREFIX} ${file} in progress (${aside}): ${damage}\n`,
+      { flush: true },
+    );
+    await syncDir(dirname(file));
+    return await finishSwap(file, aside);
   } finally {
     owner.close();
   }
+}
+
+/** Where the report of a salvage is kept, beside the damaged file. */
+const REPORT_FILE = 'salvage-report.json';
+
+/** The aside directory an in-progress marker names, or null for a marker of damage. */
+function swapInProgress(marker: string): { aside: string } | null {
+  if (!marker.startsWith(MARKER_PREFIX)) return null;
+  const aside = / in progress \((.+?)\): /.exec(marker)?.[1];
+  if (aside === undefined) throw new Error(`cannot read the salvage marker: ${marker}`);
+  return { aside };
+}
+
+/**
+ * A swap a run did not finish. The marker is written once the copy is complete and synced:
+ * with the copy still there, the damaged files (those not moved yet) go to the same aside
+ * directory and the copy takes their place; without it, the copy is in place already and only
+ * the marker is left to remove.
+ */
+async function resumeSwap(file: string, aside: string): Promise<StoreSalvageReport> {
+  if (existsSync(copyOf(file))) return finishSwap(file, aside);
+  if (!existsSync(file)) {
+    throw new Error(`neither ${file} nor its salvaged copy ${copyOf(file)} exists`);
+  }
+  await rm(damageMarker(file), { force: true });
+  await syncDir(dirname(file));
+  return savedReport(aside);
+}
+
+/**
+ * Moves what is left of the damaged store (-wal and -shm first: until the main file moves, a
+ * resumed swap moves it too) into `aside`, puts the copy in its place, removes the marker.
+ */
+async function finishSwap(file: string, aside: string): Promise<StoreSalvageReport> {
+  await mkdir(aside, { recursive: true });
+  for (const suffix of ['-wal', '-shm', '']) {
+    if (existsSync(`${file}${suffix}`)) {
+      await rename(`${file}${suffix}`, join(aside, `${basename(file)}${suffix}`));
+    }
+  }
+  await syncDir(aside);
+  await rename(copyOf(file), file);
+  await syncDir(dirname(file));
+  await rm(damageMarker(file), { force: true });
+  await syncDir(dirname(file));
+  return savedReport(aside);
+}
+
+function bigintsAsText(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+async function savedReport(aside: string): Promise<StoreSalvageReport> {
+  const text = await readFile(join(aside, REPORT_FILE), 'utf8');
+  const saved = JSON.parse(text) as Omit<StoreSalvageReport, 'keySpansLost'> & {
+    keySpansLost: { from: string; to: string }[];
+  };
+  return {
+    ...saved,
+    keySpansLost: saved.keySpansLost.map((k) => ({ from: BigInt(k.from), to: BigInt(k.to) })),
+  };
 }
 
 async function syncFile(path: string): Promise<void> {
@@ -187,7 +253,15 @@ function findDamage(file: string): string | null {
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
     for (const table of storeTables(db)) {
-      const finding = checkTable(db, table);
+      let finding: string | null;
+      try {
+        finding = integrityCheck(db, table);
+      } catch (err) {
+        // The page that stops one table's check need not be that table's (a page of
+        // events_11 stopped the check of counters): the whole file's check names it.
+        if (!isDamageError(err)) throw err;
+        return quickCheck(db) ?? (err as Error).message;
+      }
       if (finding !== null) return `${finding} (table ${table})`;
     }
     const steps = new SqliteReads(db).checkRows();
@@ -199,39 +273,6 @@ function findDamage(file: string): string | null {
   } finally {
     db?.close();
   }
-}
-
-/**
- * Moves the damaged file aside and the copy into its place, then removes the marker. With
- * `report` null (a swap interrupted after the move), only the rename of the copy is left.
- */
-async function finishSwap(
-  file: string,
-  report: StoreSalvageReport | null,
-  now: Date = new Date(),
-): Promise<StoreSalvageReport> {
-  let movedTo: string | null = null;
-  if (report === null) {
-    if (existsSync(copyOf(file))) await rename(copyOf(file), file);
-  } else {
-    const aside = join(dirname(file), 'store-damaged', now.toISOString().replace(/[:.]/g, '-'));
-    await mkdir(aside, { recursive: true });
-    for (const suffix of ['-wal', '-shm', '']) {
-      // The main file last: until it moves, a rerun starts the salvage again.
-      if (existsSync(`${file}${suffix}`)) {
-        await rename(`${file}${suffix}`, join(aside, `${basename(file)}${suffix}`));
-      }
-    }
-    await syncDir(aside);
-    movedTo = join(aside, basename(file));
-    await rename(copyOf(file), file);
-  }
-  await syncDir(dirname(file));
-  await rm(damageMarker(file), { force: true });
-  await syncDir(dirname(file));
-  return report === null
-    ? { ...nothingDone(), damage: 'an interrupted salvage' }
-    : { ...report, movedTo };
 }
 
 /** Builds the copy of `file` at `into` (see the header); the report without `movedTo`. */
@@ -312,7 +353,7 @@ const KEY_AXIS: KeyAxis<KeyRow> = {
 
 /**
  * Every row of `from` (rows with key >= its parameter, in key order) a read can reach, passed
- * to `onRow`; returns the spans of the key space no read could get past. After a failure at
+ * to `onRow`, which says whether the row is sound; returns the spans of the key space no read could get past. After a failure at
  * key k (the key after the last row read), the next start is the lowest key above k a read
  * succeeds from: found by stepping 1, 2, 4... above k, then bisecting the last step. A read
  * from a key that its B-tree routes past the damaged page succeeds; every key the damaged page
@@ -322,17 +363,19 @@ const KEY_AXIS: KeyAxis<KeyRow> = {
 export function readAround<R>(
   from: Statement<unknown[], R>,
   axis: KeyAxis<R>,
-  onRow: (row: R) => void,
+  onRow: (row: R) => boolean,
 ): KeySpan[] {
   const lost: KeySpan[] = [];
   const works = (key: bigint): boolean => readable(() => from.get(axis.param(key))) !== null;
   let start = 0n;
   for (;;) {
+    // Only a row `onRow` takes as sound moves the restart point: a page that still parses
+    // but holds garbage could give any key, and a restart past it would skip intact rows.
     let last: bigint | null = null;
     try {
       for (const row of from.iterate(axis.param(start))) {
-        last = axis.keyOf(row);
-        onRow(row);
+        const key = axis.keyOf(row);
+        if (onRow(row) && key >= start && (last === null || key > last)) last = key;
       }
       return lost;
     } catch (err) {
@@ -421,10 +464,18 @@ class Copy {
     const keys = this.copyKeys(
       old?.floor_offset ?? (lowest === undefined ? Number.MAX_SAFE_INTEGER : lowest - 1),
     );
-    const lastCopied = this.runs.at(-1)?.[1] ?? 0;
-    const lastOffset = Math.max(old?.last_offset ?? 0, lastCopied, this.maxKeyOffset);
     const applied = this.readApplied();
     const topics = this.copyTopics();
+    // Without the counters, the highest offset ever assigned is the highest anything still
+    // names: a row, a key, a topic's last event, or the offset before the last bucket's
+    // first. Too low would hand out offsets again, behind readers' cursors.
+    const lastOffset = Math.max(
+      old?.last_offset ?? 0,
+      this.runs.at(-1)?.[1] ?? 0,
+      this.maxKeyOffset,
+      ...[...topics.values()].map((t) => t.last_offset ?? 0),
+      (buckets.at(-1)?.first ?? 0) - 1,
+    );
     this.placeBuckets(buckets, lastOffset);
     const floorNow = old?.floor_offset ?? (lowest ?? lastOffset + 1) - 1;
     // Offsets are dense from 1: one per unique event ever stored.
@@ -437,16 +488,19 @@ class Copy {
     if (applied.complete) this.putApplied(applied.runs);
     else {
       this.rebuilt.push('applied_ranges');
-      const rebuilt = this.putApplied(this.rebuildApplied(applied.runs, unique + duplicates));
+      const rebuilt = this.putApplied(
+        this.rebuildApplied(applied.runs, unique + duplicates, keys.lost),
+      );
       // Every delivery applied is counted once, as unique or duplicate, so the positions must
-      // hold as many. Fewer: deliveries the consumer applies again after the restart, each
-      // (as far as they go) of an event lost here, which it stores, so counts unique again.
-      // More: deliveries of events the store holds that had not been applied (duplicates).
+      // hold as many: the deliveries left out are counted again when the consumer applies
+      // them after the restart. Each of an event lost here is stored again, so counts unique
+      // again (as far as the lost events go); the others count a duplicate again.
       const gap = unique + duplicates - rebuilt;
       const lostCount = (old?.stored ?? lastOffset - floorNow) - this.copied;
       const again = Math.max(0, Math.min(gap, lostCount));
-      unique -= again;
-      duplicates = Math.max(0, duplicates - (gap - again));
+      const fromDuplicates = Math.min(duplicates, gap - again);
+      unique -= again + (gap - again - fromDuplicates);
+      duplicates -= fromDuplicates;
     }
     this.out
       .prepare(
@@ -494,13 +548,14 @@ class Copy {
         .raw(),
       KEY_AXIS,
       (row) => {
-        if (!Buffer.isBuffer(row[0]) || row[0].length !== DEDUP_KEY_BYTES) return;
+        if (!Buffer.isBuffer(row[0]) || row[0].length !== DEDUP_KEY_BYTES) return false;
         this.maxKeyOffset = Math.max(this.maxKeyOffset, row[1]);
         if (row[1] > floor && !this.wasCopied(row[1])) {
           this.droppedKeys.add(row[0].toString('latin1'));
-          return;
+          return true;
         }
         insert.run(row[0], row[1], row[2]);
+        return true;
       },
     );
     if (lost.length > 0) this.rebuilt.push('dedup_keys');
@@ -560,16 +615,18 @@ class Copy {
           const [offset, topic, event_id, timestamp, source, payload, processed_at, crc] = row;
           // Expired rows of a partly expired bucket stay behind; a row outside its bucket's
           // offsets can only be damage.
-          if (offset <= floor || (b.first !== null && offset < b.first)) return;
-          if (next !== null && offset >= next) return;
+          if (b.first !== null && offset < b.first) return false;
+          if (next !== null && offset >= next) return false;
+          if (offset <= floor) return true;
           const event = { topic, event_id, timestamp, source, payload };
-          if (crc !== null && crc !== rowChecksum(offset, event, processed_at)) return;
+          if (crc !== null && crc !== rowChecksum(offset, event, processed_at)) return false;
           if (crc === null) this.unchecked++;
           insert.run(...row);
           writeDedupKey(topic, event_id, key, 0);
           insertKey.run(key, offset, Math.floor(Date.parse(processed_at) / 1000));
           this.note(offset, topic, processed_at, eventBytes(event));
           lowest ??= offset;
+          return true;
         },
       );
       placed.push({ n: b.n, first: b.first ?? lowest ?? -1 });
@@ -632,7 +689,11 @@ class Copy {
         )
         .raw(),
       integerAxis(),
-      (row) => runs.push([row[0], row[1]]),
+      (row) => {
+        if (row[1] < row[0]) return false;
+        runs.push([row[0], row[1]]);
+        return true;
+      },
     );
     return { runs, complete: lost.length === 0 };
   }
@@ -647,32 +708,41 @@ class Copy {
   }
 
   /**
-   * Applied positions some of which cannot be read: those read, every seq below the queue
-   * log's oldest record but those recorded lost (segments are deleted only once applied), and
-   * each record of the log whose event's key the store holds (or held, for the events lost
-   * here): its event is stored, so applying it again would only count it twice. The records
-   * left are applied by the consumer after the restart: their events were never stored, or
-   * were lost here with keys that were only in rows. With no queue log, every delivery was
-   * applied: the first `counted` sequence numbers.
+   * Applied positions some of which cannot be read, rebuilt: the consumer applies the queue
+   * in order, a batch at a time, so what it had applied is the first `counted` sequence
+   * numbers that were not lost to queue log damage (exactly so after a clean stop; after a
+   * crash, but for the batches in flight), with those `read` added. Of those, a record of the
+   * queue log whose event the store never saw (its key is nowhere: not in the copy, not
+   * among the keys dropped for events lost here, not in a span of keys that could not be
+   * read) is left out, so that the consumer applies it: a batch still in flight at a crash
+   * behind a later one. With no queue log, every delivery was applied.
    */
-  private rebuildApplied(read: readonly [number, number][], counted: number): [number, number][] {
-    const seqs: [number, number][] = [...read];
-    if (this.queue === null) seqs.push([1, counted]);
-    else {
-      const below = complement(this.queue.lost, 1, this.queue.firstSeq - 1);
-      for (const r of below) seqs.push(r);
+  private rebuildApplied(
+    read: readonly [number, number][],
+    counted: number,
+    keySpansLost: readonly KeySpan[],
+  ): [number, number][] {
+    const lost = [...(this.queue?.lost ?? [])].sort((x, y) => x[0] - y[0]);
+    let end = counted;
+    for (const [a, b] of lost) {
+      if (a > end) break;
+      end += b - a + 1;
     }
+    const out: [number, number][] = lost.map(([a, b]) => [a, b]);
     const has = this.out
       .prepare<[Buffer], number>('SELECT 1 FROM dedup_keys WHERE key = ?')
       .pluck();
     const key = Buffer.allocUnsafe(DEDUP_KEY_BYTES);
     for (const r of this.queue?.records() ?? []) {
+      if (r.seq > end) break;
       writeDedupKey(r.topic, r.event_id, key, 0);
-      if (has.get(key) !== undefined || this.droppedKeys.has(key.toString('latin1'))) {
-        seqs.push([r.seq, r.seq]);
-      }
+      if (has.get(key) !== undefined || this.droppedKeys.has(key.toString('latin1'))) continue;
+      const n = BigInt(`0x${key.toString('hex')}`);
+      if (keySpansLost.some((span) => n >= span.from && n <= span.to)) continue;
+      out.push([r.seq, r.seq]);
     }
-    seqs.sort((x, y) => x[0] - y[0]);
+    out.sort((x, y) => x[0] - y[0]);
+    const seqs = [...complement(out, 1, end), ...read].sort((x, y) => x[0] - y[0]);
     const merged: [number, number][] = [];
     for (const [a, b] of seqs) {
       const last = merged.at(-1);
