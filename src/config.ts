@@ -45,6 +45,11 @@ export interface Config {
   readonly waitTimeoutMs: number;
   /** Embedded mode: how long a consumer waits for a fuller batch (CONSUMER_LINGER_MS). */
   readonly consumerLingerMs: number;
+  /**
+   * Embedded mode: the store's full check runs again this long after the last one ended
+   * (STORE_CHECK_INTERVAL); null: only after start.
+   */
+  readonly storeCheckIntervalMs: number | null;
   /** Redis stream/key prefix and Postgres schema, so several deployments can share servers. */
   readonly namespace: string;
   readonly pgPoolMax: number;
@@ -106,6 +111,10 @@ export const DEFAULTS = {
   // stream of a tenth of it ends it (LogQueueOptions.pauseMs): a lone event is stored ~4 ms
   // after its 202, not ~22 (BENCHMARKS "W2, session 11").
   CONSUMER_LINGER_MS: 20,
+  // Embedded mode: damage to rows no read reaches (an old event nobody asks for) would
+  // otherwise be found only at the next start. A full check costs ~4-5 s of CPU per million
+  // events, paced to a quarter of a core (reader-thread.ts).
+  STORE_CHECK_INTERVAL: '24h',
   NAMESPACE: 'logsieve',
   PG_POOL_MAX: 10,
   OTLP_TOPIC_ATTRIBUTE: 'service.name',
@@ -307,6 +316,7 @@ function parseConfig(raw: (name: VarName) => string | undefined): Config {
     // Up to what setTimeout can hold (a larger delay would fire at once).
     waitTimeoutMs: int('WAIT_TIMEOUT_MS', 1, 2_147_483_647),
     consumerLingerMs: int('CONSUMER_LINGER_MS', 0, 60_000),
+    storeCheckIntervalMs: checkInterval(str('STORE_CHECK_INTERVAL')),
     namespace,
     pgPoolMax: int('PG_POOL_MAX', 1, 1_000),
     faultAfterCommit: parseFault('FAULT_AFTER_COMMIT', raw('FAULT_AFTER_COMMIT')),
@@ -398,6 +408,35 @@ function parseRetention(raw: (name: VarName) => string | undefined): RetentionPo
     maxBytes: size.bytes,
     dedupWindowMs: duration('DEDUP_WINDOW'),
   });
+}
+
+/**
+ * The most deliveries an embedded aggregator's consumer has in flight, WORKERS x BATCH_MAX,
+ * from the environment (the aggregator's, when `logsieve recover` runs with it) or the
+ * defaults; a value the aggregator would refuse counts as unset. For the store's salvage
+ * (src/adapters/sqlite/salvage.ts, rebuildApplied).
+ */
+export function consumerInFlight(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): number {
+  const int = (name: 'WORKERS' | 'BATCH_MAX', max: number): number => {
+    const n = Number(env[name]);
+    return Number.isSafeInteger(n) && n >= 1 && n <= max ? n : DEFAULTS[name];
+  };
+  return int('WORKERS', 64) * int('BATCH_MAX', 50_000);
+}
+
+/** STORE_CHECK_INTERVAL: a duration (at least 1s), or "off". */
+function checkInterval(text: string): number | null {
+  if (text.trim().toLowerCase() === 'off') return null;
+  const r = parseDuration(text);
+  if (!r.ok || r.ms === null) {
+    throw new ConfigError(
+      'STORE_CHECK_INTERVAL',
+      `must be a duration such as 30m, 12h or 7d, or "off", got "${text}"`,
+    );
+  }
+  return r.ms;
 }
 
 function parseFault(name: VarName, value: string | undefined): 'kill' | null {

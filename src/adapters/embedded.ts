@@ -35,6 +35,9 @@ async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backe
     killDuringExpiry: config.faultDuringExpiry === 'kill',
     afterApply: (deliveries) => queue?.ackApplied(deliveries),
     onDamage: (line) => log.error({ component: 'store' }, line),
+    checkIntervalMs: config.storeCheckIntervalMs,
+    onCheckPassed: (ms) =>
+      log.info({ component: 'store', ms: Math.round(ms) }, 'store check found no damage'),
   });
   try {
     queue = await openLogQueue({

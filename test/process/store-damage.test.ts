@@ -227,6 +227,45 @@ void describe('a damaged store', () => {
     }
   });
 
+  void it('damage after the check after start, where no read reaches: the next check finds it (STORE_CHECK_INTERVAL)', async () => {
+    const dataDir = await makeDataDir('logsieve-store-damage');
+    try {
+      const { file } = await storeWith(dataDir, 200);
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const proc = launch({
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        STORE_CHECK_INTERVAL: '1s',
+        LOG_LEVEL: 'info',
+      });
+      try {
+        const passed = (): number =>
+          proc
+            .stdout()
+            .split('\n')
+            .filter((l) => l.includes('store check found no damage')).length;
+        for (let i = 0; i < 400 && passed() === 0; i++) await sleep(25);
+        assert.ok(passed() > 0, proc.stdout());
+        assert.equal((await fetch(`${url}/healthz`)).status, 200);
+        // A payload byte of an old event nobody reads, changed under the running aggregator.
+        await alter(file, '{"i":57,', '{"i":58,');
+        assert.deepEqual(await failedHealth(url), {
+          status: 'failed',
+          checks: { queue_log: true, store_thread: true, store: false },
+        });
+        const logged = await damageLogged(proc);
+        assert.equal(logged.length, 1, proc.stdout());
+        assert.match(logged[0] ?? '', /is damaged at offset \d+ /);
+      } finally {
+        proc.child.kill('SIGTERM');
+        await proc.exited;
+      }
+    } finally {
+      await removeDir(dataDir);
+    }
+  });
+
   void it('an index entry changed (rows the table still has): the check finds it; the next start stops', async () => {
     const dataDir = await makeDataDir('logsieve-store-damage');
     try {

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from '../../src/adapters/sqlite/driver.js';
 import {
@@ -134,18 +134,15 @@ function lostOffsets(r: StoreSalvageReport): Set<number> {
   return out;
 }
 
+const recordOf = (d: Delivery): { seq: number; topic: string; event_id: string } => ({
+  seq: Number(d.id),
+  topic: d.event.topic,
+  event_id: d.event.event_id,
+});
+
 /** A queue log that still holds every delivery of `f` (its segments not deleted yet). */
 function queueOf(f: Fixture): QueueLogView {
-  return {
-    firstSeq: 1,
-    lost: [],
-    records: () =>
-      f.deliveries.map((d) => ({
-        seq: Number(d.id),
-        topic: d.event.topic,
-        event_id: d.event.event_id,
-      })),
-  };
+  return { inFlight: 4_000, lost: [], records: () => f.deliveries.map(recordOf) };
 }
 
 function appliedRanges(file: string): [number, number][] {
@@ -362,6 +359,84 @@ void describe('salvage of a damaged SQLite store', () => {
     }
   });
 
+  void it('zeroed applied positions after DEDUP_WINDOW forgot the keys of expired events: none of those is applied again', async () => {
+    const dir = await makeDataDir('logsieve-salvage');
+    try {
+      const file = join(dir, 'events.db');
+      const retention = { maxAgeMs: 10 * SECOND, maxBytes: null, dedupWindowMs: 2 * SECOND };
+      const opts = { file, retention, bucketRows: 300, recentKeys: 100 };
+      const store = openSqliteStore(opts);
+      const deliveries: Delivery[] = [];
+      let seq = 0;
+      for (let s = 0; s < 10; s++) {
+        const batch = deliver(
+          Array.from({ length: 100 }, () => ev()),
+          () => String(++seq),
+        );
+        deliveries.push(...batch);
+        store.applySync(batch, new Date(T0 + s * SECOND));
+      }
+      for (let i = 0; i < 100 && store.expireSync(new Date(T0 + 14 * SECOND)).more; i++);
+      const counters = store.countersNow();
+      await store.close();
+      const { size, pages } = leaves(file, 'applied_ranges');
+      await zeroPage(file, size, pages[0] ?? 0);
+      const queue = { inFlight: 200, lost: [], records: () => deliveries.map(recordOf) };
+      await salvageStore(file, new Date(), queue);
+      const again = openSqliteStore(opts);
+      try {
+        assert.deepEqual(again.countersNow(), counters);
+        const redo = again.applySync(deliveries, new Date(T0 + 15 * SECOND));
+        assert.equal(redo.stored + redo.duplicates, 0, 'every delivery was applied');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  void it('zeroed applied positions after a crash with a later batch committed before an earlier one: the earlier one is applied, no count goes wrong', async () => {
+    const dir = await makeDataDir('logsieve-salvage');
+    try {
+      const file = join(dir, 'events.db');
+      const opts = { file, bucketRows: 300, recentKeys: 100 };
+      const store = openSqliteStore(opts);
+      const deliveries: Delivery[] = [];
+      let seq = 0;
+      for (let s = 0; s < 6; s++) {
+        const batch = deliver(
+          Array.from({ length: 100 }, () => ev()),
+          () => String(++seq),
+        );
+        deliveries.push(...batch);
+        // Two workers: the fifth batch was still in flight when the sixth committed.
+        if (s !== 4) store.applySync(batch, new Date(T0 + s * SECOND));
+      }
+      await store.close();
+      const { size, pages } = leaves(file, 'applied_ranges');
+      await zeroPage(file, size, pages[0] ?? 0);
+      const queue = { inFlight: 200, lost: [], records: () => deliveries.map(recordOf) };
+      const report = await salvageStore(file, new Date(), queue);
+      assert.equal(report.countsOffBy, 0);
+      const again = openSqliteStore(opts);
+      try {
+        const redo = again.applySync(deliveries, new Date(T0 + 15 * SECOND));
+        assert.equal(redo.stored, 100, 'the batch in flight is applied');
+        assert.equal(redo.duplicates, 0, 'and nothing else');
+        const c = again.countersNow();
+        assert.deepEqual(
+          [c.unique_processed, c.duplicate_dropped, c.stored, c.expired],
+          [600, 0, 600, 0],
+        );
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
   void it('a swap interrupted: the next run finishes it into the same directory, and reports what was lost', async () => {
     const f = await fixture();
     try {
@@ -372,7 +447,7 @@ void describe('salvage of a damaged SQLite store', () => {
       // Back to the state the marker is written in: the copy complete, nothing moved yet.
       await rename(f.file, `${f.file}.salvaged`);
       await rename(join(aside, 'events.db'), f.file);
-      const marker = `salvage of ${f.file} in progress (${aside}): ${first.damage}\n`;
+      const marker = `salvage of ${f.file} in progress (${basename(aside)}): ${first.damage}\n`;
       await writeFile(`${f.file}-damaged`, marker);
       assert.throws(() => open(f.file), /salvage of .* in progress/, 'no start in between');
       const second = await salvageStore(f.file, new Date(), null);

@@ -71,6 +71,18 @@ void describe('configuration', () => {
     assert.equal(d.tls, null);
   });
 
+  void it('reads STORE_CHECK_INTERVAL: a duration, "off", 24 h by default', () => {
+    assert.equal(loadConfig([], {}).storeCheckIntervalMs, 86_400_000);
+    assert.equal(loadConfig([], { STORE_CHECK_INTERVAL: '90s' }).storeCheckIntervalMs, 90_000);
+    assert.equal(loadConfig([], { STORE_CHECK_INTERVAL: 'off' }).storeCheckIntervalMs, null);
+    for (const bad of ['forever', '0', '500ms', 'soon']) {
+      assert.match(
+        configError([], { STORE_CHECK_INTERVAL: bad }).message,
+        /STORE_CHECK_INTERVAL must be a duration such as 30m, 12h or 7d, or "off"/,
+      );
+    }
+  });
+
   void it('lets a flag win over its environment variable', () => {
     const c = loadConfig(['--port', '9100', '--queue-max', '7'], { PORT: '9000', QUEUE_MAX: '5' });
     assert.equal(c.port, 9100);

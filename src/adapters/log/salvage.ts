@@ -185,19 +185,17 @@ async function lostRangesOf(dir: string): Promise<[number, number][]> {
 
 /**
  * What the log in `dir` holds, for the store's salvage to rebuild its applied positions
- * (src/adapters/sqlite/salvage.ts): the oldest seq, the lost seqs, and each intact record's
+ * (src/adapters/sqlite/salvage.ts): the lost seqs, and each intact record's
  * seq and key (damaged regions skipped), one segment in memory at a time; null when it
  * holds no segment.
  */
 export async function queueLogView(dir: string): Promise<{
-  firstSeq: number;
   lost: [number, number][];
   records(): Generator<{ seq: number; topic: string; event_id: string }>;
 } | null> {
   const names = await segmentNames(dir);
   if (names[0] === undefined) return null;
   return {
-    firstSeq: firstSeqOf(names[0]),
     lost: await lostRangesOf(dir),
     // Synchronous reads: the store's salvage consumes this inside its one transaction.
     *records() {

@@ -7,8 +7,9 @@
  * States of a store: sound -> damaged, found in one of three places:
  * - at open (the pages start-up reads: schema, counters, applied positions, recent keys):
  *   start-up stops with one line naming the file and the page (`damagedStoreError`);
- * - by the check after start (reader-thread.ts: `PRAGMA integrity_check` of each table with
- *   its indexes, then every event row's checksum, paced to a quarter of a core), or by a read
+ * - by the full check, after start and every STORE_CHECK_INTERVAL (reader-thread.ts: `PRAGMA
+ *   integrity_check` of each table with its indexes, then every event row's checksum, paced
+ *   to a quarter of a core), or by a read
  *   or write while running: the failing request fails as it did, /healthz fails (`store:
  *   false`), one error line is logged, and the marker `<file>-damaged` is written with that
  *   line, so that the next start stops with it instead of looking healthy until a read

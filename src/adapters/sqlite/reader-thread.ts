@@ -2,8 +2,9 @@
  * A reader thread: a read-only connection to the store's database, serving reads one at a
  * time. WAL gives each read a consistent snapshot while the writer thread commits beside it,
  * so heavy pages never hold up applies (nor the HTTP event loop). A page is encoded here and
- * its bytes are transferred, not copied, to the main thread. The check after start
- * (damage.ts) runs here in steps, the reads taking turns with it.
+ * its bytes are transferred, not copied, to the main thread. The full check (damage.ts),
+ * after start and every STORE_CHECK_INTERVAL, runs here in steps, the reads taking turns with
+ * it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -16,10 +17,11 @@ import { SqliteReads } from './reads.js';
 const port = parentPort;
 if (port === null) throw new Error('reader-thread.ts must run as a worker thread');
 
+const file = (workerData as { file: string }).file;
 let reads: SqliteReads;
 let db: DB;
 try {
-  db = new Database((workerData as { file: string }).file, {
+  db = new Database(file, {
     readonly: true,
     fileMustExist: true,
     timeout: 1000,
@@ -67,21 +69,31 @@ async function check(rows: boolean): Promise<string | null> {
   const paced = async (t0: number): Promise<void> => {
     await sleep(Math.min(3 * (performance.now() - t0), 1_000));
   };
-  for (const table of storeTables(db)) {
-    if (closing) return null;
-    const t0 = performance.now();
-    const finding = checkTable(db, table);
-    if (finding !== null) return finding;
-    await paced(t0);
+  // A connection of its own, opened for this check: this thread's page cache may hold pages
+  // as they were read long ago (nothing invalidates them while no write commits), and the
+  // check must read what the file holds now. A small cache: the check reads every page once.
+  const fresh = new Database(file, { readonly: true, fileMustExist: true, timeout: 1000 });
+  try {
+    fresh.exec('PRAGMA query_only = true');
+    fresh.exec('PRAGMA cache_size = -2048');
+    for (const table of storeTables(fresh)) {
+      if (closing) return null;
+      const t0 = performance.now();
+      const finding = checkTable(fresh, table);
+      if (finding !== null) return finding;
+      await paced(t0);
+    }
+    if (!rows) return null;
+    const steps = new SqliteReads(fresh).checkRows();
+    while (!closing) {
+      const t0 = performance.now();
+      if (steps.next().done === true) break;
+      await paced(t0);
+    }
+    return null;
+  } finally {
+    fresh.close();
   }
-  if (!rows) return null;
-  const steps = reads.checkRows();
-  while (!closing) {
-    const t0 = performance.now();
-    if (steps.next().done === true) break;
-    await paced(t0);
-  }
-  return null;
 }
 
 function failure(id: number, err: unknown): Reply {

@@ -80,16 +80,21 @@ export interface StoreSalvageReport {
   readonly keySpansLost: readonly KeySpan[];
   /** Tables whose own rows could not all be read, rebuilt from the rest. */
   readonly rebuilt: readonly string[];
+  /**
+   * By how much unique_processed + duplicate_dropped exceeds (or, negative, falls short of)
+   * the rebuilt applied positions: 0 but in a case the rebuild cannot settle (`Copy.run`).
+   */
+  readonly countsOffBy: number;
 }
 
 /** What the queue log beside the store holds, for rebuilding the applied positions. */
 export interface QueueLogView {
-  /** The oldest seq the log holds: every seq below it was applied (or lost). */
-  readonly firstSeq: number;
   /** The seqs recorded as lost to queue log damage (never applied), ascending ranges. */
   readonly lost: readonly (readonly [number, number])[];
   /** The log's intact records in seq order. */
   records(): Iterable<{ readonly seq: number; readonly topic: string; readonly event_id: string }>;
+  /** The most deliveries the consumer had in flight at once: WORKERS x BATCH_MAX. */
+  readonly inFlight: number;
 }
 
 /** The schema version this salvage understands (the current one). */
@@ -114,7 +119,7 @@ export async function salvageStore(
   const owner = holdOwnerLock(`${file}-owner`);
   try {
     const recorded = readMarker(file);
-    const swap = recorded === null ? null : swapInProgress(recorded);
+    const swap = recorded === null ? null : swapInProgress(file, recorded);
     if (swap !== null) return await resumeSwap(file, swap.aside);
     // What a read found while running may be where no check reaches again (a read's error
     // is not always reproducible): a recorded finding is salvaged for, whatever the check says.
@@ -132,18 +137,24 @@ export async function salvageStore(
     await syncDir(dirname(file));
     // The report is kept with the damaged file before the swap begins, so a swap finished by
     // a later run still tells what was lost.
-    const aside = join(dirname(file), 'store-damaged', now.toISOString().replace(/[:.]/g, '-'));
+    const name = now.toISOString().replace(/[:.]/g, '-');
+    const aside = asideDir(file, name);
     await mkdir(aside, { recursive: true });
     const full = { ...report, movedTo: join(aside, basename(file)) };
     await writeFile(join(aside, REPORT_FILE), JSON.stringify(full, bigintsAsText), {
       flush: true,
     });
     await syncDir(aside);
+    // Written whole or not at all (a torn marker would stop every later run).
+    const marker = damageMarker(file);
     await writeFile(
-      damageMarker(file),
-      `${MARKER_PREFIX} ${file} in progress (${aside}): ${damage}\n`,
-      { flush: true },
+      `${marker}.tmp`,
+      `${MARKER_PREFIX} ${file} in progress (${name}): ${damage}\n`,
+      {
+        flush: true,
+      },
     );
+    await rename(`${marker}.tmp`, marker);
     await syncDir(dirname(file));
     return await finishSwap(file, aside);
   } finally {
@@ -154,12 +165,21 @@ export async function salvageStore(
 /** Where the report of a salvage is kept, beside the damaged file. */
 const REPORT_FILE = 'salvage-report.json';
 
-/** The aside directory an in-progress marker names, or null for a marker of damage. */
-function swapInProgress(marker: string): { aside: string } | null {
+/** `<data dir>/store-damaged/<name>`: where the damaged files of one salvage go. */
+function asideDir(file: string, name: string): string {
+  return join(dirname(file), 'store-damaged', name);
+}
+
+/**
+ * The aside directory an in-progress marker names (by its name alone, a timestamp: the data
+ * dir's path may hold any character, and a relative one depends on the working directory),
+ * or null for a marker of damage.
+ */
+function swapInProgress(file: string, marker: string): { aside: string } | null {
   if (!marker.startsWith(MARKER_PREFIX)) return null;
-  const aside = / in progress \((.+?)\): /.exec(marker)?.[1];
-  if (aside === undefined) throw new Error(`cannot read the salvage marker: ${marker}`);
-  return { aside };
+  const name = / in progress \(([0-9TZ-]+)\): /.exec(marker)?.[1];
+  if (name === undefined) throw new Error(`cannot read the salvage marker: ${marker}`);
+  return { aside: asideDir(file, name) };
 }
 
 /**
@@ -202,7 +222,16 @@ function bigintsAsText(_key: string, value: unknown): unknown {
 }
 
 async function savedReport(aside: string): Promise<StoreSalvageReport> {
-  const text = await readFile(join(aside, REPORT_FILE), 'utf8');
+  let text: string;
+  try {
+    text = await readFile(join(aside, REPORT_FILE), 'utf8');
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+    return {
+      ...nothingDone(),
+      damage: `an interrupted salvage, whose report ${join(aside, REPORT_FILE)} is gone`,
+    };
+  }
   const saved = JSON.parse(text) as Omit<StoreSalvageReport, 'keySpansLost'> & {
     keySpansLost: { from: string; to: string }[];
   };
@@ -235,6 +264,7 @@ function nothingDone(): StoreSalvageReport {
     keysCopied: 0,
     keySpansLost: [],
     rebuilt: [],
+    countsOffBy: 0,
   };
 }
 
@@ -438,6 +468,7 @@ class Copy {
   /** Offsets copied, as ascending runs. */
   private readonly runs: [number, number][] = [];
   private maxKeyOffset = 0;
+  private countsOffBy = 0;
   /** The keys of the events lost (latin1), left out of the copy (`copyKeys`). */
   private readonly droppedKeys = new Set<string>();
 
@@ -469,13 +500,13 @@ class Copy {
     // Without the counters, the highest offset ever assigned is the highest anything still
     // names: a row, a key, a topic's last event, or the offset before the last bucket's
     // first. Too low would hand out offsets again, behind readers' cursors.
-    const lastOffset = Math.max(
+    let lastOffset = Math.max(
       old?.last_offset ?? 0,
       this.runs.at(-1)?.[1] ?? 0,
       this.maxKeyOffset,
-      ...[...topics.values()].map((t) => t.last_offset ?? 0),
       (buckets.at(-1)?.first ?? 0) - 1,
     );
+    for (const t of topics.values()) lastOffset = Math.max(lastOffset, t.last_offset ?? 0);
     this.placeBuckets(buckets, lastOffset);
     const floorNow = old?.floor_offset ?? (lowest ?? lastOffset + 1) - 1;
     // Offsets are dense from 1: one per unique event ever stored.
@@ -495,12 +526,19 @@ class Copy {
       // hold as many: the deliveries left out are counted again when the consumer applies
       // them after the restart. Each of an event lost here is stored again, so counts unique
       // again (as far as the lost events go); the others count a duplicate again.
+      // Never below what is stored (unique_processed = stored + expired must hold): a gap
+      // left then is reported, the stats invariant off by it until the counts are reset.
       const gap = unique + duplicates - rebuilt;
       const lostCount = (old?.stored ?? lastOffset - floorNow) - this.copied;
       const again = Math.max(0, Math.min(gap, lostCount));
-      const fromDuplicates = Math.min(duplicates, gap - again);
-      unique -= again + (gap - again - fromDuplicates);
+      const fromDuplicates = Math.max(0, Math.min(duplicates, gap - again));
+      const fromUnique = Math.max(
+        0,
+        Math.min(unique - this.copied - again, gap - again - fromDuplicates),
+      );
+      unique -= again + fromUnique;
       duplicates -= fromDuplicates;
+      this.countsOffBy = gap - again - fromDuplicates - fromUnique;
     }
     this.out
       .prepare(
@@ -528,6 +566,7 @@ class Copy {
         this.out.prepare<[], number>('SELECT count(*) FROM dedup_keys').pluck().get() ?? 0,
       keySpansLost: keys.lost,
       rebuilt: this.rebuilt,
+      countsOffBy: this.countsOffBy,
     };
   }
 
@@ -708,14 +747,16 @@ class Copy {
   }
 
   /**
-   * Applied positions some of which cannot be read, rebuilt: the consumer applies the queue
-   * in order, a batch at a time, so what it had applied is the first `counted` sequence
-   * numbers that were not lost to queue log damage (exactly so after a clean stop; after a
-   * crash, but for the batches in flight), with those `read` added. Of those, a record of the
-   * queue log whose event the store never saw (its key is nowhere: not in the copy, not
-   * among the keys dropped for events lost here, not in a span of keys that could not be
-   * read) is left out, so that the consumer applies it: a batch still in flight at a crash
-   * behind a later one. With no queue log, every delivery was applied.
+   * Applied positions some of which cannot be read, rebuilt. The consumer applies the queue
+   * in order, at most `inFlight` deliveries at a time (WORKERS x BATCH_MAX), so what it had
+   * applied is the first `counted` sequence numbers not lost to queue log damage (`end`),
+   * exactly so after a clean stop; after a crash, but for batches in flight, which only the
+   * last `inFlight` before or after `end` can be. There, a record whose event the store
+   * never saw (its key is nowhere: not in the copy, not among the keys dropped for events
+   * lost here, not in a span of keys that could not be read) was not applied, and as many
+   * records after `end` whose key the store holds were (a later batch that committed first).
+   * Further back every record counts as applied: a key may be missing there because
+   * DEDUP_WINDOW let it go after its event expired, not because it was never stored.
    */
   private rebuildApplied(
     read: readonly [number, number][],
@@ -728,21 +769,32 @@ class Copy {
       if (a > end) break;
       end += b - a + 1;
     }
-    const out: [number, number][] = lost.map(([a, b]) => [a, b]);
+    const inFlight = this.queue?.inFlight ?? 0;
     const has = this.out
       .prepare<[Buffer], number>('SELECT 1 FROM dedup_keys WHERE key = ?')
       .pluck();
     const key = Buffer.allocUnsafe(DEDUP_KEY_BYTES);
-    for (const r of this.queue?.records() ?? []) {
-      if (r.seq > end) break;
+    const seen = (r: { topic: string; event_id: string }): boolean => {
       writeDedupKey(r.topic, r.event_id, key, 0);
-      if (has.get(key) !== undefined || this.droppedKeys.has(key.toString('latin1'))) continue;
+      if (has.get(key) !== undefined || this.droppedKeys.has(key.toString('latin1'))) return true;
       const n = BigInt(`0x${key.toString('hex')}`);
-      if (keySpansLost.some((span) => n >= span.from && n <= span.to)) continue;
-      out.push([r.seq, r.seq]);
+      return keySpansLost.some((span) => n >= span.from && n <= span.to);
+    };
+    const left: [number, number][] = [];
+    const taken: [number, number][] = [];
+    for (const r of this.queue?.records() ?? []) {
+      if (r.seq <= end - inFlight) continue;
+      if (r.seq > end + inFlight || (r.seq > end && taken.length >= left.length)) break;
+      const stored = seen(r);
+      if (r.seq <= end && !stored) left.push([r.seq, r.seq]);
+      else if (r.seq > end && stored) taken.push([r.seq, r.seq]);
     }
-    out.sort((x, y) => x[0] - y[0]);
-    const seqs = [...complement(out, 1, end), ...read].sort((x, y) => x[0] - y[0]);
+    const applied = complement(
+      [...lost, ...left].sort((x, y) => x[0] - y[0]),
+      1,
+      end,
+    );
+    const seqs = [...applied, ...taken, ...read].sort((x, y) => x[0] - y[0]);
     const merged: [number, number][] = [];
     for (const [a, b] of seqs) {
       const last = merged.at(-1);

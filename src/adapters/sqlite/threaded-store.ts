@@ -57,6 +57,10 @@ export interface ThreadedStoreOptions {
   readonly killDuringExpiry?: boolean;
   /** Reader threads (each with its own read-only connection). */
   readonly readers?: number;
+  /** The full check again this long after the last one ended (null: after start only). */
+  readonly checkIntervalMs?: number | null;
+  /** Called when a full check ends without finding damage, with how long it took. */
+  readonly onCheckPassed?: (ms: number) => void;
   /**
    * Called with an applied batch's deliveries in the same synchronous step as the counter
    * mirror update, before `apply` resolves (see the header).
@@ -98,6 +102,8 @@ export async function openThreadedSqliteStore(
     file,
     opts.afterApply,
     opts.onDamage,
+    opts.checkIntervalMs ?? null,
+    opts.onCheckPassed,
   );
   // Start-up reads only a few pages; this reads the others once, on a reader thread.
   store.checkInBackground();
@@ -118,6 +124,9 @@ export class ThreadedSqliteStore implements Store {
   private isAlive = true;
   /** The line naming damage found while running (damage.ts), or null. */
   private damage: string | null = null;
+  /** The next full check (checkInBackground), while one is due. */
+  private checkTimer: NodeJS.Timeout | null = null;
+  private closing = false;
 
   constructor(
     private readonly worker: Worker,
@@ -126,6 +135,8 @@ export class ThreadedSqliteStore implements Store {
     private readonly file: string,
     private readonly afterApply?: (deliveries: readonly Delivery[]) => void,
     private readonly onDamage?: (line: string) => void,
+    private readonly checkIntervalMs: number | null = null,
+    private readonly onCheckPassed?: (ms: number) => void,
   ) {
     this.counterMirror = hello.counters;
     this.topicMirror = new Set(hello.topics);
@@ -148,11 +159,22 @@ export class ThreadedSqliteStore implements Store {
     return this.damage !== null;
   }
 
-  /** The check after start, once, beside the traffic (damage.ts); damage found is recorded. */
+  /**
+   * The full check, beside the traffic (damage.ts): after start, then every checkIntervalMs
+   * after the last one ended, so damage to rows no read reaches (an old event nobody asks
+   * for) is found within an interval instead of at the next start. Damage found is recorded.
+   */
   checkInBackground(): void {
+    const started = performance.now();
     this.readers.check(true).then(
       (finding) => {
-        if (finding === null || this.damage !== null) return;
+        // A check cut short by close ends as if it found nothing: it says nothing then.
+        if (this.damage !== null || this.closing) return;
+        if (finding === null) {
+          this.onCheckPassed?.(performance.now() - started);
+          if (this.checkIntervalMs !== null) this.checkAgainIn(this.checkIntervalMs);
+          return;
+        }
         const line = damageLine(this.file, finding, finding);
         this.recordDamage(line);
         this.onDamage?.(line);
@@ -160,6 +182,19 @@ export class ThreadedSqliteStore implements Store {
       // A check cut short by close, or one that failed on damage: recorded as for a read.
       (err: unknown) => this.noteFailure(err),
     );
+  }
+
+  /** Longest delay a timer takes (a longer one fires at once); longer waits are chained. */
+  private static readonly MAX_TIMER_MS = 2_147_483_647;
+
+  private checkAgainIn(ms: number): void {
+    const step = Math.min(ms, ThreadedSqliteStore.MAX_TIMER_MS);
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = null;
+      if (ms > step) this.checkAgainIn(ms - step);
+      else this.checkInBackground();
+    }, step);
+    this.checkTimer.unref();
   }
 
   /**
@@ -336,6 +371,9 @@ export class ThreadedSqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    if (this.checkTimer !== null) clearTimeout(this.checkTimer);
+    this.checkTimer = null;
     await this.readers.close();
     if (!this.isAlive) return;
     await this.call({ op: 'close' });
