@@ -410,22 +410,6 @@ function parseRetention(raw: (name: VarName) => string | undefined): RetentionPo
   });
 }
 
-/**
- * The most deliveries an embedded aggregator's consumer has in flight, WORKERS x BATCH_MAX,
- * from the environment (the aggregator's, when `logsieve recover` runs with it) or the
- * defaults; a value the aggregator would refuse counts as unset. For the store's salvage
- * (src/adapters/sqlite/salvage.ts, rebuildApplied).
- */
-export function consumerInFlight(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): number {
-  const int = (name: 'WORKERS' | 'BATCH_MAX', max: number): number => {
-    const n = Number(env[name]);
-    return Number.isSafeInteger(n) && n >= 1 && n <= max ? n : DEFAULTS[name];
-  };
-  return int('WORKERS', 64) * int('BATCH_MAX', 50_000);
-}
-
 /** STORE_CHECK_INTERVAL: a duration (at least 1s), or "off". */
 function checkInterval(text: string): number | null {
   if (text.trim().toLowerCase() === 'off') return null;

@@ -38,6 +38,11 @@ async function openEmbedded(config: Config, { log }: OpenContext): Promise<Backe
     checkIntervalMs: config.storeCheckIntervalMs,
     onCheckPassed: (ms) =>
       log.info({ component: 'store', ms: Math.round(ms) }, 'store check found no damage'),
+    onCheckFailed: (err) =>
+      log.warn(
+        { component: 'store', err: err.message },
+        'store check failed (not damage); it runs again after STORE_CHECK_INTERVAL',
+      ),
   });
   try {
     queue = await openLogQueue({

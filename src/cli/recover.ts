@@ -12,7 +12,6 @@ import { parseArgs } from 'node:util';
 import { describeSegment, queueLogView, salvageQueueLog } from '../adapters/log/salvage.js';
 import { salvageStore, type StoreSalvageReport } from '../adapters/sqlite/salvage.js';
 import { openSqliteStore } from '../adapters/sqlite/store.js';
-import { consumerInFlight } from '../config.js';
 import { DEDUP_KEY_BYTES, DEDUP_KEY_PREFIX_BYTES } from '../domain/dedup-key.js';
 import type { Io } from './publish.js';
 
@@ -51,8 +50,7 @@ export async function recoverCommand(argv: readonly string[], io: Io): Promise<n
   try {
     const out: string[] = [];
     if (hasDb) {
-      const log = hasQueue ? await queueLogView(queueDir) : null;
-      const queue = log === null ? null : { ...log, inFlight: consumerInFlight() };
+      const queue = hasQueue ? await queueLogView(queueDir) : null;
       out.push(...describeStoreSalvage(dbFile, await salvageStore(dbFile, new Date(), queue)));
     }
     // The store knows which records were applied already (those are not lost). Opening it

@@ -142,7 +142,7 @@ const recordOf = (d: Delivery): { seq: number; topic: string; event_id: string }
 
 /** A queue log that still holds every delivery of `f` (its segments not deleted yet). */
 function queueOf(f: Fixture): QueueLogView {
-  return { inFlight: 4_000, lost: [], records: () => f.deliveries.map(recordOf) };
+  return { lost: [], records: () => f.deliveries.map(recordOf) };
 }
 
 function appliedRanges(file: string): [number, number][] {
@@ -381,7 +381,7 @@ void describe('salvage of a damaged SQLite store', () => {
       await store.close();
       const { size, pages } = leaves(file, 'applied_ranges');
       await zeroPage(file, size, pages[0] ?? 0);
-      const queue = { inFlight: 200, lost: [], records: () => deliveries.map(recordOf) };
+      const queue = { lost: [], records: () => deliveries.map(recordOf) };
       await salvageStore(file, new Date(), queue);
       const again = openSqliteStore(opts);
       try {
@@ -416,7 +416,7 @@ void describe('salvage of a damaged SQLite store', () => {
       await store.close();
       const { size, pages } = leaves(file, 'applied_ranges');
       await zeroPage(file, size, pages[0] ?? 0);
-      const queue = { inFlight: 200, lost: [], records: () => deliveries.map(recordOf) };
+      const queue = { lost: [], records: () => deliveries.map(recordOf) };
       const report = await salvageStore(file, new Date(), queue);
       assert.equal(report.countsOffBy, 0);
       const again = openSqliteStore(opts);
@@ -429,6 +429,46 @@ void describe('salvage of a damaged SQLite store', () => {
           [c.unique_processed, c.duplicate_dropped, c.stored, c.expired],
           [600, 0, 600, 0],
         );
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  void it('zeroed applied positions after a batch failed again at each restart while later ones committed: every acknowledged event is stored', async () => {
+    const dir = await makeDataDir('logsieve-salvage');
+    try {
+      const file = join(dir, 'events.db');
+      const opts = { file, bucketRows: 300, recentKeys: 100 };
+      const store = openSqliteStore(opts);
+      let seq = 0;
+      const deliveries = deliver(
+        Array.from({ length: 650 }, () => ev()),
+        () => String(++seq),
+      );
+      // Batches of 50; 301-350 in flight at a crash, then 301-350 and 401-450 in a lease that
+      // never committed across two more crashes while everything after them did.
+      const behind = (n: number): boolean => (n >= 301 && n <= 350) || (n >= 401 && n <= 450);
+      for (let at = 0; at < 650; at += 50) {
+        if (!behind(at + 1)) store.applySync(deliveries.slice(at, at + 50), new Date(T0 + at));
+      }
+      await store.close();
+      const { size, pages } = leaves(file, 'applied_ranges');
+      await zeroPage(file, size, pages[0] ?? 0);
+      const report = await salvageStore(file, new Date(), {
+        lost: [],
+        records: () => deliveries.map(recordOf),
+      });
+      assert.equal(report.countsOffBy, 0);
+      const again = openSqliteStore(opts);
+      try {
+        const redo = again.applySync(deliveries, new Date(T0 + 10 * SECOND));
+        assert.equal(redo.stored, 100, 'the two batches behind are applied');
+        assert.equal(redo.duplicates, 0, 'and nothing else');
+        const c = again.countersNow();
+        assert.deepEqual([c.unique_processed, c.duplicate_dropped, c.stored], [650, 0, 650]);
       } finally {
         await again.close();
       }

@@ -79,7 +79,14 @@ async function check(rows: boolean): Promise<string | null> {
     for (const table of storeTables(fresh)) {
       if (closing) return null;
       const t0 = performance.now();
-      const finding = checkTable(fresh, table);
+      let finding: string | null;
+      try {
+        finding = checkTable(fresh, table);
+      } catch (err) {
+        // Expiry may drop a bucket between the list and its turn (paced, seconds apart).
+        if (/^no such table/.test((err as Error).message)) continue;
+        throw err;
+      }
       if (finding !== null) return finding;
       await paced(t0);
     }

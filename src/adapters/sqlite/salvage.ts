@@ -93,8 +93,6 @@ export interface QueueLogView {
   readonly lost: readonly (readonly [number, number])[];
   /** The log's intact records in seq order. */
   records(): Iterable<{ readonly seq: number; readonly topic: string; readonly event_id: string }>;
-  /** The most deliveries the consumer had in flight at once: WORKERS x BATCH_MAX. */
-  readonly inFlight: number;
 }
 
 /** The schema version this salvage understands (the current one). */
@@ -520,7 +518,7 @@ class Copy {
     else {
       this.rebuilt.push('applied_ranges');
       const rebuilt = this.putApplied(
-        this.rebuildApplied(applied.runs, unique + duplicates, keys.lost),
+        this.rebuildApplied(applied.runs, unique + duplicates, floorNow),
       );
       // Every delivery applied is counted once, as unique or duplicate, so the positions must
       // hold as many: the deliveries left out are counted again when the consumer applies
@@ -748,20 +746,25 @@ class Copy {
 
   /**
    * Applied positions some of which cannot be read, rebuilt. The consumer applies the queue
-   * in order, at most `inFlight` deliveries at a time (WORKERS x BATCH_MAX), so what it had
-   * applied is the first `counted` sequence numbers not lost to queue log damage (`end`),
-   * exactly so after a clean stop; after a crash, but for batches in flight, which only the
-   * last `inFlight` before or after `end` can be. There, a record whose event the store
-   * never saw (its key is nowhere: not in the copy, not among the keys dropped for events
-   * lost here, not in a span of keys that could not be read) was not applied, and as many
-   * records after `end` whose key the store holds were (a later batch that committed first).
-   * Further back every record counts as applied: a key may be missing there because
-   * DEDUP_WINDOW let it go after its event expired, not because it was never stored.
+   * in order, a batch at a time, so what it had applied is about the first `counted`
+   * sequence numbers not lost to queue log damage (up to `end`): exactly so after a clean
+   * stop. After a crash a batch may have been in flight while a later one committed, and a
+   * batch that failed again after each restart stays behind while later ones are applied. So,
+   * over the whole log: a record whose event the store never saw (its key is neither in the
+   * copy nor among the keys dropped for events lost here) is left for the consumer to apply,
+   * and as many records after `end` whose event the store holds are taken as applied instead.
+   * The exception is a record older than the first delivery of an event the store still
+   * retains (`firstRetained`): its key may be missing because its event expired and
+   * DEDUP_WINDOW let the key go, or because its key sat in a span that could not be read,
+   * and it is taken as applied, so that no expired event is stored again. A record left
+   * unapplied that long, while every later one was, would be lost; a later duplicate of an
+   * event that expired since, its key gone, is applied again and stores it again (README,
+   * Departures). Both need the applied positions themselves damaged.
    */
   private rebuildApplied(
     read: readonly [number, number][],
     counted: number,
-    keySpansLost: readonly KeySpan[],
+    floor: number,
   ): [number, number][] {
     const lost = [...(this.queue?.lost ?? [])].sort((x, y) => x[0] - y[0]);
     let end = counted;
@@ -769,26 +772,30 @@ class Copy {
       if (a > end) break;
       end += b - a + 1;
     }
-    const inFlight = this.queue?.inFlight ?? 0;
-    const has = this.out
-      .prepare<[Buffer], number>('SELECT 1 FROM dedup_keys WHERE key = ?')
+    const offsetOf = this.out
+      .prepare<[Buffer], number>('SELECT "offset" FROM dedup_keys WHERE key = ?')
       .pluck();
     const key = Buffer.allocUnsafe(DEDUP_KEY_BYTES);
-    const seen = (r: { topic: string; event_id: string }): boolean => {
-      writeDedupKey(r.topic, r.event_id, key, 0);
-      if (has.get(key) !== undefined || this.droppedKeys.has(key.toString('latin1'))) return true;
-      const n = BigInt(`0x${key.toString('hex')}`);
-      return keySpansLost.some((span) => n >= span.from && n <= span.to);
-    };
-    const left: [number, number][] = [];
-    const taken: [number, number][] = [];
+    let firstRetained = Number.POSITIVE_INFINITY;
+    /** Records up to `end` whose event the store never saw, as runs of seqs. */
+    const unseen: [number, number][] = [];
+    /** Records after `end` whose event it holds. */
+    const later: number[] = [];
     for (const r of this.queue?.records() ?? []) {
-      if (r.seq <= end - inFlight) continue;
-      if (r.seq > end + inFlight || (r.seq > end && taken.length >= left.length)) break;
-      const stored = seen(r);
-      if (r.seq <= end && !stored) left.push([r.seq, r.seq]);
-      else if (r.seq > end && stored) taken.push([r.seq, r.seq]);
+      writeDedupKey(r.topic, r.event_id, key, 0);
+      const offset = offsetOf.get(key);
+      if (offset !== undefined && offset > floor) firstRetained = Math.min(firstRetained, r.seq);
+      const seen = offset !== undefined || this.droppedKeys.has(key.toString('latin1'));
+      if (r.seq <= end && !seen) {
+        const run = unseen.at(-1);
+        if (run !== undefined && run[1] === r.seq - 1) run[1] = r.seq;
+        else unseen.push([r.seq, r.seq]);
+      } else if (r.seq > end && seen) later.push(r.seq);
     }
+    const left = unseen
+      .filter(([, b]) => b >= firstRetained)
+      .map(([a, b]): [number, number] => [Math.max(a, firstRetained), b]);
+    const taken = later.slice(0, count(left)).map((s): [number, number] => [s, s]);
     const applied = complement(
       [...lost, ...left].sort((x, y) => x[0] - y[0]),
       1,

@@ -61,6 +61,8 @@ export interface ThreadedStoreOptions {
   readonly checkIntervalMs?: number | null;
   /** Called when a full check ends without finding damage, with how long it took. */
   readonly onCheckPassed?: (ms: number) => void;
+  /** Called when a full check fails on something other than damage (it runs again later). */
+  readonly onCheckFailed?: (err: Error) => void;
   /**
    * Called with an applied batch's deliveries in the same synchronous step as the counter
    * mirror update, before `apply` resolves (see the header).
@@ -104,6 +106,7 @@ export async function openThreadedSqliteStore(
     opts.onDamage,
     opts.checkIntervalMs ?? null,
     opts.onCheckPassed,
+    opts.onCheckFailed,
   );
   // Start-up reads only a few pages; this reads the others once, on a reader thread.
   store.checkInBackground();
@@ -137,6 +140,7 @@ export class ThreadedSqliteStore implements Store {
     private readonly onDamage?: (line: string) => void,
     private readonly checkIntervalMs: number | null = null,
     private readonly onCheckPassed?: (ms: number) => void,
+    private readonly onCheckFailed?: (err: Error) => void,
   ) {
     this.counterMirror = hello.counters;
     this.topicMirror = new Set(hello.topics);
@@ -179,8 +183,14 @@ export class ThreadedSqliteStore implements Store {
         this.recordDamage(line);
         this.onDamage?.(line);
       },
-      // A check cut short by close, or one that failed on damage: recorded as for a read.
-      (err: unknown) => this.noteFailure(err),
+      // One that failed on damage is recorded as for a read; on anything else (a busy
+      // file, a reader thread gone) the next check is still due.
+      (err: unknown) => {
+        this.noteFailure(err);
+        if (this.damage !== null || this.closing) return;
+        this.onCheckFailed?.(err instanceof Error ? err : new Error(String(err)));
+        if (this.checkIntervalMs !== null) this.checkAgainIn(this.checkIntervalMs);
+      },
     );
   }
 
