@@ -84,6 +84,13 @@ async function failedHealth(url: string): Promise<unknown> {
   return null;
 }
 
+/** Exactly one error line names damage, and it is a row's (at an offset). */
+async function rowDamageLogged(proc: { stdout(): string }): Promise<void> {
+  const logged = await damageLogged(proc);
+  assert.equal(logged.length, 1, proc.stdout());
+  assert.match(logged[0] ?? '', /is damaged at offset \d+ /);
+}
+
 /** Launches the server, which must refuse to start: exit 1 and one line; returns it. */
 async function refusedLine(dataDir: string): Promise<string> {
   const proc = launch({ DATA_DIR: dataDir, PORT: String(await freePort()) });
@@ -211,9 +218,7 @@ void describe('a damaged store', () => {
         assert.ok(other !== undefined);
         const fine = await fetch(`${url}/events/dmg/${encodeURIComponent(other.event_id)}`);
         assert.equal(fine.status, 200, 'the intact events are still served');
-        const logged = await damageLogged(proc);
-        assert.equal(logged.length, 1, proc.stdout());
-        assert.match(logged[0] ?? '', /is damaged at offset \d+ /);
+        await rowDamageLogged(proc);
       } finally {
         proc.child.kill('SIGTERM');
         await proc.exited;
@@ -254,9 +259,7 @@ void describe('a damaged store', () => {
           status: 'failed',
           checks: { queue_log: true, store_thread: true, store: false },
         });
-        const logged = await damageLogged(proc);
-        assert.equal(logged.length, 1, proc.stdout());
-        assert.match(logged[0] ?? '', /is damaged at offset \d+ /);
+        await rowDamageLogged(proc);
       } finally {
         proc.child.kill('SIGTERM');
         await proc.exited;

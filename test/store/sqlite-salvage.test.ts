@@ -22,8 +22,9 @@ import {
 import { openSqliteStore, type SqliteStore } from '../../src/adapters/sqlite/store.js';
 import { dedupKeyHash } from '../../src/domain/dedup-key.js';
 import type { AcceptedEvent, StoredEvent } from '../../src/domain/event.js';
+import { KEEP_FOREVER, type RetentionPolicy } from '../../src/domain/retention.js';
 import type { Delivery } from '../../src/ports/queue.js';
-import type { StoreCounters, TopicSummary } from '../../src/ports/store.js';
+import type { ApplyResult, StoreCounters, TopicSummary } from '../../src/ports/store.js';
 import { deliver, ev } from '../contract/store.contract.js';
 import { makeDataDir, removeDir } from '../helpers/tmp.js';
 
@@ -99,6 +100,14 @@ function leaves(file: string, name: string): { size: number; pages: number[] } {
   }
 }
 
+/** Zeroes the `nth` leaf page (in page order) of table or index `name`. */
+async function zeroLeaf(file: string, name: string, nth: number): Promise<void> {
+  const { size, pages } = leaves(file, name);
+  const page = pages[nth];
+  assert.ok(page !== undefined, `${name} has ${pages.length} leaves`);
+  await zeroPage(file, size, page);
+}
+
 async function zeroPage(file: string, size: number, page: number): Promise<void> {
   const bytes = await readFile(file);
   bytes.fill(0, (page - 1) * size, page * size);
@@ -140,6 +149,58 @@ const recordOf = (d: Delivery): { seq: number; topic: string; event_id: string }
   event_id: d.event.event_id,
 });
 
+/**
+ * A store that `build` fills from `batches(n, size)` (deliveries with ids from 1, as the
+ * queue log's), its applied positions zeroed, salvaged with a queue log that still holds
+ * every delivery; then the consumer after the restart: every delivery offered again (those
+ * applied are skipped). `check` gets the report, what that apply did, and the counters
+ * before the damage and after the apply.
+ */
+async function withAppliedRebuilt(
+  retention: RetentionPolicy,
+  build: (store: SqliteStore, batches: (n: number, size: number) => Delivery[][]) => void,
+  check: (t: {
+    report: StoreSalvageReport;
+    redo: ApplyResult;
+    before: StoreCounters;
+    after: StoreCounters;
+  }) => void,
+): Promise<void> {
+  const dir = await makeDataDir('logsieve-salvage');
+  try {
+    const opts = { file: join(dir, 'events.db'), retention, bucketRows: 300, recentKeys: 100 };
+    const store = openSqliteStore(opts);
+    const deliveries: Delivery[] = [];
+    let seq = 0;
+    const batches = (n: number, size: number): Delivery[][] =>
+      Array.from({ length: n }, () => {
+        const batch = deliver(
+          Array.from({ length: size }, () => ev()),
+          () => String(++seq),
+        );
+        deliveries.push(...batch);
+        return batch;
+      });
+    build(store, batches);
+    const before = store.countersNow();
+    await store.close();
+    await zeroLeaf(opts.file, 'applied_ranges', 0);
+    const report = await salvageStore(opts.file, new Date(), {
+      lost: [],
+      records: () => deliveries.map(recordOf),
+    });
+    const again = openSqliteStore(opts);
+    try {
+      const redo = again.applySync(deliveries, new Date(T0 + 15 * SECOND));
+      check({ report, redo, before, after: again.countersNow() });
+    } finally {
+      await again.close();
+    }
+  } finally {
+    await removeDir(dir);
+  }
+}
+
 /** A queue log that still holds every delivery of `f` (its segments not deleted yet). */
 function queueOf(f: Fixture): QueueLogView {
   return { lost: [], records: () => f.deliveries.map(recordOf) };
@@ -177,8 +238,7 @@ void describe('salvage of a damaged SQLite store', () => {
   void it('a zeroed event leaf: every other event kept exactly; the lost ones reported and stored again when republished', async () => {
     const f = await fixture();
     try {
-      const { size, pages } = leaves(f.file, 'events_5');
-      await zeroPage(f.file, size, pages[1] ?? 0);
+      await zeroLeaf(f.file, 'events_5', 1);
       const report = await salvageStore(f.file, new Date(), null);
       assert.match(report.damage ?? '', /page/);
       const lost = lostOffsets(report);
@@ -239,10 +299,7 @@ void describe('salvage of a damaged SQLite store', () => {
   void it('zeroed counters and topics: rebuilt exactly from the rows, the keys and the applied positions', async () => {
     const f = await fixture();
     try {
-      for (const table of ['counters', 'topics']) {
-        const { size, pages } = leaves(f.file, table);
-        await zeroPage(f.file, size, pages[0] ?? 0);
-      }
+      for (const table of ['counters', 'topics']) await zeroLeaf(f.file, table, 0);
       const report = await salvageStore(f.file, new Date(), null);
       assert.deepEqual([...report.rebuilt].sort(), ['counters', 'topics']);
       await reopened(f, async (store, events) => {
@@ -292,8 +349,7 @@ void describe('salvage of a damaged SQLite store', () => {
   void it('zeroed applied positions, no queue log: every delivery counted is taken as applied', async () => {
     const f = await fixture();
     try {
-      const { size, pages } = leaves(f.file, 'applied_ranges');
-      await zeroPage(f.file, size, pages[0] ?? 0);
+      await zeroLeaf(f.file, 'applied_ranges', 0);
       const report = await salvageStore(f.file, new Date(), null);
       assert.deepEqual(report.rebuilt, ['applied_ranges']);
       assert.deepEqual(appliedRanges(f.file), [[1, f.deliveries.length]]);
@@ -320,13 +376,8 @@ void describe('salvage of a damaged SQLite store', () => {
       } finally {
         raw.close();
       }
-      for (const [table, nth] of [
-        ['events_9', 1],
-        ['applied_ranges', 0],
-      ] as const) {
-        const { size, pages } = leaves(f.file, table);
-        await zeroPage(f.file, size, pages[nth] ?? 0);
-      }
+      await zeroLeaf(f.file, 'events_9', 1);
+      await zeroLeaf(f.file, 'applied_ranges', 0);
       const report = await salvageStore(f.file, new Date(), queueOf(f));
       const lost = lostOffsets(report);
       assert.ok(lost.size > 0 && [...lost].every((o) => o > keysUpTo), [...lost].join(','));
@@ -360,128 +411,69 @@ void describe('salvage of a damaged SQLite store', () => {
   });
 
   void it('zeroed applied positions after DEDUP_WINDOW forgot the keys of expired events: none of those is applied again', async () => {
-    const dir = await makeDataDir('logsieve-salvage');
-    try {
-      const file = join(dir, 'events.db');
-      const retention = { maxAgeMs: 10 * SECOND, maxBytes: null, dedupWindowMs: 2 * SECOND };
-      const opts = { file, retention, bucketRows: 300, recentKeys: 100 };
-      const store = openSqliteStore(opts);
-      const deliveries: Delivery[] = [];
-      let seq = 0;
-      for (let s = 0; s < 10; s++) {
-        const batch = deliver(
-          Array.from({ length: 100 }, () => ev()),
-          () => String(++seq),
-        );
-        deliveries.push(...batch);
-        store.applySync(batch, new Date(T0 + s * SECOND));
-      }
-      for (let i = 0; i < 100 && store.expireSync(new Date(T0 + 14 * SECOND)).more; i++);
-      const counters = store.countersNow();
-      await store.close();
-      const { size, pages } = leaves(file, 'applied_ranges');
-      await zeroPage(file, size, pages[0] ?? 0);
-      const queue = { lost: [], records: () => deliveries.map(recordOf) };
-      await salvageStore(file, new Date(), queue);
-      const again = openSqliteStore(opts);
-      try {
-        assert.deepEqual(again.countersNow(), counters);
-        const redo = again.applySync(deliveries, new Date(T0 + 15 * SECOND));
+    const retention = { maxAgeMs: 10 * SECOND, maxBytes: null, dedupWindowMs: 2 * SECOND };
+    await withAppliedRebuilt(
+      retention,
+      (store, batches) => {
+        for (const [s, batch] of batches(10, 100).entries()) {
+          store.applySync(batch, new Date(T0 + s * SECOND));
+        }
+        for (let i = 0; i < 100 && store.expireSync(new Date(T0 + 14 * SECOND)).more; i++);
+      },
+      ({ redo, before, after }) => {
         assert.equal(redo.stored + redo.duplicates, 0, 'every delivery was applied');
-      } finally {
-        await again.close();
-      }
-    } finally {
-      await removeDir(dir);
-    }
+        assert.deepEqual(after, before);
+      },
+    );
   });
 
   void it('zeroed applied positions after a crash with a later batch committed before an earlier one: the earlier one is applied, no count goes wrong', async () => {
-    const dir = await makeDataDir('logsieve-salvage');
-    try {
-      const file = join(dir, 'events.db');
-      const opts = { file, bucketRows: 300, recentKeys: 100 };
-      const store = openSqliteStore(opts);
-      const deliveries: Delivery[] = [];
-      let seq = 0;
-      for (let s = 0; s < 6; s++) {
-        const batch = deliver(
-          Array.from({ length: 100 }, () => ev()),
-          () => String(++seq),
-        );
-        deliveries.push(...batch);
+    await withAppliedRebuilt(
+      KEEP_FOREVER,
+      (store, batches) => {
         // Two workers: the fifth batch was still in flight when the sixth committed.
-        if (s !== 4) store.applySync(batch, new Date(T0 + s * SECOND));
-      }
-      await store.close();
-      const { size, pages } = leaves(file, 'applied_ranges');
-      await zeroPage(file, size, pages[0] ?? 0);
-      const queue = { lost: [], records: () => deliveries.map(recordOf) };
-      const report = await salvageStore(file, new Date(), queue);
-      assert.equal(report.countsOffBy, 0);
-      const again = openSqliteStore(opts);
-      try {
-        const redo = again.applySync(deliveries, new Date(T0 + 15 * SECOND));
+        for (const [s, batch] of batches(6, 100).entries()) {
+          if (s !== 4) store.applySync(batch, new Date(T0 + s * SECOND));
+        }
+      },
+      ({ report, redo, after }) => {
+        assert.equal(report.countsOffBy, 0);
         assert.equal(redo.stored, 100, 'the batch in flight is applied');
         assert.equal(redo.duplicates, 0, 'and nothing else');
-        const c = again.countersNow();
         assert.deepEqual(
-          [c.unique_processed, c.duplicate_dropped, c.stored, c.expired],
+          [after.unique_processed, after.duplicate_dropped, after.stored, after.expired],
           [600, 0, 600, 0],
         );
-      } finally {
-        await again.close();
-      }
-    } finally {
-      await removeDir(dir);
-    }
+      },
+    );
   });
 
   void it('zeroed applied positions after a batch failed again at each restart while later ones committed: every acknowledged event is stored', async () => {
-    const dir = await makeDataDir('logsieve-salvage');
-    try {
-      const file = join(dir, 'events.db');
-      const opts = { file, bucketRows: 300, recentKeys: 100 };
-      const store = openSqliteStore(opts);
-      let seq = 0;
-      const deliveries = deliver(
-        Array.from({ length: 650 }, () => ev()),
-        () => String(++seq),
-      );
-      // Batches of 50; 301-350 in flight at a crash, then 301-350 and 401-450 in a lease that
-      // never committed across two more crashes while everything after them did.
-      const behind = (n: number): boolean => (n >= 301 && n <= 350) || (n >= 401 && n <= 450);
-      for (let at = 0; at < 650; at += 50) {
-        if (!behind(at + 1)) store.applySync(deliveries.slice(at, at + 50), new Date(T0 + at));
-      }
-      await store.close();
-      const { size, pages } = leaves(file, 'applied_ranges');
-      await zeroPage(file, size, pages[0] ?? 0);
-      const report = await salvageStore(file, new Date(), {
-        lost: [],
-        records: () => deliveries.map(recordOf),
-      });
-      assert.equal(report.countsOffBy, 0);
-      const again = openSqliteStore(opts);
-      try {
-        const redo = again.applySync(deliveries, new Date(T0 + 10 * SECOND));
+    await withAppliedRebuilt(
+      KEEP_FOREVER,
+      (store, batches) => {
+        // Batches of 50; the 7th in flight at a crash, then the 7th and 9th in a lease that
+        // never committed across two more crashes while every later one did.
+        for (const [b, batch] of batches(13, 50).entries()) {
+          if (b !== 6 && b !== 8) store.applySync(batch, new Date(T0 + b * SECOND));
+        }
+      },
+      ({ report, redo, after }) => {
+        assert.equal(report.countsOffBy, 0);
         assert.equal(redo.stored, 100, 'the two batches behind are applied');
         assert.equal(redo.duplicates, 0, 'and nothing else');
-        const c = again.countersNow();
-        assert.deepEqual([c.unique_processed, c.duplicate_dropped, c.stored], [650, 0, 650]);
-      } finally {
-        await again.close();
-      }
-    } finally {
-      await removeDir(dir);
-    }
+        assert.deepEqual(
+          [after.unique_processed, after.duplicate_dropped, after.stored],
+          [650, 0, 650],
+        );
+      },
+    );
   });
 
   void it('a swap interrupted: the next run finishes it into the same directory, and reports what was lost', async () => {
     const f = await fixture();
     try {
-      const { size, pages } = leaves(f.file, 'events_5');
-      await zeroPage(f.file, size, pages[1] ?? 0);
+      await zeroLeaf(f.file, 'events_5', 1);
       const first = await salvageStore(f.file, new Date(), null);
       const aside = dirname(first.movedTo ?? '');
       // Back to the state the marker is written in: the copy complete, nothing moved yet.
@@ -549,13 +541,8 @@ void describe('salvage of a damaged SQLite store', () => {
   void it('zeroed applied positions and a dedup key leaf: no delivery of the queue log is applied twice', async () => {
     const f = await fixture();
     try {
-      for (const [table, nth] of [
-        ['applied_ranges', 0],
-        ['dedup_keys', 1],
-      ] as const) {
-        const { size, pages } = leaves(f.file, table);
-        await zeroPage(f.file, size, pages[nth] ?? 0);
-      }
+      await zeroLeaf(f.file, 'applied_ranges', 0);
+      await zeroLeaf(f.file, 'dedup_keys', 1);
       const report = await salvageStore(f.file, new Date(), queueOf(f));
       assert.ok(report.keySpansLost.length > 0);
       await reopened(f, (store) => {
