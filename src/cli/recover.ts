@@ -104,8 +104,13 @@ function idPrefix(key: bigint): string {
 export function describeStoreSalvage(file: string, r: StoreSalvageReport): string[] {
   if (r.damage === null) return [`no damage found in store ${file}`];
   const lost = r.eventsLost.reduce((n, [a, b]) => n + b - a + 1, 0);
+  // A finding recorded by the aggregator is its whole line: the file and the advice to run
+  // this command are said already.
+  const found = r.damage
+    .replace(`store ${file} is `, '')
+    .replace(/\. Run "logsieve recover[\s\S]*$/, '');
   const lines = [
-    `store ${file}: ${r.damage}`,
+    `store ${file}: ${found}`,
     `salvaged ${r.eventsCopied} stored event(s); could not read ${lost}` +
       (lost > 0 ? ` (offsets ${ranges(r.eventsLost)})` : '') +
       (r.eventsUnchecked > 0
