@@ -145,13 +145,8 @@ export async function salvageStore(
     await syncDir(aside);
     // Written whole or not at all (a torn marker would stop every later run).
     const marker = damageMarker(file);
-    await writeFile(
-      `${marker}.tmp`,
-      `${MARKER_PREFIX} ${file} in progress (${name}): ${damage}\n`,
-      {
-        flush: true,
-      },
-    );
+    const line = `${MARKER_PREFIX} ${file} in progress (${name}): ${damage}\n`;
+    await writeFile(`${marker}.tmp`, line, { flush: true });
     await rename(`${marker}.tmp`, marker);
     await syncDir(dirname(file));
     return await finishSwap(file, aside);
@@ -274,7 +269,7 @@ async function discardCopy(file: string): Promise<void> {
 
 /**
  * The full check, on a read-only connection: each table with its indexes, then every event
- * row's checksum (what the check after start does, unpaced). The first finding, or null.
+ * row's checksum (the aggregator's full check, unpaced). The first finding, or null.
  */
 function findDamage(file: string): string | null {
   let db: DB | undefined;
