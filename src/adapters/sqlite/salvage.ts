@@ -376,9 +376,9 @@ const KEY_AXIS: KeyAxis<KeyRow> = {
 
 /**
  * Every row of `from` (rows with key >= its parameter, in key order) a read can reach, passed
- * to `onRow`, which says whether the row is sound; returns the spans of the key space no read could get past. After a failure at
- * key k (the key after the last row read), the next start is the lowest key above k a read
- * succeeds from: found by stepping 1, 2, 4... above k, then bisecting the last step. A read
+ * to `onRow`, which says whether the row is sound; returns the spans of the key space no read
+ * could get past. After a failure at key k (the key after the last sound row read), the next
+ * start is the lowest key above k a read succeeds from: found by stepping 1, 2, 4... above k, then bisecting the last step. A read
  * from a key that its B-tree routes past the damaged page succeeds; every key the damaged page
  * (or subtree) covers fails. Two damaged regions within one step may hide good rows between
  * them; they are reported in the span.
@@ -512,26 +512,20 @@ class Copy {
     if (applied.complete) this.putApplied(applied.runs);
     else {
       this.rebuilt.push('applied_ranges');
-      const rebuilt = this.putApplied(
+      const positions = this.putApplied(
         this.rebuildApplied(applied.runs, unique + duplicates, floorNow),
       );
-      // Every delivery applied is counted once, as unique or duplicate, so the positions must
-      // hold as many: the deliveries left out are counted again when the consumer applies
-      // them after the restart. Each of an event lost here is stored again, so counts unique
-      // again (as far as the lost events go); the others count a duplicate again.
-      // Never below what is stored (unique_processed = stored + expired must hold): a gap
-      // left then is reported, the stats invariant off by it until the counts are reset.
-      const gap = unique + duplicates - rebuilt;
-      const lostCount = (old?.stored ?? lastOffset - floorNow) - this.copied;
-      const again = Math.max(0, Math.min(gap, lostCount));
-      const fromDuplicates = Math.max(0, Math.min(duplicates, gap - again));
-      const fromUnique = Math.max(
-        0,
-        Math.min(unique - this.copied - again, gap - again - fromDuplicates),
-      );
-      unique -= again + fromUnique;
-      duplicates -= fromDuplicates;
-      this.countsOffBy = gap - again - fromDuplicates - fromUnique;
+      const lost = (old?.stored ?? lastOffset - floorNow) - this.copied;
+      const settled = settleCounts({
+        unique,
+        duplicates,
+        applied: positions,
+        lost,
+        stored: this.copied,
+      });
+      unique = settled.unique;
+      duplicates = settled.duplicates;
+      this.countsOffBy = settled.offBy;
     }
     this.out
       .prepare(
@@ -854,6 +848,36 @@ class Copy {
     }
     return read;
   }
+}
+
+/**
+ * The counters that go with rebuilt applied positions holding `applied` deliveries. Every
+ * delivery applied is counted once, as unique or duplicate, so the two must sum to `applied`:
+ * the deliveries left out are counted again when the consumer applies them after the
+ * restart. Each of an event lost here (as far as the `lost` go) is stored again, so it is
+ * taken off unique; the others count a duplicate again. Unique never goes below `stored`
+ * (unique_processed = stored + expired): what cannot be settled is `offBy`, reported, and the
+ * stats invariant stays off by it.
+ */
+export function settleCounts(c: {
+  unique: number;
+  duplicates: number;
+  applied: number;
+  lost: number;
+  stored: number;
+}): { unique: number; duplicates: number; offBy: number } {
+  const gap = c.unique + c.duplicates - c.applied;
+  const again = Math.max(0, Math.min(gap, c.lost));
+  const fromDuplicates = Math.max(0, Math.min(c.duplicates, gap - again));
+  const fromUnique = Math.max(
+    0,
+    Math.min(c.unique - c.stored - again, gap - again - fromDuplicates),
+  );
+  return {
+    unique: c.unique - again - fromUnique,
+    duplicates: c.duplicates - fromDuplicates,
+    offBy: gap - again - fromDuplicates - fromUnique,
+  };
 }
 
 /** How many integers the inclusive `runs` hold. */
